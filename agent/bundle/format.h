@@ -1,0 +1,78 @@
+// The bundle format (see manifests/BUNDLE.md). A bundle is:
+//
+//   offset 0   8 bytes   magic "OTABNDL1"
+//   offset 8   8 bytes   header length H, little endian (at most kMaxHeaderSize)
+//   offset 16  H bytes   header: canonical JSON (below)
+//   offset 16+H          blob area: the data blobs of the operations, contiguous, in op order
+//
+// The SHA-256 and length of the header are in the signed TUF target, so once the header is
+// verified every blob is checked against its own SHA-256 before it is decompressed or applied.
+// Operations are in write order, each with a bounded output size.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ota::bundle {
+
+inline constexpr char kMagic[8] = {'O', 'T', 'A', 'B', 'N', 'D', 'L', '1'};
+inline constexpr uint64_t kPreambleSize = 16;
+inline constexpr uint64_t kMaxHeaderSize = 16ull << 20;   // 16 MiB
+inline constexpr uint64_t kMaxOperations = 1u << 20;
+inline constexpr uint64_t kMaxOpOutput = 64ull << 20;     // bound on any op's dst_length
+inline constexpr uint64_t kMaxBlobSize = 64ull << 20;     // bound on any op's data_length
+inline constexpr uint64_t kMaxSourceExtents = 4096;       // per operation
+inline constexpr uint64_t kMaxFiles = 65536;
+
+enum class OpType {
+    Zero,      // dst is filled with zero bytes; no blob
+    Zstd,      // blob is one zstd frame that decompresses to exactly dst_length bytes
+    Copy,      // dst = concatenation of src_extents of the source slot; no blob
+    ZstdPatch, // blob is a zstd frame made with the concatenated src_extents as prefix dictionary
+    Diff,      // blob is a bsdiff-class patch (agent/delta) reading only within src_extents
+};
+
+const char* op_type_name(OpType type);
+
+struct Extent {
+    uint64_t offset = 0;
+    uint64_t length = 0;
+};
+
+struct Operation {
+    OpType type = OpType::Zero;
+    uint64_t dst_offset = 0;
+    uint64_t dst_length = 0;
+    std::vector<Extent> src_extents;
+    uint64_t data_offset = 0; // relative to the blob area
+    uint64_t data_length = 0;
+    std::string data_sha256; // hex; empty when data_length == 0
+};
+
+// The image a delta was made against: the agent checks it before writing anything.
+struct SourceImage {
+    uint64_t size = 0;
+    std::string sha256;
+};
+
+// For payloads made of files (AI models): the target image is the concatenation of the files.
+struct FileEntry {
+    std::string path; // relative, no "..", no leading '/'
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    uint32_t mode = 0644;
+};
+
+struct Header {
+    uint32_t format = 1;
+    std::string payload_kind = "firmware"; // "firmware" or "model"
+    uint64_t target_size = 0;
+    std::string target_sha256;             // whole-image hash, checked after writing
+    std::optional<SourceImage> source;     // present for delta bundles
+    uint64_t max_op_output = 0;            // largest dst_length of any op
+    std::vector<Operation> operations;
+    std::vector<FileEntry> files;
+};
+
+} // namespace ota::bundle

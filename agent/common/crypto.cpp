@@ -1,0 +1,259 @@
+#include "crypto.h"
+
+#include "error.h"
+#include "fs.h"
+#include "hex.h"
+
+#include <fcntl.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/psa_util.h>
+#include <mbedtls/rsa.h>
+#include <mbedtls/version.h>
+#include <mutex>
+#include <psa/crypto.h>
+
+namespace ota {
+
+static void ensure_psa() {
+    static std::once_flag once;
+    static psa_status_t status = PSA_SUCCESS;
+    std::call_once(once, [] { status = psa_crypto_init(); });
+    if (status != PSA_SUCCESS)
+        throw Error(ErrorKind::Unsupported, "psa_crypto_init failed: " + std::to_string(status));
+}
+
+struct Hasher::Impl {
+    psa_hash_operation_t op = PSA_HASH_OPERATION_INIT;
+    psa_algorithm_t alg = PSA_ALG_SHA_256;
+};
+
+Hasher::Hasher(HashAlgorithm algorithm) : impl_(std::make_unique<Impl>()) {
+    ensure_psa();
+    impl_->alg = algorithm == HashAlgorithm::Sha256 ? PSA_ALG_SHA_256 : PSA_ALG_SHA_512;
+    if (psa_hash_setup(&impl_->op, impl_->alg) != PSA_SUCCESS)
+        throw Error(ErrorKind::Unsupported, "psa_hash_setup failed");
+}
+
+Hasher::~Hasher() {
+    if (impl_) psa_hash_abort(&impl_->op);
+}
+Hasher::Hasher(Hasher&&) noexcept = default;
+Hasher& Hasher::operator=(Hasher&&) noexcept = default;
+
+void Hasher::update(const void* data, size_t size) {
+    if (size == 0) return;
+    if (psa_hash_update(&impl_->op, static_cast<const uint8_t*>(data), size) != PSA_SUCCESS)
+        throw Error(ErrorKind::Unsupported, "psa_hash_update failed");
+}
+
+std::vector<uint8_t> Hasher::finish() {
+    std::vector<uint8_t> out(PSA_HASH_LENGTH(impl_->alg));
+    size_t len = 0;
+    if (psa_hash_finish(&impl_->op, out.data(), out.size(), &len) != PSA_SUCCESS)
+        throw Error(ErrorKind::Unsupported, "psa_hash_finish failed");
+    out.resize(len);
+    return out;
+}
+
+std::string Hasher::finish_hex() { return to_hex(finish()); }
+
+std::vector<uint8_t> sha256(const void* data, size_t size) {
+    Hasher h(HashAlgorithm::Sha256);
+    h.update(data, size);
+    return h.finish();
+}
+
+std::string sha256_hex(std::string_view data) {
+    Hasher h(HashAlgorithm::Sha256);
+    h.update(data);
+    return h.finish_hex();
+}
+
+std::string sha512_hex(std::string_view data) {
+    Hasher h(HashAlgorithm::Sha512);
+    h.update(data);
+    return h.finish_hex();
+}
+
+std::string file_sha256_hex(const std::string& path, int64_t length) {
+    UniqueFd fd = open_or_throw(path, O_RDONLY);
+    Hasher h;
+    std::vector<uint8_t> buf(1 << 20);
+    uint64_t remaining = length < 0 ? UINT64_MAX : static_cast<uint64_t>(length);
+    while (remaining > 0) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), remaining));
+        size_t n = read_full(fd.get(), buf.data(), want, path);
+        h.update(buf.data(), n);
+        remaining -= n;
+        if (n < want) {
+            if (length >= 0) throw Error(ErrorKind::Io, path + " is shorter than expected");
+            break;
+        }
+    }
+    return h.finish_hex();
+}
+
+bool equal_constant_time(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+void random_bytes(void* out, size_t size) {
+    ensure_psa();
+    if (psa_generate_random(static_cast<uint8_t*>(out), size) != PSA_SUCCESS)
+        throw Error(ErrorKind::Unsupported, "psa_generate_random failed");
+}
+
+// --- signatures -------------------------------------------------------------------------------
+
+namespace {
+
+struct PkContext {
+    mbedtls_pk_context pk;
+    PkContext() { mbedtls_pk_init(&pk); }
+    ~PkContext() { mbedtls_pk_free(&pk); }
+    PkContext(const PkContext&) = delete;
+    PkContext& operator=(const PkContext&) = delete;
+};
+
+bool is_p256(const mbedtls_pk_context& pk) {
+    if (mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY) return false;
+#if MBEDTLS_VERSION_MAJOR >= 3
+    return mbedtls_pk_ec(pk)->MBEDTLS_PRIVATE(grp).id == MBEDTLS_ECP_DP_SECP256R1;
+#else
+    return mbedtls_pk_ec(pk)->grp.id == MBEDTLS_ECP_DP_SECP256R1;
+#endif
+}
+
+int rng(void* ctx, unsigned char* out, size_t len) {
+    (void)ctx;
+    return psa_generate_random(out, len) == PSA_SUCCESS ? 0 : -1;
+}
+
+} // namespace
+
+bool verify_signature(const std::string& scheme, const std::string& public_key_pem,
+                      std::string_view message, const std::vector<uint8_t>& signature) {
+    try {
+        if (signature.empty() || signature.size() > MBEDTLS_PK_SIGNATURE_MAX_SIZE) return false;
+        if (scheme != kSchemeEcdsaP256 && scheme != kSchemeRsaPss) return false;
+        ensure_psa();
+        PkContext key;
+        // mbedtls_pk_parse_public_key wants the terminating NUL counted for PEM input.
+        std::string pem = public_key_pem;
+        if (mbedtls_pk_parse_public_key(&key.pk, reinterpret_cast<const unsigned char*>(pem.c_str()),
+                                        pem.size() + 1) != 0)
+            return false;
+        std::vector<uint8_t> digest = sha256(message.data(), message.size());
+        if (scheme == kSchemeEcdsaP256) {
+            if (!is_p256(key.pk)) return false;
+            return mbedtls_pk_verify(&key.pk, MBEDTLS_MD_SHA256, digest.data(), digest.size(),
+                                     signature.data(), signature.size()) == 0;
+        }
+        if (mbedtls_pk_get_type(&key.pk) != MBEDTLS_PK_RSA || mbedtls_pk_get_bitlen(&key.pk) < 2048)
+            return false;
+        mbedtls_pk_rsassa_pss_options options{};
+        options.mgf1_hash_id = MBEDTLS_MD_SHA256;
+        options.expected_salt_len = MBEDTLS_RSA_SALT_LEN_ANY;
+        return mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &options, &key.pk, MBEDTLS_MD_SHA256,
+                                     digest.data(), digest.size(), signature.data(),
+                                     signature.size()) == 0;
+    } catch (...) {
+        return false;
+    }
+}
+
+struct SigningKey::Impl {
+    PkContext key;
+};
+
+SigningKey::SigningKey() : impl_(std::make_unique<Impl>()) {}
+SigningKey::SigningKey(SigningKey&&) noexcept = default;
+SigningKey& SigningKey::operator=(SigningKey&&) noexcept = default;
+SigningKey::~SigningKey() = default;
+
+static void set_pss_padding(mbedtls_pk_context& pk) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+    mbedtls_rsa_set_padding(mbedtls_pk_rsa(pk), MBEDTLS_RSA_PKCS_V21, MBEDTLS_MD_SHA256);
+#else
+    mbedtls_rsa_set_padding(mbedtls_pk_rsa(pk), MBEDTLS_RSA_PKCS_V21, MBEDTLS_MD_SHA256);
+#endif
+}
+
+SigningKey SigningKey::generate(const std::string& scheme, unsigned rsa_bits) {
+    ensure_psa();
+    SigningKey k;
+    k.scheme_ = scheme;
+    mbedtls_pk_context& pk = k.impl_->key.pk;
+    if (scheme == kSchemeEcdsaP256) {
+        if (mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) != 0 ||
+            mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), rng, nullptr) != 0)
+            throw Error(ErrorKind::Unsupported, "ECDSA P-256 key generation failed");
+    } else if (scheme == kSchemeRsaPss) {
+        if (rsa_bits < 2048) throw Error(ErrorKind::Config, "RSA keys must have at least 2048 bits");
+        if (mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA)) != 0 ||
+            mbedtls_rsa_gen_key(mbedtls_pk_rsa(pk), rng, nullptr, rsa_bits, 65537) != 0)
+            throw Error(ErrorKind::Unsupported, "RSA key generation failed");
+        set_pss_padding(pk);
+    } else {
+        throw Error(ErrorKind::Unsupported, "unsupported signature scheme: " + scheme);
+    }
+    return k;
+}
+
+SigningKey SigningKey::from_pem(const std::string& private_pem) {
+    ensure_psa();
+    SigningKey k;
+    mbedtls_pk_context& pk = k.impl_->key.pk;
+    const auto* data = reinterpret_cast<const unsigned char*>(private_pem.c_str());
+#if MBEDTLS_VERSION_MAJOR >= 3
+    int rc = mbedtls_pk_parse_key(&pk, data, private_pem.size() + 1, nullptr, 0, rng, nullptr);
+#else
+    int rc = mbedtls_pk_parse_key(&pk, data, private_pem.size() + 1, nullptr, 0);
+#endif
+    if (rc != 0) throw Error(ErrorKind::Malformed, "cannot parse private key (PEM)");
+    if (is_p256(pk)) {
+        k.scheme_ = kSchemeEcdsaP256;
+    } else if (mbedtls_pk_get_type(&pk) == MBEDTLS_PK_RSA) {
+        k.scheme_ = kSchemeRsaPss;
+        set_pss_padding(pk);
+    } else {
+        throw Error(ErrorKind::Unsupported, "private key is neither ECDSA P-256 nor RSA");
+    }
+    return k;
+}
+
+std::string SigningKey::private_pem() const {
+    std::vector<unsigned char> buf(16000);
+    if (mbedtls_pk_write_key_pem(&impl_->key.pk, buf.data(), buf.size()) != 0)
+        throw Error(ErrorKind::Unsupported, "cannot encode private key");
+    return std::string(reinterpret_cast<const char*>(buf.data()));
+}
+
+std::string SigningKey::public_pem() const {
+    std::vector<unsigned char> buf(8000);
+    if (mbedtls_pk_write_pubkey_pem(&impl_->key.pk, buf.data(), buf.size()) != 0)
+        throw Error(ErrorKind::Unsupported, "cannot encode public key");
+    return std::string(reinterpret_cast<const char*>(buf.data()));
+}
+
+std::vector<uint8_t> SigningKey::sign(std::string_view message) const {
+    std::vector<uint8_t> digest = sha256(message.data(), message.size());
+    std::vector<uint8_t> sig(MBEDTLS_PK_SIGNATURE_MAX_SIZE);
+    size_t len = 0;
+#if MBEDTLS_VERSION_MAJOR >= 3
+    int rc = mbedtls_pk_sign(&impl_->key.pk, MBEDTLS_MD_SHA256, digest.data(), digest.size(),
+                             sig.data(), sig.size(), &len, rng, nullptr);
+#else
+    int rc = mbedtls_pk_sign(&impl_->key.pk, MBEDTLS_MD_SHA256, digest.data(), digest.size(),
+                             sig.data(), &len, rng, nullptr);
+#endif
+    if (rc != 0) throw Error(ErrorKind::Unsupported, "signing failed: " + std::to_string(rc));
+    sig.resize(len);
+    return sig;
+}
+
+} // namespace ota

@@ -1,0 +1,77 @@
+// Hashing and signatures through mbedTLS. Hashes and randomness use the PSA Crypto API; PEM key
+// parsing and signature checks use the pk module, whose calls are the same in mbedTLS 2.28 and 3.x
+// (PSA has no PEM/SubjectPublicKeyInfo parser, and 2.28's PSA cannot verify RSA-PSS with any salt).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ota {
+
+enum class HashAlgorithm { Sha256, Sha512 };
+
+// Streaming hash; copyable state is not needed, so the object is move-only.
+class Hasher {
+public:
+    explicit Hasher(HashAlgorithm algorithm = HashAlgorithm::Sha256);
+    ~Hasher();
+    Hasher(const Hasher&) = delete;
+    Hasher& operator=(const Hasher&) = delete;
+    Hasher(Hasher&&) noexcept;
+    Hasher& operator=(Hasher&&) noexcept;
+    void update(const void* data, size_t size);
+    void update(std::string_view s) { update(s.data(), s.size()); }
+    std::vector<uint8_t> finish();
+    std::string finish_hex();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+std::vector<uint8_t> sha256(const void* data, size_t size);
+std::string sha256_hex(std::string_view data);
+std::string sha512_hex(std::string_view data);
+// Hash of a whole file (or the first `length` bytes of it when length is given), read in chunks.
+std::string file_sha256_hex(const std::string& path, int64_t length = -1);
+// Constant-time comparison for hashes and MACs.
+bool equal_constant_time(std::string_view a, std::string_view b);
+
+void random_bytes(void* out, size_t size);
+
+// Signature schemes as named in TUF metadata.
+inline constexpr const char* kSchemeEcdsaP256 = "ecdsa-sha2-nistp256";
+inline constexpr const char* kSchemeRsaPss = "rsassa-pss-sha256";
+
+// Verifies `signature` (raw bytes: DER for ECDSA, the PSS block for RSA) over `message` with a PEM
+// SubjectPublicKeyInfo key. Never throws: an unsupported scheme, a key of the wrong type or a
+// malformed key/signature simply do not verify.
+bool verify_signature(const std::string& scheme, const std::string& public_key_pem,
+                      std::string_view message, const std::vector<uint8_t>& signature);
+
+// A private key for signing (publisher, device reports, tests).
+class SigningKey {
+public:
+    // scheme: kSchemeEcdsaP256 or kSchemeRsaPss (rsa_bits used for RSA).
+    static SigningKey generate(const std::string& scheme, unsigned rsa_bits = 3072);
+    // Parses a PEM private key; the scheme is inferred from the key type.
+    static SigningKey from_pem(const std::string& private_pem);
+    SigningKey(SigningKey&&) noexcept;
+    SigningKey& operator=(SigningKey&&) noexcept;
+    ~SigningKey();
+
+    const std::string& scheme() const { return scheme_; }
+    std::string private_pem() const;
+    std::string public_pem() const;
+    std::vector<uint8_t> sign(std::string_view message) const;
+
+private:
+    SigningKey();
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    std::string scheme_;
+};
+
+} // namespace ota

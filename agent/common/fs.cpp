@@ -1,0 +1,192 @@
+#include "fs.h"
+
+#include "error.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ota {
+
+static Error io_error(const std::string& what) {
+    return Error(ErrorKind::Io, what + ": " + std::strerror(errno));
+}
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = o.release();
+    }
+    return *this;
+}
+
+UniqueFd::~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+UniqueFd open_or_throw(const std::string& path, int flags, int mode) {
+    int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+    if (fd < 0) throw io_error("cannot open " + path);
+    return UniqueFd(fd);
+}
+
+void pread_all(int fd, void* buf, size_t size, uint64_t offset, const std::string& what) {
+    auto* p = static_cast<uint8_t*>(buf);
+    while (size > 0) {
+        ssize_t n = ::pread(fd, p, size, static_cast<off_t>(offset));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw io_error("read " + what);
+        }
+        if (n == 0) throw Error(ErrorKind::Io, "read " + what + ": unexpected end of file");
+        p += n;
+        size -= static_cast<size_t>(n);
+        offset += static_cast<uint64_t>(n);
+    }
+}
+
+void pwrite_all(int fd, const void* buf, size_t size, uint64_t offset, const std::string& what) {
+    const auto* p = static_cast<const uint8_t*>(buf);
+    while (size > 0) {
+        ssize_t n = ::pwrite(fd, p, size, static_cast<off_t>(offset));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw io_error("write " + what);
+        }
+        p += n;
+        size -= static_cast<size_t>(n);
+        offset += static_cast<uint64_t>(n);
+    }
+}
+
+void write_all(int fd, const void* buf, size_t size, const std::string& what) {
+    const auto* p = static_cast<const uint8_t*>(buf);
+    while (size > 0) {
+        ssize_t n = ::write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw io_error("write " + what);
+        }
+        p += n;
+        size -= static_cast<size_t>(n);
+    }
+}
+
+size_t read_full(int fd, void* buf, size_t size, const std::string& what) {
+    auto* p = static_cast<uint8_t*>(buf);
+    size_t total = 0;
+    while (total < size) {
+        ssize_t n = ::read(fd, p + total, size - total);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw io_error("read " + what);
+        }
+        if (n == 0) break;
+        total += static_cast<size_t>(n);
+    }
+    return total;
+}
+
+void fsync_or_throw(int fd, const std::string& what) {
+    if (::fsync(fd) != 0) throw io_error("fsync " + what);
+}
+
+std::string read_file(const std::string& path, uint64_t max_size) {
+    UniqueFd fd = open_or_throw(path, O_RDONLY);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw io_error("stat " + path);
+    if (static_cast<uint64_t>(st.st_size) > max_size)
+        throw Error(ErrorKind::TooLarge, path + " is " + std::to_string(st.st_size) +
+                                             " bytes, more than the limit of " +
+                                             std::to_string(max_size));
+    std::string out;
+    out.resize(static_cast<size_t>(st.st_size));
+    size_t n = read_full(fd.get(), out.data(), out.size(), path);
+    out.resize(n);
+    return out;
+}
+
+bool file_exists(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+uint64_t file_size(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw io_error("stat " + path);
+    return static_cast<uint64_t>(st.st_size);
+}
+
+std::string parent_directory(const std::string& path) {
+    auto pos = path.find_last_of('/');
+    if (pos == std::string::npos) return ".";
+    if (pos == 0) return "/";
+    return path.substr(0, pos);
+}
+
+std::string join_path(const std::string& a, const std::string& b) {
+    if (a.empty()) return b;
+    if (a.back() == '/') return a + b;
+    return a + "/" + b;
+}
+
+void fsync_directory(const std::string& dir) {
+    UniqueFd fd = open_or_throw(dir, O_RDONLY | O_DIRECTORY);
+    fsync_or_throw(fd.get(), "directory " + dir);
+}
+
+void fsync_path(const std::string& path) {
+    UniqueFd fd = open_or_throw(path, O_RDONLY);
+    fsync_or_throw(fd.get(), path);
+}
+
+void write_file_atomic(const std::string& path, const std::string& contents) {
+    const std::string tmp = path + ".tmp";
+    {
+        UniqueFd fd = open_or_throw(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        try {
+            write_all(fd.get(), contents.data(), contents.size(), tmp);
+            fsync_or_throw(fd.get(), tmp);
+        } catch (...) {
+            ::unlink(tmp.c_str()); // leave nothing half-written behind (e.g. on a full disk)
+            throw;
+        }
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        Error e = io_error("rename " + tmp + " to " + path);
+        ::unlink(tmp.c_str());
+        throw e;
+    }
+    fsync_directory(parent_directory(path));
+}
+
+void make_directories(const std::string& path) {
+    if (path.empty()) return;
+    std::string partial;
+    size_t pos = 0;
+    while (pos != std::string::npos) {
+        pos = path.find('/', pos + 1);
+        partial = path.substr(0, pos);
+        if (partial.empty()) continue;
+        if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+            throw io_error("cannot create directory " + partial);
+    }
+}
+
+void remove_file_durable(const std::string& path) {
+    if (::unlink(path.c_str()) != 0) {
+        if (errno == ENOENT) return;
+        throw io_error("cannot remove " + path);
+    }
+    fsync_directory(parent_directory(path));
+}
+
+void rename_durable(const std::string& from, const std::string& to) {
+    if (::rename(from.c_str(), to.c_str()) != 0) throw io_error("rename " + from + " to " + to);
+    fsync_directory(parent_directory(to));
+    if (parent_directory(from) != parent_directory(to)) fsync_directory(parent_directory(from));
+}
+
+} // namespace ota

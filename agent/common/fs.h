@@ -1,0 +1,57 @@
+// Files that must survive power loss. Atomic replacement = write a temporary file in the same
+// directory, fsync it, rename over the target, fsync the directory.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ota {
+
+// Reads a whole file, refusing files larger than max_size (Error TooLarge) so a hostile or corrupt
+// file cannot make us allocate without bound.
+std::string read_file(const std::string& path, uint64_t max_size);
+bool file_exists(const std::string& path);
+uint64_t file_size(const std::string& path);
+
+void write_file_atomic(const std::string& path, const std::string& contents);
+void fsync_directory(const std::string& dir);
+void fsync_path(const std::string& path);
+void make_directories(const std::string& path);
+// Unlinks path if present, then fsyncs its directory.
+void remove_file_durable(const std::string& path);
+// rename(2) plus fsync of the destination directory.
+void rename_durable(const std::string& from, const std::string& to);
+std::string parent_directory(const std::string& path);
+std::string join_path(const std::string& a, const std::string& b);
+
+// A file descriptor that closes itself.
+class UniqueFd {
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) : fd_(fd) {}
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+    UniqueFd& operator=(UniqueFd&& o) noexcept;
+    ~UniqueFd();
+    int get() const { return fd_; }
+    int release() {
+        int fd = fd_;
+        fd_ = -1;
+        return fd;
+    }
+    explicit operator bool() const { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
+
+UniqueFd open_or_throw(const std::string& path, int flags, int mode = 0644);
+void pread_all(int fd, void* buf, size_t size, uint64_t offset, const std::string& what);
+void pwrite_all(int fd, const void* buf, size_t size, uint64_t offset, const std::string& what);
+void write_all(int fd, const void* buf, size_t size, const std::string& what);
+// Returns bytes read (< size only at end of file).
+size_t read_full(int fd, void* buf, size_t size, const std::string& what);
+void fsync_or_throw(int fd, const std::string& what);
+
+} // namespace ota
