@@ -1,0 +1,45 @@
+// libcurl-based Fetcher for http, https and file URLs.
+#pragma once
+#include "agent/net/fetcher.h"
+
+#include <cstdint>
+#include <string>
+
+namespace ota::net {
+
+struct TransportOptions {
+    std::string ca_file;          // CA bundle that must sign the server certificate (https)
+    std::string pinned_public_key; // "sha256//BASE64" or a PEM/DER file: curl's PINNEDPUBLICKEY
+    std::string client_cert;      // device identity for mutual TLS (PEM)
+    std::string client_key;       // PEM; never logged
+    long connect_timeout_s = 15;
+    // Slow-retrieval defence: abort when fewer than low_speed_bytes/s for low_speed_time_s.
+    long low_speed_bytes = 1024;
+    long low_speed_time_s = 30;
+    uint64_t max_bytes_per_second = 0; // bandwidth cap, 0 = none
+    // Retries of a failed transfer (network errors only, never 404 or too-large bodies), with
+    // exponential backoff from retry_base_ms, capped at retry_max_ms, with random jitter.
+    int retries = 0;
+    long retry_base_ms = 500;
+    long retry_max_ms = 30000;
+};
+
+class CurlFetcher : public Fetcher {
+public:
+    explicit CurlFetcher(TransportOptions options = {});
+    std::string fetch(const std::string& url, uint64_t max_length) override;
+    void fetch_to_file(const std::string& url, const std::string& path, uint64_t max_length,
+                       bool resume, const ProgressFn& progress) override;
+
+private:
+    std::string fetch_once(const std::string& url, uint64_t max_length);
+    void fetch_to_file_once(const std::string& url, const std::string& path, uint64_t max_length,
+                            bool resume, const ProgressFn& progress);
+    template <typename F> auto with_retries(const std::string& url, F&& attempt);
+    TransportOptions options_;
+};
+
+// Redacts credentials and query strings so URLs can be logged.
+std::string redact_url(const std::string& url);
+
+} // namespace ota::net

@@ -1,0 +1,110 @@
+// TUF metadata (specification 1.0.x): parsed, strictly validated views of the four top-level roles
+// and delegated targets roles. Parsing checks shape and types only; signatures, versions and expiry
+// are checked by TrustedSet.
+#pragma once
+#include "agent/common/canonical_json.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ota::tuf {
+
+struct Key {
+    std::string keytype; // "ecdsa", "ecdsa-sha2-nistp256", "rsa"
+    std::string scheme;  // "ecdsa-sha2-nistp256", "rsassa-pss-sha256"
+    std::string public_pem;
+};
+
+struct RoleKeys {
+    std::vector<std::string> keyids;
+    uint64_t threshold = 1;
+};
+
+struct Signature {
+    std::string keyid;
+    std::string sig_hex;
+};
+
+// A signed metadata file: the exact bytes received, the parsed "signed" object and its
+// canonical form (the bytes the signatures cover).
+struct Envelope {
+    std::string raw;
+    Json signed_json;
+    std::string canonical_signed;
+    std::vector<Signature> signatures;
+    std::string type; // "_type"
+    uint64_t version = 0;
+    int64_t expires = 0; // seconds since the epoch (UTC)
+};
+
+// Length and hashes of a file as listed by its parent role.
+struct MetaFile {
+    uint64_t version = 0;
+    std::optional<uint64_t> length;
+    std::map<std::string, std::string> hashes; // algorithm -> hex
+};
+
+struct RootMeta {
+    bool consistent_snapshot = false;
+    std::map<std::string, Key> keys;
+    std::map<std::string, RoleKeys> roles; // root, timestamp, snapshot, targets
+};
+
+struct TimestampMeta {
+    MetaFile snapshot;
+};
+
+struct SnapshotMeta {
+    std::map<std::string, MetaFile> meta; // "targets.json", "ROLE.json"
+};
+
+struct TargetFile {
+    std::string path;
+    uint64_t length = 0;
+    std::map<std::string, std::string> hashes;
+    Json custom; // null when absent
+};
+
+struct DelegatedRole {
+    std::string name;
+    RoleKeys keys;
+    bool terminating = false;
+    std::optional<std::vector<std::string>> paths;
+    std::optional<std::vector<std::string>> path_hash_prefixes;
+    // True if this role is trusted for target_path (spec 5.7.x path pattern rules).
+    bool matches(const std::string& target_path) const;
+};
+
+struct Delegations {
+    std::map<std::string, Key> keys;
+    std::vector<DelegatedRole> roles;
+};
+
+struct TargetsMeta {
+    std::map<std::string, TargetFile> targets;
+    std::optional<Delegations> delegations;
+};
+
+// Splits raw bytes into an Envelope; throws Error(Malformed) on anything that is not a signed
+// TUF document of `expected_type` ("root", "timestamp", "snapshot", "targets").
+Envelope parse_envelope(const std::string& raw, const std::string& expected_type);
+RootMeta parse_root(const Envelope& env);
+TimestampMeta parse_timestamp(const Envelope& env);
+SnapshotMeta parse_snapshot(const Envelope& env);
+TargetsMeta parse_targets(const Envelope& env);
+
+// "2030-01-01T00:00:00Z" -> seconds since the epoch; throws Error(Malformed).
+int64_t parse_expiry(const std::string& iso8601);
+std::string format_expiry(int64_t epoch_seconds);
+
+// TUF path pattern match: '*' and '?' within one path segment, segments must align.
+bool path_pattern_matches(const std::string& pattern, const std::string& path);
+
+// Percent-encoding of everything but unreserved characters (RFC 3986), '/' included: used for
+// delegated role names in URLs and in file names.
+std::string percent_encode(const std::string& s);
+
+} // namespace ota::tuf
