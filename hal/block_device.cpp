@@ -20,15 +20,15 @@ public:
           is_block_(is_block) {}
 
     uint64_t size() const override { return size_; }
-    const std::string &path() const override { return path_; }
+    const std::string& path() const override { return path_; }
 
-    void read(uint64_t offset, void *buf, size_t len) override {
+    void read(uint64_t offset, void* buf, size_t len) override {
         if (offset > size_ || len > size_ - offset)
             throw Error(ErrorKind::Io, "read beyond the end of " + path_);
         pread_all(fd_.get(), buf, len, offset, path_);
     }
 
-    void write(uint64_t offset, const void *buf, size_t len) override {
+    void write(uint64_t offset, const void* buf, size_t len) override {
         uint64_t limit = std::max(size_, max_size_);
         if (offset > limit || len > limit - offset)
             throw Error(ErrorKind::Io, "write beyond the end of " + path_);
@@ -51,7 +51,7 @@ private:
 
 } // namespace
 
-std::unique_ptr<BlockDevice> open_block_device(const std::string &path, bool writable,
+std::unique_ptr<BlockDevice> open_block_device(const std::string& path, bool writable,
                                                uint64_t max_size) {
     UniqueFd fd = open_or_throw(path, writable ? O_RDWR : O_RDONLY);
     struct stat st {};

@@ -22,11 +22,11 @@ public:
     virtual std::string booted_slot() = 0;
     // Before writing a slot: drop it from BOOT_ORDER and set its tries to 0, so a half-written
     // slot can never be booted.
-    virtual void mark_bad(const std::string &slot) = 0;
+    virtual void mark_bad(const std::string& slot) = 0;
     // After the written slot verified: put it first in BOOT_ORDER with `tries` attempts.
-    virtual void set_primary(const std::string &slot, int tries) = 0;
+    virtual void set_primary(const std::string& slot, int tries) = 0;
     // After the health check passed on the booted slot: it keeps its place with full tries.
-    virtual void mark_good(const std::string &slot) = 0;
+    virtual void mark_good(const std::string& slot) = 0;
     virtual BootState state() = 0;
 };
 
