@@ -1,0 +1,206 @@
+// ota-agent: the update agent that runs on the ECU. One-shot commands for integrators and the
+// boot flow; see `ota-agent --help`.
+#include "agent/bundle/apply_file.h"
+#include "agent/common/error.h"
+#include "agent/common/log.h"
+#include "agent/net/curl_fetcher.h"
+#include "agent/update/config.h"
+#include "agent/update/engine.h"
+#include "agent/update/platform.h"
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace ota;
+
+namespace {
+
+const char* kUsage = R"(usage: ota-agent [--config FILE] [--json] [-v|-q] COMMAND [ARGS]
+
+Commands on an ECU (need --config, default /etc/ota/agent.json):
+  check                 refresh the signed metadata and show the update for this ECU, if any
+  update [--no-reboot]  check, download, install into the inactive slot, verify, switch, reboot
+  boot-check [--no-reboot]
+                        run after every boot: health check, then commit the new slot, or
+                        detect and report the bootloader's fallback
+  status                installed versions, pending update, slots and tries, last result
+
+Offline (no configuration):
+  apply BUNDLE [--source OLD] --output OUT
+                        apply a bundle to a file and verify it; exit 0 only if OUT is exactly
+                        the image the bundle describes
+
+Exit status: 0 success, 1 failure (the message says what and why).
+)";
+
+struct Args {
+    std::string config = "/etc/ota/agent.json";
+    bool json = false;
+    bool reboot = true;
+    std::string command;
+    std::vector<std::string> rest;
+};
+
+class EventPrinter {
+public:
+    explicit EventPrinter(bool json) : json_(json), tty_(::isatty(STDOUT_FILENO)) {}
+    void operator()(const update::Event& e) {
+        if (json_) {
+            Json j{{"event", e.step}, {"message", e.message}};
+            if (e.total) {
+                j["done"] = e.done;
+                j["total"] = e.total;
+            }
+            std::cout << j.dump() << std::endl;
+            return;
+        }
+        if (tty_ && e.total && (e.step == "download" || e.step == "write")) {
+            // One progress bar line, redrawn in place.
+            int width = 30;
+            int filled = static_cast<int>(e.done * width / e.total);
+            std::printf("\r[%-8s] [%s%s] %3d%%", e.step.c_str(), std::string(filled, '#').c_str(),
+                        std::string(width - filled, '.').c_str(),
+                        static_cast<int>(e.done * 100 / e.total));
+            if (e.done == e.total) std::printf("\n");
+            std::fflush(stdout);
+            return;
+        }
+        std::printf("[%-8s] %s\n", e.step.c_str(), e.message.c_str());
+        std::fflush(stdout);
+    }
+
+private:
+    bool json_;
+    bool tty_;
+};
+
+int cmd_apply(const Args& a) {
+    std::string bundle, source, output;
+    for (size_t i = 0; i < a.rest.size(); ++i) {
+        const std::string& s = a.rest[i];
+        if (s == "--source" && i + 1 < a.rest.size()) source = a.rest[++i];
+        else if (s == "--output" && i + 1 < a.rest.size()) output = a.rest[++i];
+        else if (bundle.empty() && s.rfind("--", 0) != 0) bundle = s;
+        else throw Error(ErrorKind::Config, "apply: unexpected argument " + s);
+    }
+    if (bundle.empty() || output.empty())
+        throw Error(ErrorKind::Config, "apply needs BUNDLE and --output OUT");
+    std::string error;
+    int rc = bundle::apply_bundle_file(bundle, source.empty() ? nullptr : &source, output, &error);
+    if (rc != 0) {
+        std::fprintf(stderr, "ota-agent: apply failed: %s\n", error.c_str());
+        return 1;
+    }
+    if (!a.json) std::printf("%s: verified, identical to the image the bundle describes\n", output.c_str());
+    else std::cout << Json{{"result", "ok"}, {"output", output}}.dump() << std::endl;
+    return 0;
+}
+
+int run(const Args& a) {
+    if (a.command == "apply") return cmd_apply(a);
+    update::AgentConfig config = update::load_config(a.config);
+    update::Platform platform = update::make_platform(config);
+    net::CurlFetcher fetcher(config.transport);
+    EventPrinter printer(a.json);
+    update::Engine engine(config, platform, fetcher, std::ref(printer));
+    update::UpdateOptions options;
+    options.reboot = a.reboot;
+
+    if (a.command == "check") {
+        auto sel = engine.check();
+        if (a.json)
+            std::cout << Json{{"update_available", sel.has_value()},
+                              {"target", sel ? sel->chosen.target.path : ""},
+                              {"version", sel ? sel->chosen.version : 0}}
+                             .dump()
+                      << std::endl;
+        return 0;
+    }
+    if (a.command == "update") {
+        engine.update(options);
+        return 0;
+    }
+    if (a.command == "boot-check") {
+        std::string outcome = engine.boot_check(options);
+        if (a.json) std::cout << Json{{"outcome", outcome}}.dump() << std::endl;
+        return outcome == "health-failed" ? 1 : 0;
+    }
+    if (a.command == "status") {
+        Json s = engine.status();
+        if (a.json) {
+            std::cout << s.dump(1) << std::endl;
+            return 0;
+        }
+        std::printf("hardware:      %s\n", s["hardware_id"].get<std::string>().c_str());
+        std::printf("installed:     version %llu\n",
+                    static_cast<unsigned long long>(s["installed_version"].get<uint64_t>()));
+        std::printf("booted slot:   %s\n", s["booted_slot"].get<std::string>().c_str());
+        std::string order;
+        for (const auto& o : s["boot_order"]) order += (order.empty() ? "" : " ") + o.get<std::string>();
+        std::printf("BOOT_ORDER:    %s\n", order.c_str());
+        for (auto it = s["tries_left"].begin(); it != s["tries_left"].end(); ++it)
+            std::printf("BOOT_%s_LEFT:   %d\n", it.key().c_str(), it->get<int>());
+        if (!s["pending"].is_null())
+            std::printf("pending:       version %llu in slot %s (%s)\n",
+                        static_cast<unsigned long long>(s["pending"]["version"].get<uint64_t>()),
+                        s["pending"]["slot"].get<std::string>().c_str(),
+                        s["pending"]["stage"].get<std::string>().c_str());
+        if (s.contains("last_result"))
+            std::printf("last result:   %s %s\n", s["last_result"]["outcome"].get<std::string>().c_str(),
+                        s["last_result"]["message"].get<std::string>().c_str());
+        return 0;
+    }
+    throw Error(ErrorKind::Config, "unknown command \"" + a.command + "\" (see --help)");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        std::string s = argv[i];
+        if (a.command.empty()) {
+            if (s == "--help" || s == "-h") {
+                std::fputs(kUsage, stdout);
+                return 0;
+            } else if (s == "--config" && i + 1 < argc) {
+                a.config = argv[++i];
+            } else if (s == "--json") {
+                a.json = true;
+            } else if (s == "-v" || s == "--verbose") {
+                set_log_level(LogLevel::Debug);
+            } else if (s == "-q" || s == "--quiet") {
+                set_log_level(LogLevel::Error);
+            } else if (s.rfind("-", 0) == 0) {
+                std::fprintf(stderr, "ota-agent: unknown option %s\n%s", s.c_str(), kUsage);
+                return 1;
+            } else {
+                a.command = s;
+            }
+        } else if (s == "--no-reboot") {
+            a.reboot = false;
+        } else if (s == "--json") {
+            a.json = true;
+        } else {
+            a.rest.push_back(s);
+        }
+    }
+    if (a.command.empty()) {
+        std::fputs(kUsage, stderr);
+        return 1;
+    }
+    try {
+        return run(a);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "ota-agent: %s failed [%s]: %s\n", a.command.c_str(),
+                     error_kind_name(e.kind()), e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ota-agent: %s failed: %s\n", a.command.c_str(), e.what());
+        return 1;
+    }
+}

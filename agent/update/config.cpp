@@ -1,0 +1,165 @@
+#include "agent/update/config.h"
+
+#include "agent/common/error.h"
+#include "agent/common/fs.h"
+
+#include <set>
+
+namespace ota::update {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& key, const std::string& why) {
+    throw Error(ErrorKind::Config, "configuration: \"" + key + "\" " + why);
+}
+
+void check_keys(const Json& obj, const std::string& where, const std::set<std::string>& allowed) {
+    for (auto it = obj.begin(); it != obj.end(); ++it)
+        if (!allowed.count(it.key()))
+            bad(where + it.key(), "is not a known setting");
+}
+
+std::string str(const Json& obj, const std::string& where, const char* key, bool required,
+                const std::string& def = "") {
+    auto it = obj.find(key);
+    if (it == obj.end()) {
+        if (required) bad(where + key, "is required");
+        return def;
+    }
+    if (!it->is_string()) bad(where + key, "must be a string");
+    return it->get<std::string>();
+}
+
+uint64_t num(const Json& obj, const std::string& where, const char* key, uint64_t def,
+             uint64_t min = 0, uint64_t max = UINT64_MAX) {
+    auto it = obj.find(key);
+    if (it == obj.end()) return def;
+    if (!it->is_number_unsigned()) bad(where + key, "must be a non-negative integer");
+    uint64_t v = it->get<uint64_t>();
+    if (v < min || v > max)
+        bad(where + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return v;
+}
+
+std::vector<std::string> argv(const Json& obj, const std::string& where, const char* key) {
+    auto it = obj.find(key);
+    if (it == obj.end()) return {};
+    if (it->is_string()) return {"/bin/sh", "-c", it->get<std::string>()};
+    if (!it->is_array() || it->empty()) bad(where + key, "must be a command string or argv array");
+    std::vector<std::string> out;
+    for (const auto& a : *it) {
+        if (!a.is_string()) bad(where + key, "argv entries must be strings");
+        out.push_back(a.get<std::string>());
+    }
+    return out;
+}
+
+std::string url_dir(const std::string& key, std::string url) {
+    if (url.empty()) bad(key, "must not be empty");
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0 &&
+        url.rfind("file://", 0) != 0)
+        bad(key, "must be an http://, https:// or file:// URL");
+    if (url.back() != '/') url.push_back('/');
+    return url;
+}
+
+std::string resolve(const std::string& base_dir, const std::string& path) {
+    if (path.empty() || path.front() == '/' || base_dir.empty()) return path;
+    return join_path(base_dir, path);
+}
+
+} // namespace
+
+AgentConfig parse_config(const Json& j, const std::string& base_dir) {
+    if (!j.is_object()) throw Error(ErrorKind::Config, "configuration must be a JSON object");
+    check_keys(j, "", {"hardware_id", "component", "state_dir", "trusted_root", "metadata_url",
+                       "targets_url", "installed_version", "slots", "bootloader", "health_check",
+                       "reboot_command", "transport", "limits", "poll_interval_s",
+                       "poll_jitter_s", "models", "vehicle", "control_socket", "report"});
+    AgentConfig c;
+    c.hardware_id = str(j, "", "hardware_id", true);
+    if (c.hardware_id.empty()) bad("hardware_id", "must not be empty");
+    c.component = str(j, "", "component", false, "rootfs");
+    c.state_dir = resolve(base_dir, str(j, "", "state_dir", true));
+    c.trusted_root = resolve(base_dir, str(j, "", "trusted_root", true));
+    c.metadata_url = url_dir("metadata_url", str(j, "", "metadata_url", true));
+    c.targets_url = url_dir("targets_url", str(j, "", "targets_url", true));
+    c.installed_version = num(j, "", "installed_version", 0);
+    c.poll_interval_s = num(j, "", "poll_interval_s", 3600, 1);
+    c.poll_jitter_s = num(j, "", "poll_jitter_s", 300);
+    c.health_check = argv(j, "", "health_check");
+    c.reboot_command = argv(j, "", "reboot_command");
+
+    const Json& bl = j.contains("bootloader") ? j["bootloader"] : Json::object();
+    if (!bl.is_object()) bad("bootloader", "must be an object");
+    check_keys(bl, "bootloader.", {"type", "fw_env_config", "cmdline", "dir", "tries"});
+    c.bootloader.type = str(bl, "bootloader.", "type", false, "uboot");
+    if (c.bootloader.type != "uboot" && c.bootloader.type != "sim")
+        bad("bootloader.type", "must be \"uboot\" or \"sim\"");
+    c.bootloader.fw_env_config =
+        resolve(base_dir, str(bl, "bootloader.", "fw_env_config", false, "/etc/fw_env.config"));
+    c.bootloader.cmdline = str(bl, "bootloader.", "cmdline", false, "/proc/cmdline");
+    c.bootloader.sim_dir = resolve(base_dir, str(bl, "bootloader.", "dir", c.bootloader.type == "sim"));
+    c.bootloader.tries = static_cast<int>(num(bl, "bootloader.", "tries", 3, 1, 9));
+
+    if (j.contains("slots")) {
+        const Json& s = j["slots"];
+        if (!s.is_object() || s.size() != 2) bad("slots", "must map exactly two slot names to devices");
+        for (auto it = s.begin(); it != s.end(); ++it) {
+            if (!it->is_string()) bad("slots." + it.key(), "must be a device path");
+            c.slots[it.key()] = resolve(base_dir, it->get<std::string>());
+        }
+    } else if (c.bootloader.type != "sim") {
+        bad("slots", "is required");
+    }
+
+    if (j.contains("transport")) {
+        const Json& t = j["transport"];
+        if (!t.is_object()) bad("transport", "must be an object");
+        check_keys(t, "transport.", {"ca_file", "pinned_public_key", "client_cert", "client_key",
+                                     "connect_timeout_s", "low_speed_bytes", "low_speed_time_s",
+                                     "max_bytes_per_second", "retries", "retry_base_ms",
+                                     "retry_max_ms"});
+        auto& o = c.transport;
+        o.ca_file = resolve(base_dir, str(t, "transport.", "ca_file", false));
+        o.pinned_public_key = str(t, "transport.", "pinned_public_key", false);
+        o.client_cert = resolve(base_dir, str(t, "transport.", "client_cert", false));
+        o.client_key = resolve(base_dir, str(t, "transport.", "client_key", false));
+        o.connect_timeout_s = static_cast<long>(num(t, "transport.", "connect_timeout_s", 15, 1, 600));
+        o.low_speed_bytes = static_cast<long>(num(t, "transport.", "low_speed_bytes", 1024, 1));
+        o.low_speed_time_s = static_cast<long>(num(t, "transport.", "low_speed_time_s", 30, 1, 3600));
+        o.max_bytes_per_second = num(t, "transport.", "max_bytes_per_second", 0);
+        o.retries = static_cast<int>(num(t, "transport.", "retries", 0, 0, 100));
+        o.retry_base_ms = static_cast<long>(num(t, "transport.", "retry_base_ms", 500, 1, 600000));
+        o.retry_max_ms = static_cast<long>(num(t, "transport.", "retry_max_ms", 30000, 1, 3600000));
+        if (o.client_cert.empty() != o.client_key.empty())
+            bad("transport.client_cert", "and transport.client_key must be given together");
+    }
+    if (j.contains("limits")) {
+        const Json& l = j["limits"];
+        if (!l.is_object()) bad("limits", "must be an object");
+        check_keys(l, "limits.", {"max_bundle_length", "max_timestamp_length", "max_root_length"});
+        c.max_bundle_length = num(l, "limits.", "max_bundle_length", c.max_bundle_length, 1);
+        c.max_timestamp_length = num(l, "limits.", "max_timestamp_length", c.max_timestamp_length, 1);
+        c.max_root_length = num(l, "limits.", "max_root_length", c.max_root_length, 1);
+    }
+    return c;
+}
+
+AgentConfig load_config(const std::string& path) {
+    std::string text;
+    try {
+        text = read_file(path, 1 << 20);
+    } catch (const Error& e) {
+        throw Error(ErrorKind::Config, "cannot read configuration: " + std::string(e.what()));
+    }
+    Json j;
+    try {
+        j = Json::parse(text);
+    } catch (const Json::parse_error& e) {
+        throw Error(ErrorKind::Config, path + " is not valid JSON: " + e.what());
+    }
+    return parse_config(j, parent_directory(path));
+}
+
+} // namespace ota::update

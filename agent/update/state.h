@@ -1,0 +1,59 @@
+// What the agent remembers across reboots and power cuts, in state_dir/agent-state.json, always
+// replaced atomically. The trusted TUF metadata lives next to it in state_dir/metadata/.
+#pragma once
+#include "agent/common/canonical_json.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace ota::update {
+
+struct InstalledComponent {
+    uint64_t version = 0;
+    std::string slot;         // firmware: the slot it runs from
+    std::string image_sha256; // of the installed image, when known
+};
+
+enum class PendingStage {
+    Installing, // the target slot is marked bad and being written (resumable)
+    Switched,   // written, verified, set primary: waiting for the reboot into it
+};
+
+struct PendingUpdate {
+    PendingStage stage = PendingStage::Installing;
+    std::string component;
+    uint64_t version = 0;
+    std::string target_path;  // TUF target name of the bundle
+    std::string slot;         // the slot being written / to boot
+    std::string from_slot;    // the slot that was running
+    std::string image_sha256; // expected image after install
+    int health_failures = 0;
+};
+
+struct LastResult {
+    std::string outcome; // "committed", "rolled-back", "failed", "up-to-date", "installed"
+    std::string component;
+    uint64_t version = 0;
+    std::string message;
+    int64_t time = 0;
+};
+
+struct AgentState {
+    std::map<std::string, InstalledComponent> installed;
+    std::optional<PendingUpdate> pending;
+    std::map<std::string, std::set<uint64_t>> failed_versions; // never retried automatically
+    std::optional<LastResult> last_result;
+
+    Json to_json() const;
+    static AgentState from_json(const Json& j);
+};
+
+// Missing file = fresh state. A corrupt file is an error (never silently reset: it could hide an
+// interrupted install).
+AgentState load_state(const std::string& state_dir);
+void save_state(const std::string& state_dir, const AgentState& state);
+
+} // namespace ota::update

@@ -1,0 +1,237 @@
+// ota-publish: the fleet backend's tool. Makes keys, bundles (full and delta) and a signed TUF
+// repository of plain files that any static HTTP server or CDN can serve.
+#include "agent/bundle/reader.h"
+#include "agent/bundle/writer.h"
+#include "agent/common/crypto.h"
+#include "agent/common/error.h"
+#include "agent/common/fs.h"
+#include "agent/delta/delta_bundle.h"
+#include "manifests/publisher/repository.h"
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace ota;
+
+namespace {
+
+const char* kUsage = R"(usage: ota-publish COMMAND [OPTIONS]
+
+  init --repo DIR [--scheme ecdsa|rsa] [--no-consistent-snapshot] [--expires-days N]
+        create a repository: one signing key per TUF role (keys/), signed metadata (metadata/)
+  bundle --image IMAGE --out BUNDLE [--chunk-size BYTES] [--kind firmware|model]
+        build a full-image bundle; prints its identity as JSON
+  delta OLD NEW BUNDLE
+        build a delta bundle that turns image OLD into image NEW
+  add --repo DIR --bundle BUNDLE --hardware-id HW --version N [--component NAME]
+      [--kind firmware|model] [--name TARGET_PATH] [--delta-from-version V]
+        list a bundle as a signed target (copies it to targets/) and publish new metadata
+  release --repo DIR --image NEW --version N --hardware-id HW [--component NAME]
+      [--from OLD_IMAGE:OLD_VERSION ...]
+        build the full bundle and a delta from each listed old image, add them all, publish
+  timestamp --repo DIR
+        sign a fresh timestamp (run periodically: timestamps expire quickly)
+  rotate --repo DIR --role root|timestamp|snapshot|targets
+        replace a role's key; root N+1 is signed by the old and the new root keys
+  keygen --scheme ecdsa|rsa --out PREFIX
+        write PREFIX.key (private, PEM) and PREFIX.pub (public, PEM)
+)";
+
+struct Options {
+    std::map<std::string, std::vector<std::string>> values;
+    std::vector<std::string> positional;
+    bool has(const std::string& k) const { return values.count(k) > 0; }
+    std::string get(const std::string& k, const std::string& def = "") const {
+        auto it = values.find(k);
+        return it == values.end() ? def : it->second.back();
+    }
+    std::string need(const std::string& k) const {
+        if (!has(k)) throw Error(ErrorKind::Config, "missing --" + k);
+        return get(k);
+    }
+};
+
+Options parse(int argc, char** argv, int start) {
+    Options o;
+    for (int i = start; i < argc; ++i) {
+        std::string s = argv[i];
+        if (s.rfind("--", 0) == 0) {
+            std::string key = s.substr(2);
+            if (key == "no-consistent-snapshot") {
+                o.values[key].push_back("1");
+            } else {
+                if (i + 1 >= argc) throw Error(ErrorKind::Config, "--" + key + " needs a value");
+                o.values[key].push_back(argv[++i]);
+            }
+        } else {
+            o.positional.push_back(s);
+        }
+    }
+    return o;
+}
+
+std::string scheme_of(const std::string& s) {
+    if (s == "ecdsa" || s == kSchemeEcdsaP256) return kSchemeEcdsaP256;
+    if (s == "rsa" || s == kSchemeRsaPss) return kSchemeRsaPss;
+    throw Error(ErrorKind::Config, "unknown scheme " + s + " (ecdsa or rsa)");
+}
+
+uint64_t to_u64(const std::string& s, const std::string& what) {
+    try {
+        size_t pos = 0;
+        unsigned long long v = std::stoull(s, &pos);
+        if (pos != s.size()) throw std::invalid_argument(s);
+        return v;
+    } catch (const std::exception&) {
+        throw Error(ErrorKind::Config, what + " must be a number: " + s);
+    }
+}
+
+Json info_json(const bundle::BundleInfo& info) {
+    Json j{{"bundle_length", info.bundle_length},   {"bundle_sha256", info.bundle_sha256},
+           {"header_length", info.header_length},   {"header_sha256", info.header_sha256},
+           {"image_length", info.header.target_size}, {"image_sha256", info.header.target_sha256},
+           {"operations", info.header.operations.size()}};
+    if (info.header.source)
+        j["source"] = Json{{"length", info.header.source->size}, {"sha256", info.header.source->sha256}};
+    return j;
+}
+
+// Adds one bundle file as a target with the custom fields the agent needs.
+std::string add_bundle(publish::Repository& repo, const std::string& bundle_path,
+                       const std::string& hardware_id, uint64_t version,
+                       const std::string& component, const std::string& kind,
+                       std::string target_path, std::optional<uint64_t> delta_from_version) {
+    bundle::BundleFile bf = bundle::BundleFile::open_self_verified(bundle_path);
+    const bundle::Header& h = bf.header();
+    Json custom{{"hardware_id", hardware_id},
+                {"component", component},
+                {"kind", kind},
+                {"version", version},
+                {"image", Json{{"length", h.target_size}, {"sha256", h.target_sha256}}},
+                {"bundle", Json{{"header_sha256", bf.header_sha256()},
+                                {"header_length", bf.header_length()}}}};
+    if (h.source) {
+        if (!delta_from_version)
+            throw Error(ErrorKind::Config, "a delta bundle needs --delta-from-version");
+        custom["delta_from"] = Json{{"version", *delta_from_version}, {"sha256", h.source->sha256}};
+    }
+    if (target_path.empty())
+        target_path = hardware_id + "/" + component + "-" + std::to_string(version) +
+                      (h.source ? ".from-" + std::to_string(*delta_from_version) + ".delta" : ".full") +
+                      ".bundle";
+    repo.add_target(target_path, bundle_path, custom);
+    return target_path;
+}
+
+int run(int argc, char** argv) {
+    if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+        std::fputs(kUsage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    const std::string cmd = argv[1];
+    Options o = parse(argc, argv, 2);
+
+    if (cmd == "init") {
+        publish::RepositoryOptions ro;
+        ro.scheme = scheme_of(o.get("scheme", "ecdsa"));
+        ro.consistent_snapshot = !o.has("no-consistent-snapshot");
+        if (o.has("expires-days")) ro.expires_days = static_cast<int64_t>(to_u64(o.get("expires-days"), "--expires-days"));
+        auto repo = publish::Repository::create(o.need("repo"), ro);
+        std::printf("created repository %s (keys in %s/keys: keep root keys offline)\n",
+                    repo.dir().c_str(), repo.dir().c_str());
+        return 0;
+    }
+    if (cmd == "bundle") {
+        bundle::FullBundleOptions bo;
+        if (o.has("chunk-size")) bo.chunk_size = to_u64(o.get("chunk-size"), "--chunk-size");
+        bo.payload_kind = o.get("kind", "firmware");
+        auto info = bundle::build_full_bundle(o.need("image"), o.need("out"), bo);
+        std::cout << info_json(info).dump(1) << std::endl;
+        return 0;
+    }
+    if (cmd == "delta") {
+        if (o.positional.size() != 3) throw Error(ErrorKind::Config, "usage: ota-publish delta OLD NEW BUNDLE");
+        auto info = delta::build_delta_bundle(o.positional[0], o.positional[1], o.positional[2]);
+        std::cout << info_json(info).dump(1) << std::endl;
+        return 0;
+    }
+    if (cmd == "add") {
+        auto repo = publish::Repository::open(o.need("repo"));
+        std::optional<uint64_t> from;
+        if (o.has("delta-from-version")) from = to_u64(o.get("delta-from-version"), "--delta-from-version");
+        std::string path = add_bundle(repo, o.need("bundle"), o.need("hardware-id"),
+                                      to_u64(o.need("version"), "--version"),
+                                      o.get("component", "rootfs"), o.get("kind", "firmware"),
+                                      o.get("name"), from);
+        repo.publish();
+        std::printf("published %s (targets version %llu)\n", path.c_str(),
+                    static_cast<unsigned long long>(repo.role("targets").body["version"].get<uint64_t>()));
+        return 0;
+    }
+    if (cmd == "release") {
+        auto repo = publish::Repository::open(o.need("repo"));
+        const std::string image = o.need("image"), hw = o.need("hardware-id");
+        const std::string component = o.get("component", "rootfs");
+        const uint64_t version = to_u64(o.need("version"), "--version");
+        const std::string work = repo.dir() + "/build";
+        make_directories(work);
+        std::string full = work + "/" + component + "-" + std::to_string(version) + ".full.bundle";
+        bundle::build_full_bundle(image, full);
+        std::printf("published %s\n",
+                    add_bundle(repo, full, hw, version, component, "firmware", "", std::nullopt).c_str());
+        auto froms = o.values.count("from") ? o.values.at("from") : std::vector<std::string>{};
+        for (const auto& f : froms) {
+            auto colon = f.rfind(':');
+            if (colon == std::string::npos)
+                throw Error(ErrorKind::Config, "--from wants OLD_IMAGE:OLD_VERSION, got " + f);
+            uint64_t old_version = to_u64(f.substr(colon + 1), "--from version");
+            std::string out = work + "/" + component + "-" + std::to_string(version) + ".from-" +
+                              std::to_string(old_version) + ".delta.bundle";
+            delta::build_delta_bundle(f.substr(0, colon), image, out);
+            std::printf("published %s\n", add_bundle(repo, out, hw, version, component, "firmware",
+                                                     "", old_version)
+                                              .c_str());
+        }
+        repo.publish();
+        return 0;
+    }
+    if (cmd == "timestamp") {
+        auto repo = publish::Repository::open(o.need("repo"));
+        repo.refresh_timestamp();
+        return 0;
+    }
+    if (cmd == "rotate") {
+        auto repo = publish::Repository::open(o.need("repo"));
+        repo.rotate_keys(o.need("role"));
+        std::printf("rotated the %s key; root is now version %llu\n", o.get("role").c_str(),
+                    static_cast<unsigned long long>(repo.role("root").body["version"].get<uint64_t>()));
+        return 0;
+    }
+    if (cmd == "keygen") {
+        SigningKey k = SigningKey::generate(scheme_of(o.get("scheme", "ecdsa")));
+        const std::string prefix = o.need("out");
+        write_file_atomic(prefix + ".key", k.private_pem());
+        write_file_atomic(prefix + ".pub", k.public_pem());
+        std::printf("wrote %s.key and %s.pub\n", prefix.c_str(), prefix.c_str());
+        return 0;
+    }
+    throw Error(ErrorKind::Config, "unknown command " + cmd + " (see --help)");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "ota-publish: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ota-publish: %s\n", e.what());
+        return 1;
+    }
+}
