@@ -18,12 +18,17 @@ namespace ota::bundle {
 
 inline constexpr char kMagic[8] = {'O', 'T', 'A', 'B', 'N', 'D', 'L', '1'};
 inline constexpr uint64_t kPreambleSize = 16;
-inline constexpr uint64_t kMaxHeaderSize = 16ull << 20;   // 16 MiB
+inline constexpr uint64_t kMaxHeaderSize = 16ull << 20; // 16 MiB
 inline constexpr uint64_t kMaxOperations = 1u << 20;
-inline constexpr uint64_t kMaxOpOutput = 64ull << 20;     // bound on any op's dst_length
-inline constexpr uint64_t kMaxBlobSize = 64ull << 20;     // bound on any op's data_length
-inline constexpr uint64_t kMaxSourceExtents = 4096;       // per operation
+inline constexpr uint64_t kMaxOpOutput = 64ull << 20; // bound on any op's dst_length
+inline constexpr uint64_t kMaxBlobSize = 64ull << 20; // bound on any op's data_length
+inline constexpr uint64_t kMaxSourceExtents = 4096;   // per operation
 inline constexpr uint64_t kMaxFiles = 65536;
+// Bound on the concatenated src_extents of one ZstdPatch op: the agent holds them in memory as the
+// zstd prefix. (Copy is bounded by kMaxOpOutput; Diff reads the source through the device.)
+inline constexpr uint64_t kMaxPatchSource = 64ull << 20;
+inline constexpr unsigned kMaxWindowLog = 27; // zstd frames needing a larger window are refused
+inline constexpr size_t kMaxFilePathLength = 1024;
 
 enum class OpType {
     Zero,      // dst is filled with zero bytes; no blob
@@ -33,7 +38,12 @@ enum class OpType {
     Diff,      // blob is a bsdiff-class patch (agent/delta) reading only within src_extents
 };
 
-const char* op_type_name(OpType type);
+// "zero", "zstd", "copy", "zstd_patch", "diff": the spellings used in the header JSON.
+const char *op_type_name(OpType type);
+// True when the op carries a data blob (Zstd, ZstdPatch, Diff).
+bool op_has_blob(OpType type);
+// True when the op reads the source slot (Copy, ZstdPatch, Diff).
+bool op_reads_source(OpType type);
 
 struct Extent {
     uint64_t offset = 0;
@@ -68,9 +78,9 @@ struct Header {
     uint32_t format = 1;
     std::string payload_kind = "firmware"; // "firmware" or "model"
     uint64_t target_size = 0;
-    std::string target_sha256;             // whole-image hash, checked after writing
-    std::optional<SourceImage> source;     // present for delta bundles
-    uint64_t max_op_output = 0;            // largest dst_length of any op
+    std::string target_sha256;         // whole-image hash, checked after writing
+    std::optional<SourceImage> source; // present for delta bundles
+    uint64_t max_op_output = 0;        // largest dst_length of any op
     std::vector<Operation> operations;
     std::vector<FileEntry> files;
 };

@@ -1,0 +1,363 @@
+#include "agent/bundle/installer.h"
+
+#include "agent/common/crypto.h"
+#include "agent/common/error.h"
+#include "agent/common/log.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <zstd.h>
+
+namespace ota::bundle {
+
+namespace {
+
+constexpr size_t kReadBackChunk = 2u << 20;
+constexpr size_t kZeroChunk = 1u << 20;
+constexpr size_t kSlots = 2; // decoded ops in flight: one being written, one being decoded
+
+std::string op_label(size_t i, const Operation &op) {
+    return "operation " + std::to_string(i) + " (" + op_type_name(op.type) + ")";
+}
+
+struct DCtxDeleter {
+    void operator()(ZSTD_DCtx *d) const { ZSTD_freeDCtx(d); }
+};
+
+// Turns one op into its dst_length output bytes: reads and verifies the blob, then decodes.
+class OpDecoder {
+public:
+    OpDecoder(const BundleFile &bundle, hal::BlockDevice *source, const ApplyDiffFn &apply_diff)
+        : bundle_(bundle), source_(source), apply_diff_(apply_diff), dctx_(ZSTD_createDCtx()) {
+        if (!dctx_) throw Error(ErrorKind::Io, "out of memory for a zstd context");
+        ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kMaxWindowLog);
+    }
+
+    void decode(size_t i, std::vector<uint8_t> &out) {
+        const Operation &op = bundle_.header().operations[i];
+        out.resize(op.dst_length);
+        switch (op.type) {
+        case OpType::Zero: std::fill(out.begin(), out.end(), 0); return;
+        case OpType::Copy: read_extents(op.src_extents, out.data()); return;
+        case OpType::Zstd:
+            bundle_.read_blob(i, blob_);
+            decompress(i, op, out, nullptr, 0);
+            return;
+        case OpType::ZstdPatch: {
+            bundle_.read_blob(i, blob_);
+            uint64_t total = 0;
+            for (const Extent &e : op.src_extents)
+                total += e.length;
+            prefix_.resize(total);
+            read_extents(op.src_extents, prefix_.data());
+            decompress(i, op, out, prefix_.data(), prefix_.size());
+            return;
+        }
+        case OpType::Diff:
+            if (!apply_diff_)
+                throw Error(ErrorKind::Unsupported,
+                            op_label(i, op) + ": this agent has no Diff decoder registered");
+            bundle_.read_blob(i, blob_);
+            apply_diff_(blob_.data(), blob_.size(), *source_, op.src_extents, out.data(),
+                        out.size());
+            return;
+        }
+    }
+
+private:
+    void read_extents(const std::vector<Extent> &extents, uint8_t *dst) {
+        for (const Extent &e : extents) {
+            source_->read(e.offset, dst, e.length);
+            dst += e.length;
+        }
+    }
+
+    void decompress(size_t i, const Operation &op, std::vector<uint8_t> &out, const void *prefix,
+                    size_t prefix_size) {
+        // The blob must be exactly one frame that declares exactly dst_length bytes; checked
+        // before any decoding work. Decoding is one-shot into the op's output buffer, so the
+        // frame's window size costs no memory (windowLogMax still bounds any streaming use).
+        unsigned long long content = ZSTD_getFrameContentSize(blob_.data(), blob_.size());
+        if (content == ZSTD_CONTENTSIZE_ERROR)
+            throw Error(ErrorKind::Malformed, op_label(i, op) + ": blob is not a zstd frame");
+        if (content != op.dst_length)
+            throw Error(ErrorKind::Malformed,
+                        op_label(i, op) + ": zstd frame does not declare exactly dst_length bytes");
+        size_t frame = ZSTD_findFrameCompressedSize(blob_.data(), blob_.size());
+        if (ZSTD_isError(frame) || frame != blob_.size())
+            throw Error(ErrorKind::Malformed, op_label(i, op) + ": blob is not exactly one frame");
+        ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
+        if (prefix) {
+            size_t r = ZSTD_DCtx_refPrefix(dctx_.get(), prefix, prefix_size);
+            if (ZSTD_isError(r))
+                throw Error(ErrorKind::Malformed, op_label(i, op) + ": " + ZSTD_getErrorName(r));
+        }
+        size_t n =
+            ZSTD_decompressDCtx(dctx_.get(), out.data(), out.size(), blob_.data(), blob_.size());
+        if (ZSTD_isError(n))
+            throw Error(ErrorKind::Malformed,
+                        op_label(i, op) + ": zstd decoding failed: " + ZSTD_getErrorName(n));
+        if (n != op.dst_length)
+            throw Error(ErrorKind::Malformed, op_label(i, op) + ": decoded " + std::to_string(n) +
+                                                  " bytes instead of " +
+                                                  std::to_string(op.dst_length));
+    }
+
+    const BundleFile &bundle_;
+    hal::BlockDevice *source_;
+    const ApplyDiffFn &apply_diff_;
+    std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx_;
+    std::vector<uint8_t> blob_;
+    std::vector<uint8_t> prefix_;
+};
+
+// State shared by the decoder, writer and read-back threads. Any thread that fails records its
+// exception and sets `failed`, which makes every wait return.
+struct Pipeline {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::exception_ptr error;
+    bool failed = false;
+
+    struct Slot {
+        size_t op = 0;
+        std::vector<uint8_t> data;
+    };
+    std::vector<std::unique_ptr<Slot>> free_slots;
+    std::deque<std::unique_ptr<Slot>> ready;
+
+    uint64_t synced_end = 0; // target bytes [0, synced_end) are final and may be read back
+
+    std::mutex device_mutex; // serializes target.read/write/sync
+
+    void fail(std::exception_ptr e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!error) error = e;
+        failed = true;
+        cv.notify_all();
+    }
+};
+
+// Runs `body`, turning an exception into a pipeline failure.
+template <class F> void guarded(Pipeline &p, F &&body) {
+    try {
+        body();
+    } catch (...) {
+        p.fail(std::current_exception());
+    }
+}
+
+} // namespace
+
+static ApplyDiffFn &registered_apply_diff() {
+    static ApplyDiffFn fn;
+    return fn;
+}
+
+void register_apply_diff(ApplyDiffFn fn) {
+    registered_apply_diff() = std::move(fn);
+}
+
+std::string device_sha256(hal::BlockDevice &device, uint64_t length) {
+    std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(length, 4u << 20)));
+    Hasher h;
+    for (uint64_t pos = 0; pos < length;) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - pos));
+        device.read(pos, buf.data(), n);
+        h.update(buf.data(), n);
+        pos += n;
+    }
+    return h.finish_hex();
+}
+
+InstallResult install_bundle(const BundleFile &bundle, hal::BlockDevice *source,
+                             hal::BlockDevice &target, InstallJournal &journal,
+                             const InstallOptions &options) {
+    const Header &header = bundle.header();
+    const auto &ops = header.operations;
+    InstallResult result;
+    result.operations = ops.size();
+
+    // 1. Checks that need no writing.
+    if (target.size() < header.target_size)
+        throw Error(ErrorKind::TooLarge, "bundle image is " + std::to_string(header.target_size) +
+                                             " bytes but target " + target.path() + " has " +
+                                             std::to_string(target.size()));
+    if (header.source) {
+        if (!source) throw Error(ErrorKind::SourceMismatch, "delta bundle needs a source slot");
+        if (source->size() < header.source->size)
+            throw Error(ErrorKind::SourceMismatch,
+                        "source " + source->path() + " is " + std::to_string(source->size()) +
+                            " bytes, the delta needs " + std::to_string(header.source->size));
+        if (!equal_constant_time(device_sha256(*source, header.source->size),
+                                 header.source->sha256))
+            throw Error(ErrorKind::SourceMismatch,
+                        "source " + source->path() +
+                            " is not the image this delta was made against (SHA-256 differs)");
+    }
+
+    // 2. Where to start: a journal for this bundle and this target lets us skip finished ops.
+    JournalState state{bundle.header_sha256(), target.path(), 0, false};
+    if (auto old = journal.load()) {
+        if (old->header_sha256 == state.header_sha256 && old->target == state.target &&
+            old->next_op <= ops.size()) {
+            if (old->complete && equal_constant_time(device_sha256(target, header.target_size),
+                                                     header.target_sha256)) {
+                result.skipped = ops.size();
+                result.already_complete = true;
+                return result;
+            }
+            if (!old->complete) state.next_op = old->next_op;
+        } else {
+            LOG_INFO("discarding install journal of another bundle or target");
+        }
+    }
+    const size_t first = static_cast<size_t>(state.next_op);
+    result.skipped = first;
+    journal.save(state);
+    if (first > 0) LOG_INFO("resuming installation at operation " << first << "/" << ops.size());
+
+    // 3. Buffers sized by the header's maxima.
+    uint64_t max_data_op = 0;
+    for (size_t i = first; i < ops.size(); ++i)
+        if (ops[i].type != OpType::Zero) max_data_op = std::max(max_data_op, ops[i].dst_length);
+    Pipeline p;
+    for (size_t s = 0; s < kSlots; ++s) {
+        auto slot = std::make_unique<Pipeline::Slot>();
+        slot->data.reserve(max_data_op);
+        p.free_slots.push_back(std::move(slot));
+    }
+    p.synced_end = first < ops.size() ? ops[first].dst_offset : header.target_size;
+
+    // 4. Decoder thread: produces ops in order into free slots (Zero ops carry no data).
+    std::thread decoder([&] {
+        guarded(p, [&] {
+            OpDecoder dec(bundle, source,
+                          options.apply_diff ? options.apply_diff : registered_apply_diff());
+            for (size_t i = first; i < ops.size(); ++i) {
+                std::unique_ptr<Pipeline::Slot> slot;
+                {
+                    std::unique_lock<std::mutex> lock(p.mutex);
+                    p.cv.wait(lock, [&] { return p.failed || !p.free_slots.empty(); });
+                    if (p.failed) return;
+                    slot = std::move(p.free_slots.back());
+                    p.free_slots.pop_back();
+                }
+                slot->op = i;
+                if (ops[i].type == OpType::Zero)
+                    slot->data.clear();
+                else
+                    dec.decode(i, slot->data);
+                std::lock_guard<std::mutex> lock(p.mutex);
+                p.ready.push_back(std::move(slot));
+                p.cv.notify_all();
+            }
+        });
+    });
+
+    // 5. Read-back thread: hashes the target from offset 0 as far as it has been synced.
+    std::string image_sha256;
+    std::thread reader([&] {
+        guarded(p, [&] {
+            std::vector<uint8_t> buf(
+                static_cast<size_t>(std::min<uint64_t>(header.target_size, kReadBackChunk)));
+            Hasher h;
+            uint64_t pos = 0;
+            while (pos < header.target_size) {
+                uint64_t end;
+                {
+                    std::unique_lock<std::mutex> lock(p.mutex);
+                    p.cv.wait(lock, [&] { return p.failed || p.synced_end > pos; });
+                    if (p.failed) return;
+                    end = p.synced_end;
+                }
+                while (pos < end) {
+                    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - pos));
+                    {
+                        std::lock_guard<std::mutex> lock(p.device_mutex);
+                        target.read(pos, buf.data(), n);
+                    }
+                    h.update(buf.data(), n);
+                    pos += n;
+                }
+            }
+            image_sha256 = h.finish_hex();
+        });
+    });
+
+    // 6. Writer (this thread): writes in order, checkpoints, publishes what may be read back.
+    guarded(p, [&] {
+        std::vector<uint8_t> zeros;
+        uint64_t since_checkpoint = 0;
+        for (size_t i = first; i < ops.size(); ++i) {
+            std::unique_ptr<Pipeline::Slot> slot;
+            {
+                std::unique_lock<std::mutex> lock(p.mutex);
+                p.cv.wait(lock, [&] { return p.failed || !p.ready.empty(); });
+                // Ops decoded before a failure are still written, so the journal keeps them.
+                if (p.ready.empty()) return;
+                slot = std::move(p.ready.front());
+                p.ready.pop_front();
+            }
+            const Operation &op = ops[i];
+            if (op.type == OpType::Zero) {
+                if (zeros.empty()) zeros.resize(std::min<uint64_t>(op.dst_length, kZeroChunk));
+                for (uint64_t done = 0; done < op.dst_length;) {
+                    size_t n =
+                        static_cast<size_t>(std::min<uint64_t>(zeros.size(), op.dst_length - done));
+                    std::lock_guard<std::mutex> lock(p.device_mutex);
+                    target.write(op.dst_offset + done, zeros.data(), n);
+                    done += n;
+                }
+            } else {
+                std::lock_guard<std::mutex> lock(p.device_mutex);
+                target.write(op.dst_offset, slot->data.data(), slot->data.size());
+            }
+            {
+                std::lock_guard<std::mutex> lock(p.mutex);
+                p.free_slots.push_back(std::move(slot));
+                p.cv.notify_all();
+            }
+            if (options.after_op_written) options.after_op_written(i);
+            since_checkpoint += op.dst_length;
+            if (since_checkpoint >= options.checkpoint_bytes || i + 1 == ops.size()) {
+                {
+                    std::lock_guard<std::mutex> lock(p.device_mutex);
+                    target.sync();
+                }
+                state.next_op = i + 1;
+                journal.save(state);
+                since_checkpoint = 0;
+                std::lock_guard<std::mutex> lock(p.mutex);
+                p.synced_end = op.dst_offset + op.dst_length;
+                p.cv.notify_all();
+            }
+            if (options.progress)
+                options.progress(op.dst_offset + op.dst_length, header.target_size);
+        }
+    });
+    decoder.join();
+    reader.join();
+    if (p.error) std::rethrow_exception(p.error);
+
+    // 7. The whole image, as read back from the device, must be the signed one.
+    if (!equal_constant_time(image_sha256, header.target_sha256)) {
+        state.next_op = 0; // start over next time rather than re-verifying the same bytes
+        journal.save(state);
+        throw Error(ErrorKind::HashMismatch, "target " + target.path() +
+                                                 " does not match the bundle's target_sha256 "
+                                                 "after writing (read back " +
+                                                 image_sha256 + ")");
+    }
+    state.next_op = ops.size();
+    state.complete = true;
+    journal.save(state);
+    return result;
+}
+
+} // namespace ota::bundle
