@@ -1,0 +1,132 @@
+#include "agent/delta/delta_plan.h"
+
+#include "agent/common/error.h"
+#include "agent/delta/diff_encode.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <future>
+
+namespace ota::delta {
+
+namespace {
+
+const char *type_name(bundle::OpType t) {
+    static const char *names[] = {"zero", "zstd", "copy", "zstd_patch", "diff"};
+    return names[static_cast<int>(t)];
+}
+
+bool all_zero(const uint8_t *p, uint64_t n) {
+    static const uint8_t zeros[4096] = {};
+    while (n > 0) {
+        uint64_t k = std::min<uint64_t>(n, sizeof(zeros));
+        if (std::memcmp(p, zeros, k) != 0) return false;
+        p += k;
+        n -= k;
+    }
+    return true;
+}
+
+// The old bytes a ZstdPatch op would use as its prefix: the ranges the diff matched against.
+std::string gather(const uint8_t *old, const std::vector<bundle::Extent> &extents) {
+    std::string s;
+    for (const auto &e : extents)
+        s.append(reinterpret_cast<const char *>(old + e.offset), e.length);
+    return s;
+}
+
+EncodedOp encode_chunk(const SuffixArray &sa, const uint8_t *nw, uint64_t off, uint64_t len,
+                       const DeltaOptions &options) {
+    const uint8_t *old = sa.old();
+    EncodedOp op;
+    op.dst_offset = off;
+    op.dst_length = len;
+    if (all_zero(nw + off, len)) {
+        op.type = bundle::OpType::Zero;
+        return op;
+    }
+    if (off + len <= sa.old_size() && std::memcmp(old + off, nw + off, len) == 0) {
+        op.type = bundle::OpType::Copy;
+        op.src_extents = {{off, len}};
+        return op;
+    }
+    DiffEncodeOptions dopt;
+    dopt.zstd_level = options.diff_level;
+    EncodedDiff diff = encode_diff(sa, nw + off, len, off, dopt, options.max_extents);
+    if (!diff.blob.empty()) {
+        op.type = bundle::OpType::Diff;
+        op.blob = std::move(diff.blob);
+        op.src_extents = diff.src_extents;
+        if (op.blob.size() <= len * options.good_enough_ratio) return op;
+    }
+    std::string z = zstd_compress(nw + off, len, options.zstd_level);
+    if (op.blob.empty() || z.size() < op.blob.size()) {
+        op.type = bundle::OpType::Zstd;
+        op.blob = std::move(z);
+        op.src_extents.clear();
+    }
+    uint64_t prefix_len = 0;
+    for (const auto &e : diff.src_extents)
+        prefix_len += e.length;
+    if (prefix_len > 0 && prefix_len <= options.op_size) {
+        std::string prefix = gather(old, diff.src_extents);
+        std::string zp =
+            zstd_compress(nw + off, len, options.zstd_level,
+                          reinterpret_cast<const uint8_t *>(prefix.data()), prefix.size());
+        if (zp.size() < op.blob.size()) {
+            op.type = bundle::OpType::ZstdPatch;
+            op.blob = std::move(zp);
+            op.src_extents = diff.src_extents;
+        }
+    }
+    return op;
+}
+
+} // namespace
+
+void encode_delta(const uint8_t *old_data, uint64_t old_size, const uint8_t *new_data,
+                  uint64_t new_size, const DeltaOptions &options,
+                  const std::function<void(EncodedOp &&)> &sink, DeltaStats *stats) {
+    if (options.op_size == 0 || options.op_size > bundle::kMaxOpOutput)
+        throw Error(ErrorKind::Config, "delta op size must be between 1 byte and 64 MiB");
+    auto t0 = std::chrono::steady_clock::now();
+    SuffixArray sa(old_data, old_size);
+    if (options.verbose)
+        std::fprintf(stderr, "suffix array over %llu bytes: %.1f s\n",
+                     static_cast<unsigned long long>(old_size),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+
+    const unsigned threads = std::max(1u, options.threads);
+    std::deque<std::future<EncodedOp>> pending;
+    uint64_t next = 0;
+    auto drain_one = [&] {
+        EncodedOp op = pending.front().get();
+        pending.pop_front();
+        if (stats) {
+            stats->ops[static_cast<int>(op.type)]++;
+            stats->blob_bytes[static_cast<int>(op.type)] += op.blob.size();
+        }
+        if (options.verbose)
+            std::fprintf(stderr, "op @%llu len %llu: %s %zu bytes\n",
+                         static_cast<unsigned long long>(op.dst_offset),
+                         static_cast<unsigned long long>(op.dst_length), type_name(op.type),
+                         op.blob.size());
+        sink(std::move(op));
+    };
+    while (next < new_size) {
+        uint64_t len = std::min(options.op_size, new_size - next);
+        uint64_t off = next;
+        pending.push_back(std::async(std::launch::async, [&, off, len] {
+            return encode_chunk(sa, new_data, off, len, options);
+        }));
+        next += len;
+        if (pending.size() >= threads) drain_one();
+    }
+    while (!pending.empty())
+        drain_one();
+}
+
+} // namespace ota::delta

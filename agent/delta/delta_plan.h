@@ -1,0 +1,51 @@
+// Splits a new image into operations of bounded output size and encodes each against the old image
+// with whichever op is smallest: Zero, Copy, Diff (bsdiff-class), ZstdPatch (old extents as zstd
+// prefix) or plain Zstd. Publisher side only.
+#pragma once
+#include "agent/bundle/format.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ota::delta {
+
+struct DeltaOptions {
+    // Target bytes per operation. The agent holds about two op outputs, one blob and (for Diff)
+    // half an op of stream data at a time, so this sets the apply memory; bigger ops compress a
+    // little better because each op's streams are independent zstd frames.
+    uint64_t op_size = 2ull << 20;
+    // zstd level of the Zstd / ZstdPatch candidates, and of the Diff streams (ultra levels pay off
+    // on the sparse diff stream; the applier's cost does not change with the level).
+    int zstd_level = 19;
+    int diff_level = 22;
+    // Operations encoded in parallel (the suffix array is shared read-only).
+    unsigned threads = 1;
+    // Source extents listed per op (they cost header bytes; the applier checks reads against them).
+    size_t max_extents = 16;
+    // A Diff blob at most this fraction of the op output is kept without trying the zstd ops.
+    double good_enough_ratio = 1.0 / 16;
+    // Progress lines on stderr.
+    bool verbose = false;
+};
+
+struct EncodedOp {
+    bundle::OpType type = bundle::OpType::Zero;
+    uint64_t dst_offset = 0;
+    uint64_t dst_length = 0;
+    std::vector<bundle::Extent> src_extents;
+    std::string blob;
+};
+
+struct DeltaStats {
+    uint64_t ops[5] = {};        // per OpType
+    uint64_t blob_bytes[5] = {}; // per OpType
+};
+
+// Calls sink with every op in write order (dst ranges contiguous from 0 to new_size).
+void encode_delta(const uint8_t *old_data, uint64_t old_size, const uint8_t *new_data,
+                  uint64_t new_size, const DeltaOptions &options,
+                  const std::function<void(EncodedOp &&)> &sink, DeltaStats *stats = nullptr);
+
+} // namespace ota::delta

@@ -1,0 +1,234 @@
+// Applier of Diff blobs (format in diff_format.h and docs/delta.md).
+//
+// Memory: besides the caller's output buffer and blob, we hold the decoded control stream and the
+// smaller of the diff / extra streams. The larger one is decoded straight into the output buffer
+// at the end where a single pass over the control entries can spread it into place without
+// overwriting bytes it has not used yet (forward when extra sits at the tail, backward when diff
+// sits at the head). The old image is read through the device in small chunks.
+#include "agent/common/error.h"
+#include "agent/delta/diff.h"
+#include "agent/delta/diff_format.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+
+namespace ota::delta {
+
+namespace {
+
+[[noreturn]] void malformed(const std::string &what) {
+    throw Error(ErrorKind::Malformed, "diff blob: " + what);
+}
+
+struct DctxDeleter {
+    void operator()(ZSTD_DCtx *d) const { ZSTD_freeDCtx(d); }
+};
+
+// Decodes one zstd stream of exactly `raw` bytes into dst.
+void decode_stream(ZSTD_DCtx *dctx, const uint8_t *src, uint64_t packed, uint8_t *dst, uint64_t raw,
+                   const char *name) {
+    if (packed == 0) {
+        if (raw != 0) malformed(std::string(name) + " stream is missing");
+        return;
+    }
+    size_t n = ZSTD_decompressDCtx(dctx, dst, raw, src, packed);
+    if (ZSTD_isError(n))
+        malformed(std::string(name) + " stream does not decode: " + ZSTD_getErrorName(n));
+    if (n != raw) malformed(std::string(name) + " stream has the wrong length");
+}
+
+// The op's allowed source extents, sorted and with touching ones merged.
+class AllowedRanges {
+public:
+    explicit AllowedRanges(const std::vector<bundle::Extent> &extents) {
+        for (const auto &e : extents) {
+            if (e.length == 0) continue;
+            if (e.offset + e.length < e.offset) malformed("source extent overflows");
+            ranges_.push_back(e);
+        }
+        std::sort(ranges_.begin(), ranges_.end(),
+                  [](const auto &a, const auto &b) { return a.offset < b.offset; });
+        std::vector<bundle::Extent> merged;
+        for (const auto &e : ranges_) {
+            if (!merged.empty() && e.offset <= merged.back().offset + merged.back().length) {
+                uint64_t end =
+                    std::max(merged.back().offset + merged.back().length, e.offset + e.length);
+                merged.back().length = end - merged.back().offset;
+            } else {
+                merged.push_back(e);
+            }
+        }
+        ranges_.swap(merged);
+    }
+
+    bool contains(uint64_t offset, uint64_t length) const {
+        auto it = std::upper_bound(ranges_.begin(), ranges_.end(), offset,
+                                   [](uint64_t o, const auto &e) { return o < e.offset; });
+        if (it == ranges_.begin()) return false;
+        --it;
+        return offset - it->offset <= it->length && length <= it->length - (offset - it->offset);
+    }
+
+private:
+    std::vector<bundle::Extent> ranges_;
+};
+
+struct Entry {
+    int64_t seek;
+    uint64_t diff_len;
+    uint64_t extra_len;
+};
+
+// Reads a varint that ends just before `end` (used for the backward pass; the forward pass has
+// already validated the stream, so this cannot run past `begin`).
+uint64_t varint_before(const uint8_t *&end, const uint8_t *begin) {
+    const uint8_t *start = end - 1;
+    while (start > begin && (start[-1] & 0x80))
+        --start;
+    const uint8_t *p = start;
+    uint64_t v = 0;
+    if (!format::get_varint(p, end, v) || p != end) malformed("control stream is inconsistent");
+    end = start;
+    return v;
+}
+
+// Adds old[pos, pos+len) to dst[0, len), reading the device in bounded chunks.
+void add_old(hal::BlockDevice &source, uint64_t pos, uint8_t *dst, uint64_t len,
+             std::vector<uint8_t> &buf) {
+    while (len > 0) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(len, buf.size()));
+        source.read(pos, buf.data(), n);
+        const uint8_t *o = buf.data();
+        for (size_t i = 0; i < n; ++i)
+            dst[i] = static_cast<uint8_t>(dst[i] + o[i]);
+        dst += n;
+        pos += n;
+        len -= n;
+    }
+}
+
+constexpr size_t kReadChunk = 64 * 1024;
+
+} // namespace
+
+void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
+                const std::vector<bundle::Extent> &allowed, uint8_t *out, size_t out_size) {
+    const uint8_t *p = blob;
+    const uint8_t *end = blob + blob_size;
+    if (blob_size < sizeof(format::kMagic) ||
+        std::memcmp(blob, format::kMagic, sizeof(format::kMagic)) != 0)
+        malformed("bad magic");
+    p += sizeof(format::kMagic);
+    uint64_t f[8];
+    for (auto &v : f)
+        if (!format::get_varint(p, end, v)) malformed("truncated header");
+    const uint64_t blob_out = f[0], ctrl_count = f[1], ctrl_raw = f[2], ctrl_packed = f[3],
+                   diff_raw = f[4], diff_packed = f[5], extra_raw = f[6], extra_packed = f[7];
+    if (blob_out != out_size) malformed("output size does not match the operation");
+    if (diff_raw > out_size || extra_raw != out_size - diff_raw)
+        malformed("stream sizes do not add up to the output size");
+    if (ctrl_raw > out_size / format::kMaxCtrlDivisor + format::kCtrlSlack)
+        malformed("control stream too large");
+    if (ctrl_count > ctrl_raw / 3) malformed("too many control entries");
+    const uint64_t avail = static_cast<uint64_t>(end - p);
+    if (ctrl_packed > avail || diff_packed > avail - ctrl_packed ||
+        extra_packed != avail - ctrl_packed - diff_packed)
+        malformed("stream lengths do not match the blob size");
+    const uint8_t *ctrl_src = p;
+    const uint8_t *diff_src = ctrl_src + ctrl_packed;
+    const uint8_t *extra_src = diff_src + diff_packed;
+
+    std::unique_ptr<ZSTD_DCtx, DctxDeleter> dctx(ZSTD_createDCtx());
+    if (!dctx) throw Error(ErrorKind::Io, "out of memory for a zstd context");
+
+    std::vector<uint8_t> ctrl(static_cast<size_t>(ctrl_raw));
+    decode_stream(dctx.get(), ctrl_src, ctrl_packed, ctrl.data(), ctrl_raw, "control");
+
+    // Pass 1: validate every entry and every source read before touching the output.
+    AllowedRanges ranges(allowed);
+    const uint64_t old_size = source.size();
+    const uint8_t *c = ctrl.data();
+    const uint8_t *cend = c + ctrl.size();
+    uint64_t old_pos = 0, diff_sum = 0, extra_sum = 0;
+    for (uint64_t i = 0; i < ctrl_count; ++i) {
+        uint64_t zs, dl, el;
+        if (!format::get_varint(c, cend, zs) || !format::get_varint(c, cend, dl) ||
+            !format::get_varint(c, cend, el))
+            malformed("control stream truncated");
+        int64_t seek = format::zigzag_decode(zs);
+        if (dl == 0 && el == 0) malformed("empty control entry");
+        if (dl > diff_raw - diff_sum || el > extra_raw - extra_sum)
+            malformed("control entries exceed the streams");
+        diff_sum += dl;
+        extra_sum += el;
+        int64_t pos = 0;
+        if (__builtin_add_overflow(static_cast<int64_t>(old_pos), seek, &pos) || pos < 0 ||
+            static_cast<uint64_t>(pos) > old_size)
+            malformed("seek outside the source image");
+        if (dl > old_size - static_cast<uint64_t>(pos))
+            malformed("diff segment beyond the end of the source image");
+        if (dl > 0 && !ranges.contains(static_cast<uint64_t>(pos), dl))
+            malformed("diff segment reads the source outside the operation's source extents");
+        old_pos = static_cast<uint64_t>(pos) + dl;
+    }
+    if (c != cend) malformed("trailing bytes in the control stream");
+    if (diff_sum != diff_raw || extra_sum != extra_raw)
+        malformed("control entries do not cover the streams");
+
+    std::vector<uint8_t> buf(kReadChunk);
+    if (diff_raw <= extra_raw) {
+        // Extra decoded at the tail of out, diff held aside; spread forward.
+        std::vector<uint8_t> diff(static_cast<size_t>(diff_raw));
+        decode_stream(dctx.get(), diff_src, diff_packed, diff.data(), diff_raw, "diff");
+        uint8_t *extra_at = out + diff_raw;
+        decode_stream(dctx.get(), extra_src, extra_packed, extra_at, extra_raw, "extra");
+        dctx.reset();
+        c = ctrl.data();
+        uint64_t w = 0, d = 0, pos = 0;
+        const uint8_t *e = extra_at;
+        for (uint64_t i = 0; i < ctrl_count; ++i) {
+            uint64_t zs, dl, el;
+            format::get_varint(c, cend, zs);
+            format::get_varint(c, cend, dl);
+            format::get_varint(c, cend, el);
+            pos = static_cast<uint64_t>(static_cast<int64_t>(pos) + format::zigzag_decode(zs));
+            std::memcpy(out + w, diff.data() + d, dl); // ends at or before e: no overlap
+            add_old(source, pos, out + w, dl, buf);
+            w += dl;
+            d += dl;
+            pos += dl;
+            std::memmove(out + w, e, el);
+            w += el;
+            e += el;
+        }
+    } else {
+        // Diff decoded at the head of out, extra held aside; spread backward.
+        std::vector<uint8_t> extra(static_cast<size_t>(extra_raw));
+        decode_stream(dctx.get(), extra_src, extra_packed, extra.data(), extra_raw, "extra");
+        decode_stream(dctx.get(), diff_src, diff_packed, out, diff_raw, "diff");
+        dctx.reset();
+        const uint8_t *cb = ctrl.data();
+        const uint8_t *ce = ctrl.data() + ctrl.size();
+        uint64_t w = out_size, d = diff_raw, e = extra_raw, pos = old_pos;
+        for (uint64_t i = 0; i < ctrl_count; ++i) {
+            uint64_t el = varint_before(ce, cb);
+            uint64_t dl = varint_before(ce, cb);
+            int64_t seek = format::zigzag_decode(varint_before(ce, cb));
+            w -= el;
+            e -= el;
+            std::memcpy(out + w, extra.data() + e, el);
+            w -= dl;
+            d -= dl;
+            pos -= dl;
+            std::memmove(out + w, out + d, dl); // w >= d: unread diff bytes stay intact
+            add_old(source, pos, out + w, dl, buf);
+            pos = static_cast<uint64_t>(static_cast<int64_t>(pos) - seek);
+        }
+    }
+}
+
+} // namespace ota::delta

@@ -1,0 +1,272 @@
+// bsdiff-class encoder: suffix-array matching with approximate (byte-wise difference) extension,
+// written as separate control / diff / extra streams, each one zstd frame.
+#include "agent/delta/diff_encode.h"
+
+#include "agent/common/error.h"
+#include "agent/delta/diff_format.h"
+
+#include <divsufsort.h>
+#include <divsufsort64.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace ota::delta {
+
+namespace {
+
+// Longer matches are found in pieces: this bounds the cost of one comparison in runs of zeros.
+constexpr uint64_t kMaxCompare = 1u << 20;
+
+uint64_t match_length(const uint8_t *a, uint64_t alen, const uint8_t *b, uint64_t blen) {
+    uint64_t n = std::min(alen, blen), i = 0;
+    while (i + 8 <= n) {
+        uint64_t x, y;
+        std::memcpy(&x, a + i, 8);
+        std::memcpy(&y, b + i, 8);
+        if (x != y) return i + static_cast<uint64_t>(__builtin_ctzll(x ^ y) / 8);
+        i += 8;
+    }
+    while (i < n && a[i] == b[i])
+        ++i;
+    return i;
+}
+
+template <typename Index>
+uint64_t search(const Index *sa, const uint8_t *old, uint64_t n, const uint8_t *needle,
+                uint64_t len, uint64_t *pos) {
+    if (n == 0 || len == 0) {
+        *pos = 0;
+        return 0;
+    }
+    len = std::min(len, kMaxCompare);
+    uint64_t lo = 0, hi = n - 1;
+    while (hi - lo >= 2) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint64_t s = static_cast<uint64_t>(sa[mid]);
+        if (std::memcmp(old + s, needle, std::min(n - s, len)) < 0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    uint64_t slo = static_cast<uint64_t>(sa[lo]), shi = static_cast<uint64_t>(sa[hi]);
+    uint64_t x = match_length(old + slo, n - slo, needle, len);
+    uint64_t y = match_length(old + shi, n - shi, needle, len);
+    *pos = x >= y ? slo : shi;
+    return std::max(x, y);
+}
+
+} // namespace
+
+struct SuffixArray::Impl {
+    std::vector<saidx_t> sa32;
+    std::vector<saidx64_t> sa64;
+};
+
+SuffixArray::SuffixArray(const uint8_t *old, uint64_t old_size)
+    : old_(old), old_size_(old_size), impl_(std::make_unique<Impl>()) {
+    if (old_size == 0) return;
+    if (old_size < (1ull << 31) - 1) {
+        impl_->sa32.resize(old_size);
+        if (divsufsort(old, impl_->sa32.data(), static_cast<saidx_t>(old_size)) != 0)
+            throw Error(ErrorKind::Io, "suffix array construction failed");
+    } else {
+        impl_->sa64.resize(old_size);
+        if (divsufsort64(old, impl_->sa64.data(), static_cast<saidx64_t>(old_size)) != 0)
+            throw Error(ErrorKind::Io, "suffix array construction failed");
+    }
+}
+
+SuffixArray::~SuffixArray() = default;
+
+uint64_t SuffixArray::longest_match(const uint8_t *needle, uint64_t len, uint64_t *pos) const {
+    if (!impl_->sa64.empty()) return search(impl_->sa64.data(), old_, old_size_, needle, len, pos);
+    return search(impl_->sa32.data(), old_, old_size_, needle, len, pos);
+}
+
+std::vector<bundle::Extent> coalesce_extents(std::vector<bundle::Extent> extents,
+                                             size_t max_extents) {
+    std::sort(extents.begin(), extents.end(),
+              [](const auto &a, const auto &b) { return a.offset < b.offset; });
+    std::vector<bundle::Extent> merged;
+    for (const auto &e : extents) {
+        if (e.length == 0) continue;
+        if (!merged.empty() && e.offset <= merged.back().offset + merged.back().length) {
+            uint64_t end =
+                std::max(merged.back().offset + merged.back().length, e.offset + e.length);
+            merged.back().length = end - merged.back().offset;
+        } else {
+            merged.push_back(e);
+        }
+    }
+    if (max_extents == 0) max_extents = 1;
+    while (merged.size() > max_extents) {
+        // Join every gap not larger than the (size - max)-th smallest gap: few passes, no heap.
+        std::vector<uint64_t> gaps;
+        for (size_t i = 1; i < merged.size(); ++i)
+            gaps.push_back(merged[i].offset - (merged[i - 1].offset + merged[i - 1].length));
+        size_t excess = merged.size() - max_extents;
+        std::nth_element(gaps.begin(), gaps.begin() + (excess - 1), gaps.end());
+        uint64_t limit = gaps[excess - 1];
+        std::vector<bundle::Extent> next;
+        for (const auto &e : merged) {
+            if (!next.empty() && e.offset - (next.back().offset + next.back().length) <= limit &&
+                excess > 0) {
+                next.back().length = e.offset + e.length - next.back().offset;
+                --excess;
+            } else {
+                next.push_back(e);
+            }
+        }
+        merged.swap(next);
+    }
+    return merged;
+}
+
+std::string zstd_compress(const uint8_t *data, size_t size, int level, const uint8_t *prefix,
+                          size_t prefix_size) {
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    if (!cctx) throw Error(ErrorKind::Io, "out of memory for a zstd context");
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);
+    if (prefix_size > 0) {
+        // The window must reach back over the whole prefix from the end of the data.
+        unsigned wlog = 10;
+        while (wlog < static_cast<unsigned>(bundle::kMaxWindowLog) &&
+               (1ull << wlog) < prefix_size + size)
+            ++wlog;
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, static_cast<int>(wlog));
+        ZSTD_CCtx_refPrefix(cctx, prefix, prefix_size);
+    }
+    std::string out(ZSTD_compressBound(size), '\0');
+    size_t n = ZSTD_compress2(cctx, out.data(), out.size(), data, size);
+    ZSTD_freeCCtx(cctx);
+    if (ZSTD_isError(n)) throw Error(ErrorKind::Io, std::string("zstd: ") + ZSTD_getErrorName(n));
+    out.resize(n);
+    return out;
+}
+
+EncodedDiff encode_diff(const SuffixArray &sa, const uint8_t *nw, uint64_t new_size,
+                        uint64_t new_offset, const DiffEncodeOptions &options, size_t max_extents) {
+    const uint8_t *old = sa.old();
+    const int64_t oldsize = static_cast<int64_t>(sa.old_size());
+    const int64_t newsize = static_cast<int64_t>(new_size);
+
+    std::string ctrl, diff, extra;
+    diff.reserve(new_size);
+    uint64_t ctrl_count = 0;
+    int64_t old_cursor = 0;
+    std::vector<bundle::Extent> reads;
+
+    auto emit = [&](int64_t lastscan, int64_t lastpos, int64_t lenf, int64_t extra_len) {
+        if (lenf == 0 && extra_len == 0) return;
+        int64_t seek = lenf > 0 ? lastpos - old_cursor : 0;
+        format::put_varint(ctrl, format::zigzag_encode(seek));
+        format::put_varint(ctrl, static_cast<uint64_t>(lenf));
+        format::put_varint(ctrl, static_cast<uint64_t>(extra_len));
+        ++ctrl_count;
+        for (int64_t i = 0; i < lenf; ++i)
+            diff.push_back(static_cast<char>(nw[lastscan + i] - old[lastpos + i]));
+        extra.append(reinterpret_cast<const char *>(nw + lastscan + lenf),
+                     static_cast<size_t>(extra_len));
+        if (lenf > 0) {
+            reads.push_back({static_cast<uint64_t>(lastpos), static_cast<uint64_t>(lenf)});
+            old_cursor = lastpos + lenf;
+        }
+    };
+
+    const int64_t slack = static_cast<int64_t>(options.min_match);
+    int64_t scan = 0, len = 0, pos = 0;
+    int64_t lastscan = 0;
+    int64_t lastpos = std::min<int64_t>(static_cast<int64_t>(new_offset), oldsize);
+    int64_t lastoffset = lastpos;
+    auto old_at = [&](int64_t i) { return i >= 0 && i < oldsize; };
+    while (scan < newsize) {
+        int64_t oldscore = 0;
+        int64_t scsc;
+        for (scsc = scan += len; scan < newsize; ++scan) {
+            uint64_t p = 0;
+            len = static_cast<int64_t>(sa.longest_match(nw + scan, new_size - scan, &p));
+            pos = static_cast<int64_t>(p);
+            for (; scsc < scan + len; ++scsc)
+                if (old_at(scsc + lastoffset) && old[scsc + lastoffset] == nw[scsc]) ++oldscore;
+            if ((len == oldscore && len != 0) || len > oldscore + slack) break;
+            if (old_at(scan + lastoffset) && old[scan + lastoffset] == nw[scan]) --oldscore;
+        }
+        if (len != oldscore || scan == newsize) {
+            // Extend the previous match forward and this one backward while at least half the
+            // bytes agree, then split any overlap where the score is best.
+            int64_t s = 0, sf = 0, lenf = 0;
+            for (int64_t i = 0; lastscan + i < scan && lastpos + i < oldsize;) {
+                if (old[lastpos + i] == nw[lastscan + i]) ++s;
+                ++i;
+                if (s * 2 - i > sf * 2 - lenf) {
+                    sf = s;
+                    lenf = i;
+                }
+            }
+            int64_t lenb = 0;
+            if (scan < newsize) {
+                int64_t sb = 0;
+                s = 0;
+                for (int64_t i = 1; scan >= lastscan + i && pos >= i; ++i) {
+                    if (old[pos - i] == nw[scan - i]) ++s;
+                    if (s * 2 - i > sb * 2 - lenb) {
+                        sb = s;
+                        lenb = i;
+                    }
+                }
+            }
+            if (lastscan + lenf > scan - lenb) {
+                int64_t overlap = (lastscan + lenf) - (scan - lenb);
+                int64_t ss = 0, lens = 0;
+                s = 0;
+                for (int64_t i = 0; i < overlap; ++i) {
+                    if (nw[lastscan + lenf - overlap + i] == old[lastpos + lenf - overlap + i]) ++s;
+                    if (nw[scan - lenb + i] == old[pos - lenb + i]) --s;
+                    if (s > ss) {
+                        ss = s;
+                        lens = i + 1;
+                    }
+                }
+                lenf += lens - overlap;
+                lenb -= lens;
+            }
+            emit(lastscan, lastpos, lenf, (scan - lenb) - (lastscan + lenf));
+            lastscan = scan - lenb;
+            lastpos = pos - lenb;
+            lastoffset = pos - scan;
+        }
+    }
+
+    std::string ctrl_z = ctrl.empty()
+                             ? std::string()
+                             : zstd_compress(reinterpret_cast<const uint8_t *>(ctrl.data()),
+                                             ctrl.size(), options.zstd_level);
+    std::string diff_z = diff.empty()
+                             ? std::string()
+                             : zstd_compress(reinterpret_cast<const uint8_t *>(diff.data()),
+                                             diff.size(), options.zstd_level);
+    std::string extra_z = extra.empty()
+                              ? std::string()
+                              : zstd_compress(reinterpret_cast<const uint8_t *>(extra.data()),
+                                              extra.size(), options.zstd_level);
+    EncodedDiff result;
+    std::string &b = result.blob;
+    b.assign(format::kMagic, sizeof(format::kMagic));
+    for (uint64_t v : {new_size, ctrl_count, static_cast<uint64_t>(ctrl.size()),
+                       static_cast<uint64_t>(ctrl_z.size()), static_cast<uint64_t>(diff.size()),
+                       static_cast<uint64_t>(diff_z.size()), static_cast<uint64_t>(extra.size()),
+                       static_cast<uint64_t>(extra_z.size())})
+        format::put_varint(b, v);
+    b += ctrl_z;
+    b += diff_z;
+    b += extra_z;
+    if (ctrl.size() > new_size / format::kMaxCtrlDivisor + format::kCtrlSlack)
+        result.blob.clear(); // the applier would refuse it: caller falls back to another op
+    result.src_extents = coalesce_extents(std::move(reads), max_extents);
+    return result;
+}
+
+} // namespace ota::delta

@@ -1,0 +1,61 @@
+// Encoder side of the Diff operation (publisher and tests only; never linked into the agent).
+#pragma once
+#include "agent/bundle/format.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ota::delta {
+
+// A suffix array over the whole old image (libdivsufsort), used to find the longest match of any
+// position of the new image. Memory: 4 bytes per old byte (8 above 2 GiB) plus the image itself,
+// which the caller keeps alive. Building it takes O(n log n) time.
+class SuffixArray {
+public:
+    SuffixArray(const uint8_t *old, uint64_t old_size);
+    ~SuffixArray();
+    SuffixArray(const SuffixArray &) = delete;
+    SuffixArray &operator=(const SuffixArray &) = delete;
+
+    const uint8_t *old() const { return old_; }
+    uint64_t old_size() const { return old_size_; }
+    // Longest prefix of needle[0, len) that occurs in old, capped at max_match; returns its length
+    // and sets *pos to one place where it occurs.
+    uint64_t longest_match(const uint8_t *needle, uint64_t len, uint64_t *pos) const;
+
+private:
+    struct Impl;
+    const uint8_t *old_;
+    uint64_t old_size_;
+    std::unique_ptr<Impl> impl_;
+};
+
+struct DiffEncodeOptions {
+    int zstd_level = 19;
+    // Shorter approximate matches cost more control bytes than they save.
+    uint64_t min_match = 8;
+};
+
+struct EncodedDiff {
+    std::string blob;                        // the Diff blob (diff_format.h)
+    std::vector<bundle::Extent> src_extents; // every old range the blob reads, sorted, merged
+};
+
+// Encodes new_data (one operation's output) against the whole old image. src_extents are merged
+// down to at most max_extents ranges (joining the closest neighbours first).
+EncodedDiff encode_diff(const SuffixArray &sa, const uint8_t *new_data, uint64_t new_size,
+                        uint64_t new_offset, const DiffEncodeOptions &options,
+                        size_t max_extents = 16);
+
+// Compresses data as one zstd frame (the Zstd op), optionally with a prefix dictionary (ZstdPatch).
+std::string zstd_compress(const uint8_t *data, size_t size, int level,
+                          const uint8_t *prefix = nullptr, size_t prefix_size = 0);
+
+// Merges sorted-or-not extents (touching ones joined), then joins the closest neighbours until at
+// most max_extents remain.
+std::vector<bundle::Extent> coalesce_extents(std::vector<bundle::Extent> extents,
+                                             size_t max_extents);
+
+} // namespace ota::delta

@@ -1,0 +1,165 @@
+// Delta bundles end to end: build_delta_bundle -> the real bundle reader and streaming installer
+// (with apply_diff registered as the agent does), wrong sources, and resume after kills.
+#include "agent/bundle/apply_file.h"
+#include "agent/bundle/installer.h"
+#include "agent/bundle/reader.h"
+#include "agent/common/error.h"
+#include "agent/delta/delta_bundle.h"
+#include "agent/delta/diff.h"
+#include "delta_test_util.h"
+
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace ota;
+using namespace ota::test;
+
+namespace {
+
+delta::DeltaOptions small_ops() {
+    delta::DeltaOptions opt;
+    opt.op_size = 16384;
+    opt.max_extents = 4;
+    return opt;
+}
+
+// Installs bundle into dir/target (pre-filled with `fill`) from dir/old; returns the target bytes.
+std::string install(const TempDir &dir, const std::string &bundle_path, size_t target_size,
+                    char fill = '\x55') {
+    write_all_file(dir.file("target"), std::string(target_size, fill));
+    auto bundle = bundle::BundleFile::open_self_verified(bundle_path);
+    auto source = hal::open_block_device(dir.file("old"), false);
+    auto target = hal::open_block_device(dir.file("target"), true);
+    bundle::InstallJournal journal(dir.file("journal"));
+    bundle::InstallOptions options;
+    options.apply_diff = delta::apply_diff;
+    bundle::install_bundle(bundle, source.get(), *target, journal, options);
+    return read_all(dir.file("target"));
+}
+
+std::string modified_binary() {
+    std::string m = read_all("/bin/ls");
+    m.insert(m.size() / 3, pseudo_random_bytes(1500, 3));
+    for (size_t i = 64; i + 4 < m.size(); i += 2048)
+        m[i] = char(m[i] + 16);
+    m.erase(m.size() * 2 / 3, 4000);
+    return m;
+}
+
+} // namespace
+
+TEST_CASE("delta bundles round trip through the installer") {
+    auto pairs = synthetic_pairs();
+    pairs.push_back({"real executable", read_all("/bin/ls"), modified_binary()});
+    for (const auto &pair : pairs) {
+        INFO(pair.name);
+        TempDir dir;
+        write_all_file(dir.file("old"), pair.old_image);
+        write_all_file(dir.file("new"), pair.new_image);
+        delta::DeltaStats stats;
+        auto info = delta::build_delta_bundle(dir.file("old"), dir.file("new"), dir.file("bundle"),
+                                              small_ops(), &stats);
+        REQUIRE(info.header.source);
+        REQUIRE(info.header.source->size == pair.old_image.size());
+        REQUIRE(info.header.target_size == pair.new_image.size());
+        REQUIRE(info.header.max_op_output <= 16384);
+        REQUIRE(install(dir, dir.file("bundle"), pair.new_image.size()) == pair.new_image);
+        if (pair.name == "real executable") REQUIRE(info.bundle_length < pair.new_image.size() / 5);
+        if (pair.name == "identical")
+            REQUIRE(stats.ops[static_cast<int>(bundle::OpType::Copy)] > 0);
+    }
+}
+
+TEST_CASE("apply_bundle_file applies a delta bundle to a file") {
+    TempDir dir;
+    std::string old_image = read_all("/bin/ls"), new_image = modified_binary();
+    write_all_file(dir.file("old"), old_image);
+    write_all_file(dir.file("new"), new_image);
+    delta::build_delta_bundle(dir.file("old"), dir.file("new"), dir.file("bundle"));
+    bundle::register_apply_diff(delta::apply_diff);
+    std::string source = dir.file("old"), error;
+    REQUIRE(bundle::apply_bundle_file(dir.file("bundle"), &source, dir.file("out"), &error) == 0);
+    REQUIRE(read_all(dir.file("out")) == new_image);
+}
+
+TEST_CASE("a delta bundle refuses a different source slot before writing") {
+    TempDir dir;
+    std::string old_image = pseudo_random_bytes(100000, 61), new_image = old_image;
+    new_image.insert(5000, "new bytes");
+    write_all_file(dir.file("old"), old_image);
+    write_all_file(dir.file("new"), new_image);
+    delta::build_delta_bundle(dir.file("old"), dir.file("new"), dir.file("bundle"), small_ops());
+
+    SECTION("one byte of the source differs") {
+        std::string changed = old_image;
+        changed[99999] ^= 1;
+        write_all_file(dir.file("old"), changed);
+    }
+    SECTION("the source is shorter") {
+        write_all_file(dir.file("old"), old_image.substr(0, 99999));
+    }
+    try {
+        install(dir, dir.file("bundle"), new_image.size());
+        FAIL("installed from a wrong source");
+    } catch (const Error &e) {
+        REQUIRE(e.kind() == ErrorKind::SourceMismatch);
+    }
+    REQUIRE(read_all(dir.file("target")) == std::string(new_image.size(), '\x55'));
+}
+
+TEST_CASE("a delta install killed after any operation resumes to the exact image") {
+    TempDir dir;
+    std::string old_image = read_all("/bin/ls"), new_image = modified_binary();
+    write_all_file(dir.file("old"), old_image);
+    write_all_file(dir.file("new"), new_image);
+    delta::DeltaStats stats;
+    auto info = delta::build_delta_bundle(dir.file("old"), dir.file("new"), dir.file("bundle"),
+                                          small_ops(), &stats);
+    const size_t ops = info.header.operations.size();
+    REQUIRE(ops > 5);
+    REQUIRE(stats.ops[static_cast<int>(bundle::OpType::Diff)] > 0);
+
+    for (size_t kill_at = 0; kill_at < ops; kill_at += std::max<size_t>(1, ops / 12)) {
+        INFO("killed after op " << kill_at);
+        write_all_file(dir.file("target"), std::string(new_image.size(), '\x55'));
+        remove_file_durable(dir.file("journal"));
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            // The child dies abruptly, with no cleanup, right after writing op kill_at.
+            try {
+                auto bundle = bundle::BundleFile::open_self_verified(dir.file("bundle"));
+                auto source = hal::open_block_device(dir.file("old"), false);
+                auto target = hal::open_block_device(dir.file("target"), true);
+                bundle::InstallJournal journal(dir.file("journal"));
+                bundle::InstallOptions options;
+                options.apply_diff = delta::apply_diff;
+                options.checkpoint_bytes = 0;
+                options.after_op_written = [&](size_t index) {
+                    if (index == kill_at) _exit(42);
+                };
+                bundle::install_bundle(bundle, source.get(), *target, journal, options);
+            } catch (...) {
+                _exit(1);
+            }
+            _exit(0);
+        }
+        int status = 0;
+        REQUIRE(waitpid(pid, &status, 0) == pid);
+        REQUIRE(WIFEXITED(status));
+        REQUIRE(WEXITSTATUS(status) == 42);
+
+        auto bundle = bundle::BundleFile::open_self_verified(dir.file("bundle"));
+        auto source = hal::open_block_device(dir.file("old"), false);
+        auto target = hal::open_block_device(dir.file("target"), true);
+        bundle::InstallJournal journal(dir.file("journal"));
+        bundle::InstallOptions options;
+        options.apply_diff = delta::apply_diff;
+        auto result = bundle::install_bundle(bundle, source.get(), *target, journal, options);
+        REQUIRE(result.skipped <= kill_at + 1);
+        target.reset();
+        REQUIRE(read_all(dir.file("target")) == new_image);
+    }
+}

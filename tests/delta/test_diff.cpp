@@ -1,0 +1,259 @@
+// The Diff blob codec: encode_diff + apply_diff round trips, and hostile blobs.
+#include "agent/common/error.h"
+#include "agent/delta/diff.h"
+#include "agent/delta/diff_encode.h"
+#include "agent/delta/diff_format.h"
+#include "delta_test_util.h"
+
+#include <catch2/catch.hpp>
+#include <zstd.h>
+
+#include <cstring>
+
+using namespace ota;
+using namespace ota::test;
+
+namespace {
+
+const uint8_t *bytes(const std::string &s) {
+    return reinterpret_cast<const uint8_t *>(s.data());
+}
+
+// Applies a blob; returns the output. The device records reads.
+std::string apply(const std::string &blob, RecordingDevice &source,
+                  const std::vector<bundle::Extent> &allowed, size_t out_size) {
+    std::string out(out_size, '\x77');
+    delta::apply_diff(bytes(blob), blob.size(), source, allowed,
+                      reinterpret_cast<uint8_t *>(out.data()), out.size());
+    return out;
+}
+
+std::string zstd(const std::string &s) {
+    return delta::zstd_compress(bytes(s), s.size(), 3);
+}
+
+// Builds a blob by hand from raw streams (for hostile inputs).
+std::string make_blob(uint64_t out_size, uint64_t ctrl_count, const std::string &ctrl,
+                      const std::string &diff, const std::string &extra) {
+    std::string c = ctrl.empty() ? "" : zstd(ctrl), d = diff.empty() ? "" : zstd(diff),
+                e = extra.empty() ? "" : zstd(extra);
+    std::string b(delta::format::kMagic, sizeof(delta::format::kMagic));
+    for (uint64_t v :
+         {out_size, ctrl_count, uint64_t(ctrl.size()), uint64_t(c.size()), uint64_t(diff.size()),
+          uint64_t(d.size()), uint64_t(extra.size()), uint64_t(e.size())})
+        delta::format::put_varint(b, v);
+    return b + c + d + e;
+}
+
+std::string entry(int64_t seek, uint64_t dl, uint64_t el) {
+    std::string s;
+    delta::format::put_varint(s, delta::format::zigzag_encode(seek));
+    delta::format::put_varint(s, dl);
+    delta::format::put_varint(s, el);
+    return s;
+}
+
+void require_malformed(const std::string &blob, RecordingDevice &source,
+                       const std::vector<bundle::Extent> &allowed, size_t out_size) {
+    std::string out(out_size, '\x77');
+    try {
+        delta::apply_diff(bytes(blob), blob.size(), source, allowed,
+                          reinterpret_cast<uint8_t *>(out.data()), out.size());
+        FAIL("blob accepted");
+    } catch (const Error &e) {
+        REQUIRE(e.kind() == ErrorKind::Malformed);
+    }
+}
+
+} // namespace
+
+TEST_CASE("diff round trips on synthetic pairs and reads only its extents") {
+    TempDir dir;
+    for (const auto &pair : synthetic_pairs()) {
+        INFO(pair.name);
+        auto source = image_device(dir, "old", pair.old_image);
+        delta::SuffixArray sa(bytes(pair.old_image), pair.old_image.size());
+        auto enc = delta::encode_diff(sa, bytes(pair.new_image), pair.new_image.size(), 0, {}, 16);
+        REQUIRE(!enc.blob.empty());
+        REQUIRE(enc.src_extents.size() <= 16);
+        std::string out = apply(enc.blob, *source, enc.src_extents, pair.new_image.size());
+        REQUIRE(out == pair.new_image);
+        REQUIRE(source->reads_within(enc.src_extents));
+    }
+}
+
+TEST_CASE("diff of similar data is much smaller than the data") {
+    TempDir dir;
+    std::string old_image = pseudo_random_bytes(300000, 7), new_image = old_image;
+    new_image.insert(100000, "inserted bytes that shift everything after them");
+    for (size_t i = 1000; i < new_image.size(); i += 10000)
+        new_image[i] ^= 1;
+    delta::SuffixArray sa(bytes(old_image), old_image.size());
+    auto enc = delta::encode_diff(sa, bytes(new_image), new_image.size(), 0, {}, 16);
+    REQUIRE(enc.blob.size() < 2000);
+    auto source = image_device(dir, "old", old_image);
+    REQUIRE(apply(enc.blob, *source, enc.src_extents, new_image.size()) == new_image);
+}
+
+TEST_CASE("diff round trip on a real executable and a modified copy") {
+    std::string exe = read_all("/bin/ls");
+    REQUIRE(exe.size() > 50000);
+    std::string modified = exe;
+    modified.insert(modified.size() / 3, pseudo_random_bytes(1500, 3));
+    // Shift-like edits: bump 32-bit words every 2 KiB, as relocated addresses do.
+    for (size_t i = 64; i + 4 < modified.size(); i += 2048)
+        modified[i] = char(modified[i] + 16);
+    modified.erase(modified.size() * 2 / 3, 4000);
+    TempDir dir;
+    auto source = image_device(dir, "old", exe);
+    delta::SuffixArray sa(bytes(exe), exe.size());
+    // Encode in two ops, as the planner would, the second one with a new_offset.
+    size_t half = modified.size() / 2;
+    for (auto [off, len] : {std::pair<size_t, size_t>{0, half}, {half, modified.size() - half}}) {
+        auto enc = delta::encode_diff(sa, bytes(modified) + off, len, off, {}, 16);
+        REQUIRE(enc.blob.size() < len / 8);
+        source->reads.clear();
+        REQUIRE(apply(enc.blob, *source, enc.src_extents, len) == modified.substr(off, len));
+        REQUIRE(source->reads_within(enc.src_extents));
+    }
+}
+
+TEST_CASE("diff refuses reads outside the allowed extents before writing") {
+    TempDir dir;
+    std::string old_image = pseudo_random_bytes(100000, 11), new_image = old_image;
+    new_image[50000] ^= 1;
+    auto source = image_device(dir, "old", old_image);
+    delta::SuffixArray sa(bytes(old_image), old_image.size());
+    auto enc = delta::encode_diff(sa, bytes(new_image), new_image.size(), 0, {}, 16);
+    REQUIRE(apply(enc.blob, *source, enc.src_extents, new_image.size()) == new_image);
+
+    source->reads.clear();
+    std::vector<bundle::Extent> narrow = {{0, 40000}};
+    std::string out(new_image.size(), '\x77');
+    REQUIRE_THROWS_MATCHES(delta::apply_diff(bytes(enc.blob), enc.blob.size(), *source, narrow,
+                                             reinterpret_cast<uint8_t *>(out.data()), out.size()),
+                           Error, Catch::Predicate<Error>([](const Error &e) {
+                               return e.kind() == ErrorKind::Malformed;
+                           }));
+    REQUIRE(out == std::string(new_image.size(), '\x77'));
+    REQUIRE(source->reads.empty());
+    require_malformed(enc.blob, *source, {}, new_image.size());
+}
+
+TEST_CASE("diff rejects hand-made hostile blobs") {
+    TempDir dir;
+    std::string old_image = pseudo_random_bytes(1000, 5);
+    auto source = image_device(dir, "old", old_image);
+    std::vector<bundle::Extent> all = {{0, 1000}};
+    std::string d10(10, '\0');
+
+    SECTION("a valid hand-made blob works") {
+        std::string b = make_blob(15, 2, entry(100, 10, 0) + entry(5, 0, 5), d10, "hello");
+        REQUIRE(apply(b, *source, all, 15) == old_image.substr(100, 10) + "hello");
+    }
+    SECTION("wrong output size") {
+        require_malformed(make_blob(16, 1, entry(0, 10, 0), d10, ""), *source, all, 16);
+        require_malformed(make_blob(10, 1, entry(0, 10, 0), d10, ""), *source, all, 11);
+    }
+    SECTION("seek before the start or past the end of the source") {
+        require_malformed(make_blob(10, 1, entry(-1, 10, 0), d10, ""), *source, all, 10);
+        require_malformed(make_blob(10, 1, entry(995, 10, 0), d10, ""), *source, all, 10);
+        require_malformed(make_blob(10, 1, entry(INT64_MAX, 10, 0), d10, ""), *source, all, 10);
+        require_malformed(make_blob(10, 1, entry(INT64_MIN, 10, 0), d10, ""), *source, all, 10);
+    }
+    SECTION("counts that do not match the streams") {
+        require_malformed(make_blob(10, 2, entry(0, 10, 0), d10, ""), *source, all, 10);
+        require_malformed(make_blob(10, 1, entry(0, 11, 0), d10, ""), *source, all, 10);
+        require_malformed(make_blob(10, 1, entry(0, 9, 0), d10, ""), *source, all, 10);
+        require_malformed(make_blob(10, 1, entry(0, 0, 0) + entry(0, 10, 0), d10, ""), *source, all,
+                          10);
+        require_malformed(make_blob(10, 1, entry(0, 10, 0) + "x", d10, ""), *source, all, 10);
+    }
+    SECTION("huge declared sizes are refused without allocating") {
+        std::string b(delta::format::kMagic, sizeof(delta::format::kMagic));
+        for (uint64_t v : {uint64_t(10), uint64_t(1) << 40, uint64_t(1) << 62, uint64_t(5),
+                           uint64_t(10), uint64_t(5), uint64_t(0), uint64_t(0)})
+            delta::format::put_varint(b, v);
+        b += std::string(10, 'x');
+        require_malformed(b, *source, all, 10);
+    }
+    SECTION("a stream that decodes to a different length") {
+        // Claim the diff stream is 9 bytes long and the extra 1.
+        std::string c = zstd(entry(0, 9, 1)), d = zstd(std::string(10, '\0')), e = zstd("z");
+        std::string h(delta::format::kMagic, sizeof(delta::format::kMagic));
+        for (uint64_t v : {uint64_t(10), uint64_t(1), uint64_t(3), uint64_t(c.size()), uint64_t(9),
+                           uint64_t(d.size()), uint64_t(1), uint64_t(e.size())})
+            delta::format::put_varint(h, v);
+        require_malformed(h + c + d + e, *source, all, 10);
+    }
+}
+
+TEST_CASE("diff rejects every truncation and survives corruption of a real blob") {
+    TempDir dir;
+    std::string old_image = pseudo_random_bytes(20000, 21), new_image = old_image;
+    new_image.insert(7000, pseudo_random_bytes(300, 22));
+    for (size_t i = 100; i < new_image.size(); i += 900)
+        new_image[i] ^= 0x10;
+    auto source = image_device(dir, "old", old_image);
+    delta::SuffixArray sa(bytes(old_image), old_image.size());
+    auto enc = delta::encode_diff(sa, bytes(new_image), new_image.size(), 0, {}, 16);
+    REQUIRE(apply(enc.blob, *source, enc.src_extents, new_image.size()) == new_image);
+
+    for (size_t n = 0; n < enc.blob.size(); ++n)
+        require_malformed(enc.blob.substr(0, n), *source, enc.src_extents, new_image.size());
+
+    // Flip bytes everywhere: each result is either a clean Malformed error or an output of the
+    // right size (the bundle's SHA-256 per blob catches those); never a read outside the extents.
+    size_t rejected = 0;
+    for (size_t i = 0; i < enc.blob.size(); ++i) {
+        for (uint8_t flip : {uint8_t(0x01), uint8_t(0x80), uint8_t(0xff)}) {
+            std::string bad = enc.blob;
+            bad[i] = static_cast<char>(bad[i] ^ flip);
+            source->reads.clear();
+            std::string out(new_image.size(), '\0');
+            try {
+                delta::apply_diff(bytes(bad), bad.size(), *source, enc.src_extents,
+                                  reinterpret_cast<uint8_t *>(out.data()), out.size());
+            } catch (const Error &e) {
+                REQUIRE(e.kind() == ErrorKind::Malformed);
+                ++rejected;
+            }
+            REQUIRE(source->reads_within(enc.src_extents));
+        }
+    }
+    REQUIRE(rejected > 0);
+}
+
+TEST_CASE("extents are coalesced to the requested count") {
+    std::vector<bundle::Extent> e = {{100, 10}, {0, 10}, {10, 5}, {50, 1}, {200, 1}, {205, 5}};
+    auto all = delta::coalesce_extents(e, 16);
+    REQUIRE(all.size() == 5); // {0,15} {50,1} {100,10} {200,1} {205,5}
+    REQUIRE(all[0].offset == 0);
+    REQUIRE(all[0].length == 15);
+    auto two = delta::coalesce_extents(e, 2);
+    REQUIRE(two.size() == 2);
+    REQUIRE(two[0].offset == 0);
+    REQUIRE(two[0].length == 110);
+    REQUIRE(two[1].offset == 200);
+    REQUIRE(two[1].length == 10);
+    auto one = delta::coalesce_extents(e, 1);
+    REQUIRE(one.size() == 1);
+    REQUIRE(one[0].length == 210);
+}
+
+TEST_CASE("varints decode what they encode and reject overlong input") {
+    for (uint64_t v : {uint64_t(0), uint64_t(127), uint64_t(128), uint64_t(1) << 35, UINT64_MAX}) {
+        std::string s;
+        delta::format::put_varint(s, v);
+        const uint8_t *p = bytes(s);
+        uint64_t got = 0;
+        REQUIRE(delta::format::get_varint(p, p + s.size(), got));
+        REQUIRE(got == v);
+    }
+    for (int64_t v : {int64_t(0), int64_t(-1), int64_t(1), INT64_MIN, INT64_MAX})
+        REQUIRE(delta::format::zigzag_decode(delta::format::zigzag_encode(v)) == v);
+    std::string overlong(11, '\xff');
+    const uint8_t *p = bytes(overlong);
+    uint64_t v = 0;
+    REQUIRE_FALSE(delta::format::get_varint(p, p + overlong.size(), v));
+}

@@ -1,0 +1,154 @@
+// encode_delta: ops in write order, bounded output, each choosing the cheapest kind; applied here
+// op by op with the real Diff applier and real zstd (the bundle tests run the real installer).
+#include "agent/common/error.h"
+#include "agent/delta/delta_plan.h"
+#include "agent/delta/diff.h"
+#include "delta_test_util.h"
+
+#include <catch2/catch.hpp>
+#include <zstd.h>
+
+#include <cstring>
+
+using namespace ota;
+using namespace ota::test;
+
+namespace {
+
+const uint8_t *bytes(const std::string &s) {
+    return reinterpret_cast<const uint8_t *>(s.data());
+}
+
+std::string read_extents(hal::BlockDevice &dev, const std::vector<bundle::Extent> &extents) {
+    std::string s;
+    for (const auto &e : extents) {
+        std::string part(e.length, '\0');
+        dev.read(e.offset, part.data(), part.size());
+        s += part;
+    }
+    return s;
+}
+
+std::string apply_op(const delta::EncodedOp &op, RecordingDevice &source) {
+    std::string out(op.dst_length, '\0');
+    switch (op.type) {
+    case bundle::OpType::Zero: break;
+    case bundle::OpType::Copy: out = read_extents(source, op.src_extents); break;
+    case bundle::OpType::Zstd:
+    case bundle::OpType::ZstdPatch: {
+        std::string prefix;
+        ZSTD_DCtx *d = ZSTD_createDCtx();
+        if (op.type == bundle::OpType::ZstdPatch) {
+            prefix = read_extents(source, op.src_extents);
+            ZSTD_DCtx_refPrefix(d, prefix.data(), prefix.size());
+        }
+        size_t n = ZSTD_decompressDCtx(d, out.data(), out.size(), op.blob.data(), op.blob.size());
+        ZSTD_freeDCtx(d);
+        REQUIRE(n == out.size());
+        break;
+    }
+    case bundle::OpType::Diff:
+        delta::apply_diff(bytes(op.blob), op.blob.size(), source, op.src_extents,
+                          reinterpret_cast<uint8_t *>(out.data()), out.size());
+        break;
+    }
+    return out;
+}
+
+struct Result {
+    std::string image;
+    std::vector<delta::EncodedOp> ops;
+    uint64_t blob_bytes = 0;
+};
+
+Result round_trip(const TempDir &dir, const std::string &old_image, const std::string &new_image,
+                  const delta::DeltaOptions &options) {
+    auto source = image_device(dir, "old", old_image);
+    Result r;
+    uint64_t expect_offset = 0;
+    delta::encode_delta(bytes(old_image), old_image.size(), bytes(new_image), new_image.size(),
+                        options, [&](delta::EncodedOp &&op) {
+                            REQUIRE(op.dst_offset == expect_offset);
+                            REQUIRE(op.dst_length > 0);
+                            REQUIRE(op.dst_length <= options.op_size);
+                            REQUIRE(op.src_extents.size() <= options.max_extents);
+                            source->reads.clear();
+                            r.image += apply_op(op, *source);
+                            REQUIRE(source->reads_within(op.src_extents));
+                            expect_offset += op.dst_length;
+                            r.blob_bytes += op.blob.size();
+                            r.ops.push_back(std::move(op));
+                        });
+    REQUIRE(expect_offset == new_image.size());
+    return r;
+}
+
+size_t count(const Result &r, bundle::OpType t) {
+    size_t n = 0;
+    for (const auto &op : r.ops)
+        n += op.type == t;
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("delta plan round trips on synthetic pairs with small ops") {
+    TempDir dir;
+    for (unsigned threads : {1u, 3u}) {
+        for (const auto &pair : synthetic_pairs()) {
+            INFO(pair.name << " threads " << threads);
+            delta::DeltaOptions opt;
+            opt.op_size = 16384;
+            opt.threads = threads;
+            opt.max_extents = 4;
+            Result r = round_trip(dir, pair.old_image, pair.new_image, opt);
+            REQUIRE(r.image == pair.new_image);
+        }
+    }
+}
+
+TEST_CASE("delta plan picks copy, zero, diff and zstd where each is cheapest") {
+    TempDir dir;
+    const uint64_t op = 65536;
+    std::string old_image = pseudo_random_bytes(8 * op, 31);
+    std::string new_image = old_image;                          // op 0, 1: unchanged -> Copy
+    new_image.replace(2 * op, op, std::string(op, '\0'));       // op 2: zeros -> Zero
+    new_image[3 * op + 100] ^= 1;                               // op 3: one byte -> Diff
+    new_image.replace(4 * op, op, pseudo_random_bytes(op, 32)); // op 4: unrelated -> Zstd
+    new_image.insert(5 * op + 10, "shift");                     // ops 5..: shifted -> Diff
+    new_image.resize(8 * op);
+    delta::DeltaOptions opt;
+    opt.op_size = op;
+    Result r = round_trip(dir, old_image, new_image, opt);
+    REQUIRE(r.image == new_image);
+    REQUIRE(r.ops.size() == 8);
+    REQUIRE(r.ops[0].type == bundle::OpType::Copy);
+    REQUIRE(r.ops[1].type == bundle::OpType::Copy);
+    REQUIRE(r.ops[2].type == bundle::OpType::Zero);
+    REQUIRE(r.ops[3].type == bundle::OpType::Diff);
+    REQUIRE(r.ops[3].blob.size() < 200);
+    REQUIRE((r.ops[4].type == bundle::OpType::Zstd || r.ops[4].type == bundle::OpType::ZstdPatch));
+    REQUIRE(r.ops[6].type == bundle::OpType::Diff);
+    REQUIRE(r.blob_bytes - r.ops[4].blob.size() < 2000);
+}
+
+TEST_CASE("delta plan falls back to a zstd op on data unlike the old image") {
+    TempDir dir;
+    std::string old_image = pseudo_random_bytes(100000, 41);
+    std::string text = pseudo_random_bytes(100000, 42);
+    delta::DeltaOptions opt;
+    opt.op_size = 50000;
+    Result r = round_trip(dir, old_image, text, opt);
+    REQUIRE(r.image == text);
+    REQUIRE(count(r, bundle::OpType::Zstd) + count(r, bundle::OpType::ZstdPatch) == 2);
+}
+
+TEST_CASE("delta plan refuses an op size out of bounds") {
+    delta::DeltaOptions opt;
+    opt.op_size = 0;
+    REQUIRE_THROWS_AS(delta::encode_delta(nullptr, 0, nullptr, 0, opt, [](delta::EncodedOp &&) {}),
+                      Error);
+    opt.op_size = bundle::kMaxOpOutput + 1;
+    REQUIRE_THROWS_AS(delta::encode_delta(nullptr, 0, nullptr, 0, opt, [](delta::EncodedOp &&) {}),
+                      Error);
+}
