@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what the project needs, builds every configuration once and runs the whole test suite:
+#   1. host build with AddressSanitizer + UBSan, every ctest label except the emulated ones
+#   2. libFuzzer targets, a bounded time each (clang, ASan + UBSan)
+#   3. cross builds for aarch64 and armhf, the unit tests under qemu-user (label cross)
+#   4. the emulated ECU: real U-Boot + Debian kernel under qemu-system-aarch64 (label qemu)
+# Each stage prints its time; the script fails if any stage failed.
+#   sudo scripts/test.sh [--skip-cross] [--skip-qemu] [--skip-fuzz]
+set -uo pipefail
+repo_root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo_root"
+skip_cross=0 skip_qemu=0 skip_fuzz=0
+for arg in "$@"; do
+    case "$arg" in
+    --skip-cross) skip_cross=1 ;;
+    --skip-qemu) skip_qemu=1 ;;
+    --skip-fuzz) skip_fuzz=1 ;;
+    *) echo "unknown option $arg" >&2; exit 2 ;;
+    esac
+done
+jobs=$(nproc)
+failed=()
+summary=()
+stage() {
+    local name=$1
+    shift
+    local start=$SECONDS
+    echo
+    echo "=== stage: $name"
+    if "$@"; then
+        summary+=("$(printf '%-28s %5ds  ok' "$name" $((SECONDS - start)))")
+    else
+        summary+=("$(printf '%-28s %5ds  FAILED' "$name" $((SECONDS - start)))")
+        failed+=("$name")
+    fi
+}
+
+install_deps() {
+    local opts=()
+    [ $skip_cross = 1 ] || opts+=(--cross)
+    [ $skip_qemu = 1 ] || opts+=(--qemu)
+    scripts/install-deps.sh "${opts[@]}"
+}
+
+host_build() {
+    cmake -S . -B build/host-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTA_SANITIZE=ON \
+        >/dev/null && cmake --build build/host-asan -j "$jobs"
+}
+
+host_tests() {
+    # Sanitizer findings are fatal; leak checks stay on.
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        ctest --test-dir build/host-asan -LE 'qemu|cross' --output-on-failure -j "$jobs" \
+        --timeout 900
+}
+
+fuzz() {
+    if [ -x tests/fuzz/run-fuzzers.sh ]; then
+        tests/fuzz/run-fuzzers.sh build/fuzz "${OTA_FUZZ_SECONDS:-45}"
+    else
+        echo "no fuzzers yet"
+    fi
+}
+
+cross() { scripts/ci-cross.sh; }
+emulated_ecu() { qemu/ci-qemu.sh; }
+
+stage "install packages" install_deps
+stage "host build (ASan+UBSan)" host_build
+if [[ " ${failed[*]} " != *" host build"* ]]; then
+    stage "host tests (ASan+UBSan)" host_tests
+fi
+[ $skip_fuzz = 1 ] || stage "fuzzing" fuzz
+[ $skip_cross = 1 ] || stage "cross builds + qemu-user" cross
+[ $skip_qemu = 1 ] || stage "emulated ECU (qemu)" emulated_ecu
+
+echo
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "FAILED stages: ${failed[*]}"
+    exit 1
+fi
+echo "all stages passed"
