@@ -53,9 +53,15 @@ EncodedOp encode_chunk(const SuffixArray &sa, const uint8_t *nw, uint64_t off, u
         op.src_extents = {{off, len}};
         return op;
     }
-    DiffEncodeOptions dopt;
-    dopt.zstd_level = options.diff_level;
-    EncodedDiff diff = encode_diff(sa, nw + off, len, off, dopt, options.max_extents);
+    EncodedDiff diff;
+    for (uint64_t min_match : options.diff_min_matches) {
+        DiffEncodeOptions dopt;
+        dopt.zstd_level = options.diff_level;
+        dopt.min_match = min_match;
+        EncodedDiff d = encode_diff(sa, nw + off, len, off, dopt, options.max_extents);
+        if (!d.blob.empty() && (diff.blob.empty() || d.blob.size() < diff.blob.size()))
+            diff = std::move(d);
+    }
     if (!diff.blob.empty()) {
         op.type = bundle::OpType::Diff;
         op.blob = std::move(diff.blob);

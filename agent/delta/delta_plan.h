@@ -20,6 +20,9 @@ struct DeltaOptions {
     // on the sparse diff stream; the applier's cost does not change with the level).
     int zstd_level = 19;
     int diff_level = 22;
+    // The Diff is encoded once per value (DiffEncodeOptions::min_match) and the smallest kept:
+    // which threshold wins depends on the data (measured on the benchmark corpus).
+    std::vector<uint64_t> diff_min_matches = {8, 16};
     // Operations encoded in parallel (the suffix array is shared read-only).
     unsigned threads = 1;
     // Source extents listed per op (they cost header bytes; the applier checks reads against them).

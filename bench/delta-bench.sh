@@ -1,0 +1,132 @@
+#!/bin/bash
+# Delta benchmark (issue 4): our delta bundles against bsdiff, xdelta3 -9, zstd -19 --long
+# --patch-from (all run here, in the same run) and HDiffPatch (figures from anchors.tsv).
+# Not a test: it takes many minutes and must not run in CI's test stage.
+#
+#   bench/delta-bench.sh [--build DIR] [--shared DIR] [--corpus DIR] [--work DIR]
+#                        [--pairs "p1 p2"] [--out FILE] [--threads N] [--reuse-peers]
+#
+# --build   build directory with bin/ota-publish + bin/ota-agent (or bin/ota-delta-tool)
+# --shared  the shared/ folder with corpus/make-corpus.sh and anchors.tsv (default ../shared)
+# --corpus  where the corpus is built once and cached (default /work/corpus)
+# --work    scratch space for patches and outputs (default /tmp/delta-bench)
+# --reuse-peers  keep peers' results from an earlier run in --work (they do not change)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+BUILD=$REPO/build
+SHARED=$REPO/../shared
+CORPUS=/work/corpus
+WORK=/tmp/delta-bench
+PAIRS=""
+OUT=$REPO/docs/benchmarks.md
+THREADS=1
+REUSE=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build) BUILD=$2; shift 2 ;;
+    --shared) SHARED=$2; shift 2 ;;
+    --corpus) CORPUS=$2; shift 2 ;;
+    --work) WORK=$2; shift 2 ;;
+    --pairs) PAIRS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --reuse-peers) REUSE=1; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+ANCHORS=$SHARED/corpus/anchors.tsv
+mkdir -p "$WORK"
+[ -s "$CORPUS/corpus.tsv" ] || "$SHARED/corpus/make-corpus.sh" "$CORPUS"
+[ -n "$PAIRS" ] || PAIRS=$(tail -n +2 "$CORPUS/corpus.tsv" | cut -f1 | tr '\n' ' ')
+
+# Our commands: the product's CLI when it has the delta commands, else the bench driver.
+if [ -x "$BUILD/bin/ota-publish" ] && "$BUILD/bin/ota-publish" 2>&1 | grep -q "delta"; then
+  publish() { "$BUILD/bin/ota-publish" delta "$1" "$2" "$3"; }
+  apply_ours() { "$BUILD/bin/ota-agent" apply "$1" --source "$2" --output "$3"; }
+  OURS="ota-publish delta / ota-agent apply"
+else
+  publish() { "$BUILD/bin/ota-delta-tool" publish "$1" "$2" "$3" --threads "$THREADS"; }
+  apply_ours() { "$BUILD/bin/ota-delta-tool" install "$1" --source "$2" --output "$3"; }
+  OURS="bench/ota-delta-tool publish / install (build_delta_bundle / apply_bundle_file)"
+fi
+export -f publish apply_ours
+export BUILD THREADS
+
+# timed OUTFILE cmd... : runs cmd, appends "seconds peak_rss_kib" to OUTFILE
+timed() { local f=$1; shift; /usr/bin/time -f "%e %M" -o "$f.t" "$@" >/dev/null 2>>"$WORK/errors.log" && cat "$f.t" >>"$f"; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print ""; else print a[int((NR+1)/2)]}'; }
+
+# run_method PAIR METHOD ENCODE-CMD APPLY-CMD: sizes, 3 apply runs (time + RSS), output check.
+run_method() {
+  local pair=$1 m=$2 enc=$3 app=$4 d=$WORK/$1 res=$WORK/$1/$2.result
+  [ "$REUSE" = 1 ] && [ "$m" != ours ] && [ -s "$res" ] && return 0
+  rm -f "$d/$m".* ; mkdir -p "$d"
+  local s e
+  s=$(date +%s.%N)
+  if ! timeout 900 bash -c "$enc" >>"$WORK/errors.log" 2>&1; then
+    printf 'failed\t\t\t\t\n' >"$res"; return 0
+  fi
+  e=$(date +%s.%N)
+  local size; size=$(stat -c %s "$d/$m.patch")
+  for i in 1 2 3; do rm -f "$d/$m.out" "$d/$m.out.journal"; timed "$d/$m.runs" bash -c "$app"; done
+  local ok=ok; cmp -s "$d/$m.out" "$NEW" || ok=WRONG
+  local secs rss
+  secs=$(cut -d' ' -f1 "$d/$m.runs" | median); rss=$(cut -d' ' -f2 "$d/$m.runs" | median)
+  printf '%s\t%s\t%s\t%s\t%.1f\n' "$ok" "$size" "$secs" "$((rss / 1024))" "$(echo "$e - $s" | bc)" >"$res"
+  rm -f "$d/$m.out" "$d/$m.out.journal"
+}
+
+for pair in $PAIRS; do
+  OLD=$CORPUS/$(awk -F'\t' -v p="$pair" '$1==p {print $2}' "$CORPUS/corpus.tsv")
+  NEW=$CORPUS/$(awk -F'\t' -v p="$pair" '$1==p {print $3}' "$CORPUS/corpus.tsv")
+  d=$WORK/$pair; mkdir -p "$d"
+  echo "== $pair $(date +%T)" >&2
+  run_method "$pair" ours "publish '$OLD' '$NEW' '$d/ours.patch'" "apply_ours '$d/ours.patch' '$OLD' '$d/ours.out'"
+  max=$(( $(stat -c %s "$OLD") > $(stat -c %s "$NEW") ? $(stat -c %s "$OLD") : $(stat -c %s "$NEW") ))
+  wl=10; while [ $((1 << wl)) -lt "$max" ]; do wl=$((wl + 1)); done
+  run_method "$pair" zstd "zstd -q -19 --long=$wl --patch-from='$OLD' '$NEW' -o '$d/zstd.patch'" \
+    "zstd -q -d --long=$wl --patch-from='$OLD' '$d/zstd.patch' -o '$d/zstd.out' -f"
+  run_method "$pair" xdelta3 "xdelta3 -9 -S djw -B $max -e -f -s '$OLD' '$NEW' '$d/xdelta3.patch'" \
+    "xdelta3 -d -B $max -f -s '$OLD' '$d/xdelta3.patch' '$d/xdelta3.out'"
+  if [ "$max" -lt $((256 << 20)) ]; then # bsdiff needs 17x the image in memory and hours on 384 MiB
+    run_method "$pair" bsdiff "bsdiff '$OLD' '$NEW' '$d/bsdiff.patch'" "bspatch '$OLD' '$d/bsdiff.out' '$d/bsdiff.patch'"
+  else
+    printf 'skipped\t\t\t\t\n' >"$d/bsdiff.result"
+  fi
+done
+
+# The table.
+field() { cut -f"$2" "$WORK/$1" 2>/dev/null || true; }
+ratio() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ] && echo "scale=3; $1 / $2" | bc | sed 's/^\./0./' || echo "-"; }
+anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$ANCHORS"; }
+{
+  echo "# Delta benchmark"
+  echo
+  echo "Generated by \`bench/delta-bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores,"
+  echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo),"
+  echo "$(. /etc/os-release; echo "$PRETTY_NAME"). Ours: $OURS (every blob, the source and the"
+  echo "written image verified by SHA-256, output synced). Peers run here in the same run: bsdiff 4.3,"
+  echo "\`xdelta3 -9 -S djw\`, \`zstd -19 --long --patch-from\`. HDiffPatch is not in Debian: its sizes,"
+  echo "apply times and RSS are the anchors measured on this kind of machine (\`shared/corpus/anchors.tsv\`)."
+  echo "Sizes in bytes; ratios are our bundle / the peer's patch (below 1 = ours smaller). Apply: median"
+  echo "of 3 runs, wall seconds and peak RSS (MiB) from \`/usr/bin/time -v\`. The machine is shared with"
+  echo "other builds, so times are noisy."
+  echo
+  echo "| pair | old | new | ours | / hdiffz | / bsdiff | / xdelta3 | / zstd | ours apply s | ours RSS MiB | hdiffz s / MiB | bsdiff s / MiB | xdelta3 s / MiB | zstd s / MiB | ours encode s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  for pair in $PAIRS; do
+    o=$(awk -F'\t' -v p="$pair" '$1==p {print $4}' "$CORPUS/corpus.tsv")
+    n=$(awk -F'\t' -v p="$pair" '$1==p {print $5}' "$CORPUS/corpus.tsv")
+    ours=$(field "$pair/ours.result" 2)
+    h=$(anchor "$pair" 5)
+    peer() { local s; s=$(field "$pair/$1.result" 3); [ -n "$s" ] && echo "$s / $(field "$pair/$1.result" 4)" || field "$pair/$1.result" 1; }
+    echo "| $pair | $o | $n | $ours$( [ "$(field "$pair/ours.result" 1)" = ok ] || echo " ($(field "$pair/ours.result" 1))") | $(ratio "$ours" "$h") | $(ratio "$ours" "$(field "$pair/bsdiff.result" 2)") | $(ratio "$ours" "$(field "$pair/xdelta3.result" 2)") | $(ratio "$ours" "$(field "$pair/zstd.result" 2)") | $(field "$pair/ours.result" 3) | $(field "$pair/ours.result" 4) | $(anchor "$pair" 7) / $(anchor "$pair" 8) | $(peer bsdiff) | $(peer xdelta3) | $(peer zstd) | $(field "$pair/ours.result" 5) |"
+  done
+  echo
+  rs=$(for pair in $PAIRS; do ratio "$(field "$pair/ours.result" 2)" "$(anchor "$pair" 5)"; done | grep -v -- - | sort -n)
+  echo "Our bundle / HDiffPatch: median $(echo "$rs" | median), worst $(echo "$rs" | tail -1) (bar: median <= 1.0, worst <= 1.15)."
+  echo "Peak apply RSS of ours: $(for pair in $PAIRS; do field "$pair/ours.result" 4; done | sort -n | tail -1) MiB at most (bar: 16 MiB)."
+} >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+cat "$OUT"
