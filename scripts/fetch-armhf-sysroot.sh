@@ -1,7 +1,8 @@
 #!/bin/sh
 # Fill DIR with unpacked Debian armhf packages: the libraries and headers the agent links against
 # and the runtime (libc, libstdc++) that qemu-arm loads for the tests. Used by
-# toolchains/arm-linux-gnueabihf.cmake.
+# toolchains/arm-linux-gnueabihf.cmake. With libc6-dev and the header-only packages included, DIR
+# also works as a complete sysroot (-DOTA_SYSROOT=DIR).
 #
 # Usage: scripts/fetch-armhf-sysroot.sh [DIR]   (default: toolchains/sysroots/armhf)
 # Environment: OTA_DEBIAN_MIRROR (default http://deb.debian.org/debian),
@@ -19,7 +20,8 @@ dir=${1:-$here/../toolchains/sysroots/armhf}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
-packages="libcurl4-openssl-dev libmbedtls-dev libzstd-dev zlib1g-dev libc6 libc6-dev libstdc++6 libgcc-s1"
+packages="libcurl4-openssl-dev libmbedtls-dev libzstd-dev zlib1g-dev libdivsufsort-dev nlohmann-json3-dev catch2
+    libc6 libc6-dev libstdc++6 libgcc-s1"
 mirror=${OTA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${OTA_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
 suite=${OTA_DEBIAN_SUITE:-$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")}
