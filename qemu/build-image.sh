@@ -13,6 +13,8 @@
 #                      path of an already cross-built aarch64 ota-agent
 #   OTA_CROSS_BUILD    cross build directory for OTA_AGENT=build (default OUT_DIR/build-aarch64)
 #   OTA_HOST_BUILD     host build directory for ota-publish (default OUT_DIR/build-host)
+#   OTA_PUBLISH        an already built host ota-publish (skips the host build)
+#   OTA_QEMU_DELTA=0   skip the delta repository (making the delta takes minutes)
 set -euo pipefail
 OUT=$(realpath -m "${1:?usage: $0 OUT_DIR}")
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -125,7 +127,8 @@ make_slot() { # version variant(good|bad|hang) out.img
   cp "$DEB/bin/busybox" "$r/bin/"
   for a in $APPLETS; do case $a in busybox|init|linuxrc) ;; *) ln -s busybox "$r/bin/$a" ;; esac; done
   cp "$HERE/guest/init" "$r/sbin/init"
-  cp "$AGENT_BIN" "$r/usr/bin/ota-agent"
+  if [ "$AGENT_MODE" = standin ]; then cp "$AGENT_BIN" "$r/usr/bin/ota-agent"
+  else aarch64-linux-gnu-strip -o "$r/usr/bin/ota-agent" "$AGENT_BIN"; fi
   cp "$DEB/usr/bin/fw_printenv" "$r/usr/bin/"; ln -s fw_printenv "$r/usr/bin/fw_setenv"
   for l in $(needed_libs "$AGENT_BIN" "$DEB/usr/bin/fw_printenv" | sort -u); do
     cp -L "$l" "$r/lib/aarch64-linux-gnu/"
@@ -151,15 +154,15 @@ make_slot 2 bad "$OUT/slot-v2-bad.img"
 make_slot 2 hang "$OUT/slot-v2-hang.img"
 
 # ---- update repositories (one disk per scenario family) ----------------------------------------
-make_repo() { # name slot.img
-  local name=$1 img=$2 d=$WORK/repo-$1
+make_repo() { # name slot.img [old.img:old_version (adds a delta)]
+  local name=$1 img=$2 from=${3:-} d=$WORK/repo-$1
   rm -rf "$d"; mkdir -p "$d"
   if [ "$AGENT_MODE" = standin ]; then
     cp --sparse=always "$img" "$d/slot.img"
     sha256sum "$img" | cut -d' ' -f1 > "$d/slot.sha256"
     echo 2 > "$d/version"
   else
-    publish_repo "$d" "$img" 2
+    publish_repo "$d" "$img" 2 "$from"
   fi
   local kib; kib=$(du -sk "$d" | cut -f1)
   rm -f "$OUT/repo-$name.img"
@@ -167,6 +170,7 @@ make_repo() { # name slot.img
 }
 log "repositories"
 make_repo good "$OUT/slot-v2.img"
+[ "$AGENT_MODE" = standin ] || [ "${OTA_QEMU_DELTA:-1}" = 0 ] || make_repo delta "$OUT/slot-v2.img" "$OUT/slot-v1.img:1"
 make_repo bad "$OUT/slot-v2-bad.img"
 make_repo hang "$OUT/slot-v2-hang.img"
 

@@ -1,13 +1,13 @@
 #!/bin/bash
 # Runs one A/B update scenario on the emulated ECU and checks it on the console log and on the disk.
 # Usage: qemu/run-scenario.sh NAME [IMAGE_DIR]
-#   NAME: good | bad | powercut | hang
+#   NAME: good | delta | bad | powercut | hang
 #   IMAGE_DIR: what qemu/build-image.sh made (default $OTA_QEMU_IMAGES or /work/qemu-work/out)
 # Each scenario works on a sparse copy of the disk in IMAGE_DIR/scenario-NAME/ (console logs stay
 # there), has a hard timeout per power-on, kills QEMU on exit and prints its timings.
 # Environment: OTA_POWERCUT_DELAY_MS fixes the power-cut moment (default: random).
 set -euo pipefail
-NAME=${1:?usage: $0 good|bad|powercut|hang [IMAGE_DIR]}
+NAME=${1:?usage: $0 good|delta|bad|powercut|hang [IMAGE_DIR]}
 IMG=$(realpath "${2:-${OTA_QEMU_IMAGES:-/work/qemu-work/out}}")
 . "$IMG/build.env"
 DIR=$IMG/scenario-$NAME
@@ -114,8 +114,13 @@ expect_no_retry() { # a further power-on: A, no install, idle
 }
 
 case "$NAME" in
-good)
-  power_on "$DIR/console.log" good 240 || true
+good|delta)
+  power_on "$DIR/console.log" "$NAME" 240 || true
+  if [ "$AGENT_MODE" != standin ]; then
+    kind="full image"; [ "$NAME" = delta ] && kind="delta"
+    check "the agent chose the $kind bundle" grep -qa "update available: .*, $kind)" "$DIR/console.log"
+    check "the agent committed version 2 on B" has "$DIR/console.log" "version 2 committed: slot B marked good"
+  fi
   check "first boot is A version 1, then B version 2" eq "$(boots "$DIR/console.log")" \
     "OTA-BOOT slot=A version=1,OTA-BOOT slot=B version=2,"
   expect_committed_b "$DIR/console.log" ;;
@@ -132,9 +137,18 @@ hang)
   expect_rolled_back "$DIR/console.log" "$SHA_V2_HANG"
   expect_no_retry hang "$SHA_V2_HANG" ;;
 powercut)
-  CUT_DELAY_MS=${OTA_POWERCUT_DELAY_MS:-$(( RANDOM % ${OTA_POWERCUT_WINDOW_MS:-2500} ))}
-  say "power cut ${CUT_DELAY_MS} ms after the slot write starts"
-  power_on "$DIR/console-cut.log" good 240 "${OTA_INSTALL_MARKER:-$INSTALL_MARKER}" || true
+  # The cut lands at a random point of the slot write: after a random 10..90 % progress line of
+  # the agent, plus a random 0..499 ms (the stand-in has no progress lines: 0..2499 ms after start).
+  CUT_DELAY_MS=${OTA_POWERCUT_DELAY_MS:-$(( RANDOM % 500 ))}
+  marker=$INSTALL_MARKER
+  if [ "$AGENT_MODE" = standin ]; then
+    CUT_DELAY_MS=${OTA_POWERCUT_DELAY_MS:-$(( RANDOM % 2500 ))}
+  else
+    marker="[write   ] ${OTA_POWERCUT_PERCENT:-$(( (RANDOM % 9 + 1) * 10 ))}%"
+  fi
+  say "power cut ${CUT_DELAY_MS} ms after '$marker'"
+  power_on "$DIR/console-cut.log" good 240 "$marker" || true
+  check "the power was cut while the slot was being written" has "$DIR/console-cut.log" "$marker"
   check "the power was cut before B ever booted" eq "$(boots "$DIR/console-cut.log")" "OTA-BOOT slot=A version=1,"
   say "after the cut: BOOT_ORDER='$(env_get BOOT_ORDER)' BOOT_B_LEFT=$(env_get BOOT_B_LEFT)"
   power_on "$DIR/console.log" good 300 || true
@@ -142,6 +156,8 @@ powercut)
     "$(boots "$DIR/console.log" | cut -d, -f1)" "OTA-BOOT slot=A version=1"
   check "then the install completes and B boots version 2" eq "$(boots "$DIR/console.log")" \
     "OTA-BOOT slot=A version=1,OTA-BOOT slot=B version=2,"
+  # Resuming (journal) or restarting are both correct; say which one happened.
+  say "install after the cut: $(grep -aoE 'resumed after [0-9]+ completed operations' "$DIR/console.log" || echo 'restarted from the beginning')"
   expect_committed_b "$DIR/console.log" ;;
 *) echo "unknown scenario $NAME"; exit 2 ;;
 esac
