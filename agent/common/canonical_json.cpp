@@ -62,7 +62,8 @@ std::string canonical_json(const Json& value) {
 Json parse_json(const std::string& text, const std::string& what) {
     try {
         return Json::parse(text);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {
+        // parse_error, but also out_of_range for numbers that overflow 64 bits (found by fuzzing).
         throw Error(ErrorKind::Malformed, what + " is not valid JSON: " + e.what());
     }
 }

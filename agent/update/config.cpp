@@ -41,6 +41,19 @@ uint64_t num(const Json& obj, const std::string& where, const char* key, uint64_
     return v;
 }
 
+bool flag(const Json& obj, const std::string& where, const char* key, bool def) {
+    auto it = obj.find(key);
+    if (it == obj.end()) return def;
+    if (!it->is_boolean()) bad(where + key, "must be true or false");
+    return it->get<bool>();
+}
+
+bool valid_model_name(const std::string& n) {
+    return !n.empty() && n.size() <= 64 && n.front() != '.' &&
+           n.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+               std::string::npos;
+}
+
 std::vector<std::string> argv(const Json& obj, const std::string& where, const char* key) {
     auto it = obj.find(key);
     if (it == obj.end()) return {};
@@ -143,6 +156,55 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
         c.max_timestamp_length = num(l, "limits.", "max_timestamp_length", c.max_timestamp_length, 1);
         c.max_root_length = num(l, "limits.", "max_root_length", c.max_root_length, 1);
     }
+    if (j.contains("models")) {
+        const Json& m = j["models"];
+        if (!m.is_object()) bad("models", "must be an object");
+        check_keys(m, "models.", {"store", "health_timeout_s", "components"});
+        c.models.store = resolve(base_dir, str(m, "models.", "store", true));
+        if (c.models.store.empty()) bad("models.store", "must not be empty");
+        c.models.health_timeout_s =
+            static_cast<int>(num(m, "models.", "health_timeout_s", 120, 1, 3600));
+        if (m.contains("components")) {
+            const Json& comps = m["components"];
+            if (!comps.is_object()) bad("models.components", "must map model names to settings");
+            for (auto it = comps.begin(); it != comps.end(); ++it) {
+                const std::string where = "models.components." + it.key();
+                if (!valid_model_name(it.key())) bad(where, "is not a valid model name ([A-Za-z0-9._-], 1-64)");
+                if (!it->is_object()) bad(where, "must be an object");
+                check_keys(*it, where + ".", {"health_check"});
+                c.models.models[it.key()].health_check = argv(*it, where + ".", "health_check");
+            }
+        }
+    }
+    if (j.contains("vehicle")) {
+        const Json& v = j["vehicle"];
+        if (!v.is_object()) bad("vehicle", "must be an object");
+        check_keys(v, "vehicle.", {"type", "file", "require_parked", "require_ignition_off",
+                                   "min_battery_percent", "require_consent", "poll_ms",
+                                   "max_wait_s"});
+        auto& p = c.vehicle;
+        p.type = str(v, "vehicle.", "type", false, "none");
+        if (p.type != "none" && p.type != "sim") bad("vehicle.type", "must be \"none\" or \"sim\"");
+        p.file = resolve(base_dir, str(v, "vehicle.", "file", p.type == "sim"));
+        p.require_parked = flag(v, "vehicle.", "require_parked", true);
+        p.require_ignition_off = flag(v, "vehicle.", "require_ignition_off", false);
+        p.min_battery_percent = static_cast<int>(num(v, "vehicle.", "min_battery_percent", 0, 0, 100));
+        p.require_consent = flag(v, "vehicle.", "require_consent", false);
+        p.poll_ms = num(v, "vehicle.", "poll_ms", 1000, 10, 600000);
+        p.max_wait_s = num(v, "vehicle.", "max_wait_s", 0);
+    }
+    c.control_socket = resolve(base_dir, str(j, "", "control_socket", false));
+    if (c.control_socket.size() > 100) bad("control_socket", "is longer than a Unix socket path may be");
+    if (j.contains("report")) {
+        const Json& r = j["report"];
+        if (!r.is_object()) bad("report", "must be an object");
+        check_keys(r, "report.", {"url", "device_key", "ecu_serial"});
+        c.report.url = str(r, "report.", "url", true);
+        if (c.report.url.rfind("http://", 0) != 0 && c.report.url.rfind("https://", 0) != 0)
+            bad("report.url", "must be an http:// or https:// URL");
+        c.report.device_key = resolve(base_dir, str(r, "report.", "device_key", true));
+        c.report.ecu_serial = str(r, "report.", "ecu_serial", false, c.hardware_id);
+    }
     return c;
 }
 
@@ -156,7 +218,7 @@ AgentConfig load_config(const std::string& path) {
     Json j;
     try {
         j = Json::parse(text);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {
         throw Error(ErrorKind::Config, path + " is not valid JSON: " + e.what());
     }
     return parse_config(j, parent_directory(path));
