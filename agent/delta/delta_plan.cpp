@@ -74,18 +74,28 @@ EncodedOp encode_chunk(const SuffixArray &sa, const uint8_t *nw, uint64_t off, u
         op.blob = std::move(z);
         op.src_extents.clear();
     }
+    // ZstdPatch prefixes: the ranges the diff matched, else the old bytes around the same offset.
+    // The agent holds the prefix in memory, so it is capped at two ops.
+    const uint64_t max_prefix = 2 * options.op_size;
     uint64_t prefix_len = 0;
     for (const auto &e : diff.src_extents)
         prefix_len += e.length;
-    if (prefix_len > 0 && prefix_len <= options.op_size) {
-        std::string prefix = gather(old, diff.src_extents);
+    std::vector<bundle::Extent> prefix_extents = diff.src_extents;
+    if (prefix_len == 0 || prefix_len > max_prefix) {
+        prefix_extents.clear();
+        uint64_t start = off > options.op_size / 2 ? off - options.op_size / 2 : 0;
+        if (start < sa.old_size())
+            prefix_extents.push_back({start, std::min(max_prefix, sa.old_size() - start)});
+    }
+    if (!prefix_extents.empty()) {
+        std::string prefix = gather(old, prefix_extents);
         std::string zp =
             zstd_compress(nw + off, len, options.zstd_level,
                           reinterpret_cast<const uint8_t *>(prefix.data()), prefix.size());
         if (zp.size() < op.blob.size()) {
             op.type = bundle::OpType::ZstdPatch;
             op.blob = std::move(zp);
-            op.src_extents = diff.src_extents;
+            op.src_extents = prefix_extents;
         }
     }
     return op;
