@@ -11,6 +11,7 @@
 # --corpus  where the corpus is built once and cached (default /work/corpus)
 # --work    scratch space for patches and outputs (default /tmp/delta-bench)
 # --reuse-peers  keep peers' results from an earlier run in --work (they do not change)
+# --table-only   only (re)write the table from the results already in --work
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -22,6 +23,7 @@ PAIRS=""
 OUT=$REPO/docs/benchmarks.md
 THREADS=1
 REUSE=0
+TABLE_ONLY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --build) BUILD=$2; shift 2 ;;
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --reuse-peers) REUSE=1; shift ;;
+    --table-only) TABLE_ONLY=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -78,6 +81,7 @@ run_method() {
 }
 
 for pair in $PAIRS; do
+  [ "$TABLE_ONLY" = 1 ] && break
   OLD=$CORPUS/$(awk -F'\t' -v p="$pair" '$1==p {print $2}' "$CORPUS/corpus.tsv")
   NEW=$CORPUS/$(awk -F'\t' -v p="$pair" '$1==p {print $3}' "$CORPUS/corpus.tsv")
   d=$WORK/$pair; mkdir -p "$d"
@@ -121,10 +125,11 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
     ours=$(field "$pair/ours.result" 2)
     h=$(anchor "$pair" 5)
     peer() { local s; s=$(field "$pair/$1.result" 3); [ -n "$s" ] && echo "$s / $(field "$pair/$1.result" 4)" || field "$pair/$1.result" 1; }
+    [ -s "$WORK/$pair/ours.result" ] || continue
     echo "| $pair | $o | $n | $ours$( [ "$(field "$pair/ours.result" 1)" = ok ] || echo " ($(field "$pair/ours.result" 1))") | $(ratio "$ours" "$h") | $(ratio "$ours" "$(field "$pair/bsdiff.result" 2)") | $(ratio "$ours" "$(field "$pair/xdelta3.result" 2)") | $(ratio "$ours" "$(field "$pair/zstd.result" 2)") | $(field "$pair/ours.result" 3) | $(field "$pair/ours.result" 4) | $(anchor "$pair" 7) / $(anchor "$pair" 8) | $(peer bsdiff) | $(peer xdelta3) | $(peer zstd) | $(field "$pair/ours.result" 5) |"
   done
   echo
-  rs=$(for pair in $PAIRS; do ratio "$(field "$pair/ours.result" 2)" "$(anchor "$pair" 5)"; done | grep -v -- - | sort -n)
+  rs=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 2)" "$(anchor "$pair" 5)"; done | grep -v -- - | sort -n)
   echo "Our bundle / HDiffPatch: median $(echo "$rs" | median), worst $(echo "$rs" | tail -1) (bar: median <= 1.0, worst <= 1.15)."
   echo "Peak apply RSS of ours: $(for pair in $PAIRS; do field "$pair/ours.result" 4; done | sort -n | tail -1) MiB at most (bar: 16 MiB)."
 } >"$OUT.tmp"
