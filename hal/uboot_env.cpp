@@ -19,6 +19,8 @@ namespace ota::hal {
 namespace {
 
 constexpr size_t kCrcSize = 4;
+// Offsets beyond 2^60 bytes are not a real device; bounding them keeps the arithmetic exact.
+constexpr uint64_t kMaxDeviceOffset = uint64_t{1} << 60;
 
 size_t header_size(bool redundant) {
     return redundant ? kCrcSize + 1 : kCrcSize;
@@ -142,7 +144,8 @@ EnvConfig parse_fw_env_config(const std::string &text) {
                         origin + " line " + std::to_string(line_no) + ": " + loc.device +
                             ": MTD/UBI environments are not supported (block devices and files "
                             "only)");
-        if (!parse_number(tok[1], 0, &loc.offset))
+        if (!parse_number(tok[1], 0, &loc.offset) || loc.offset < -int64_t(kMaxDeviceOffset) ||
+            loc.offset > int64_t(kMaxDeviceOffset))
             throw config_error(origin, line_no, "bad offset '" + tok[1] + "'");
         if (!parse_hex_size(tok[2], &loc.size))
             throw config_error(origin, line_no, "bad environment size '" + tok[2] + "' (hex)");

@@ -162,6 +162,7 @@ TEST_CASE("fw_env.config parsing follows libubootenv's rules") {
         CHECK(kind("/dev/x 0 0x4000\n/dev/x 0x4000 0x2000\n") == ErrorKind::Config);
         CHECK(kind("/a 0 0x4000\n/b 0 0x4000\n/c 0 0x4000\n") == ErrorKind::Config);
         CHECK(kind("/dev/mtd0 0 0x4000\n") == ErrorKind::Unsupported);
+        CHECK(kind("/dev/x -0x8000000000000000 0x4000\n") == ErrorKind::Config);
         CHECK_THROWS_WITH(parse_fw_env_config("/dev/x 0 0\n"), Catch::Contains("line 1"));
     }
 }
