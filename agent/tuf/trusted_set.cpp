@@ -8,30 +8,32 @@
 
 namespace ota::tuf {
 
-uint64_t count_valid_signatures(const Envelope& env, const std::map<std::string, Key>& keys,
-                                const RoleKeys& role) {
+uint64_t count_valid_signatures(const Envelope &env, const std::map<std::string, Key> &keys,
+                                const RoleKeys &role) {
     std::set<std::string> counted_keyids;
     std::set<std::string> counted_keys; // public key material, so one key under two ids counts once
-    for (const auto& sig : env.signatures) {
+    for (const auto &sig : env.signatures) {
         if (counted_keyids.count(sig.keyid)) continue;
         bool in_role = false;
-        for (const auto& id : role.keyids) in_role = in_role || id == sig.keyid;
+        for (const auto &id : role.keyids)
+            in_role = in_role || id == sig.keyid;
         if (!in_role) continue;
         auto key = keys.find(sig.keyid);
         if (key == keys.end() || key->second.public_pem.empty()) continue;
-        if (counted_keys.count(key->second.public_pem)) continue;
+        const std::string material = normalized_key(key->second.public_pem);
+        if (counted_keys.count(material)) continue;
         if (sig.sig_hex.empty() || !is_hex(sig.sig_hex)) continue;
         if (!verify_signature(key->second.scheme, key->second.public_pem, env.canonical_signed,
                               from_hex(sig.sig_hex)))
             continue;
         counted_keyids.insert(sig.keyid);
-        counted_keys.insert(key->second.public_pem);
+        counted_keys.insert(material);
     }
     return counted_keyids.size();
 }
 
-void verify_threshold(const Envelope& env, const std::map<std::string, Key>& keys,
-                      const RoleKeys& role, const std::string& what) {
+void verify_threshold(const Envelope &env, const std::map<std::string, Key> &keys,
+                      const RoleKeys &role, const std::string &what) {
     uint64_t valid = count_valid_signatures(env, keys, role);
     if (valid < role.threshold)
         throw Error(ErrorKind::BadSignature, what + ": " + std::to_string(valid) +
@@ -39,13 +41,13 @@ void verify_threshold(const Envelope& env, const std::map<std::string, Key>& key
                                                  std::to_string(role.threshold));
 }
 
-void verify_length_and_hashes(const std::string& data, std::optional<uint64_t> length,
-                              const std::map<std::string, std::string>& hashes,
-                              const std::string& what) {
+void verify_length_and_hashes(const std::string &data, std::optional<uint64_t> length,
+                              const std::map<std::string, std::string> &hashes,
+                              const std::string &what) {
     if (length && data.size() != *length)
         throw Error(ErrorKind::HashMismatch, what + ": length is " + std::to_string(data.size()) +
                                                  ", metadata says " + std::to_string(*length));
-    for (const auto& [alg, expected] : hashes) {
+    for (const auto &[alg, expected] : hashes) {
         std::string actual;
         if (alg == "sha256")
             actual = sha256_hex(data);
@@ -54,30 +56,32 @@ void verify_length_and_hashes(const std::string& data, std::optional<uint64_t> l
         else
             throw Error(ErrorKind::Unsupported, what + ": unsupported hash algorithm " + alg);
         std::string lower = expected;
-        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (auto &c : lower)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (!equal_constant_time(actual, lower))
-            throw Error(ErrorKind::HashMismatch, what + ": " + alg + " does not match the metadata");
+            throw Error(ErrorKind::HashMismatch,
+                        what + ": " + alg + " does not match the metadata");
     }
 }
 
-TrustedSet::TrustedSet(const std::string& root_bytes, int64_t reference_time)
+TrustedSet::TrustedSet(const std::string &root_bytes, int64_t reference_time)
     : reference_time_(reference_time) {
     root_.env = parse_envelope(root_bytes, "root");
     root_.meta = parse_root(root_.env);
     verify_threshold(root_.env, root_.meta.keys, root_.meta.roles.at("root"), "trusted root");
 }
 
-const TrustedTargets* TrustedSet::delegated(const std::string& role) const {
+const TrustedTargets *TrustedSet::delegated(const std::string &role) const {
     auto it = delegated_.find(role);
     return it == delegated_.end() ? nullptr : &it->second;
 }
 
-void TrustedSet::check_expiry(const Envelope& env, const std::string& what) const {
+void TrustedSet::check_expiry(const Envelope &env, const std::string &what) const {
     if (env.expires <= reference_time_)
         throw Error(ErrorKind::Expired, what + " expired at " + format_expiry(env.expires));
 }
 
-bool TrustedSet::update_root(const std::string& bytes) {
+bool TrustedSet::update_root(const std::string &bytes) {
     if (timestamp_)
         throw Error(ErrorKind::State, "root cannot be updated after the timestamp was loaded");
     TrustedRoot next;
@@ -86,28 +90,41 @@ bool TrustedSet::update_root(const std::string& bytes) {
     verify_threshold(next.env, root_.meta.keys, root_.meta.roles.at("root"),
                      "new root (signed by the trusted root's keys)");
     if (next.env.version != root_.env.version + 1)
-        throw Error(ErrorKind::Rollback, "new root has version " + std::to_string(next.env.version) +
-                                             ", expected " + std::to_string(root_.env.version + 1));
+        throw Error(ErrorKind::Rollback, "new root has version " +
+                                             std::to_string(next.env.version) + ", expected " +
+                                             std::to_string(root_.env.version + 1));
     verify_threshold(next.env, next.meta.keys, next.meta.roles.at("root"),
                      "new root (signed by its own keys)");
-    auto role_keys = [](const TrustedRoot& r, const char* role) {
+    // A rotation = a key of the role was removed (or its keyid now names other key material).
+    // Keys only added, or a changed threshold, keep the old metadata as a rollback basis (it
+    // simply fails verification if it no longer meets the threshold).
+    auto role_keys = [](const TrustedRoot &r, const char *role) {
         std::set<std::string> out;
-        for (const auto& id : r.meta.roles.at(role).keyids) {
+        for (const auto &id : r.meta.roles.at(role).keyids) {
             auto k = r.meta.keys.find(id);
-            out.insert(k == r.meta.keys.end() ? id : id + k->second.public_pem);
+            out.insert(id + "\n" +
+                       (k == r.meta.keys.end() ? "" : normalized_key(k->second.public_pem)));
         }
         return out;
     };
-    bool rotated = role_keys(root_, "timestamp") != role_keys(next, "timestamp") ||
-                   role_keys(root_, "snapshot") != role_keys(next, "snapshot");
+    auto removed = [&](const char *role) {
+        const auto before = role_keys(root_, role), after = role_keys(next, role);
+        for (const auto &k : before)
+            if (!after.count(k)) return true;
+        return false;
+    };
+    bool rotated = removed("timestamp") || removed("snapshot");
     root_ = std::move(next);
     return rotated;
 }
 
-void TrustedSet::check_root_not_expired() const { check_expiry(root_.env, "root metadata"); }
+void TrustedSet::check_root_not_expired() const {
+    check_expiry(root_.env, "root metadata");
+}
 
-bool TrustedSet::update_timestamp(const std::string& bytes, bool from_local) {
+bool TrustedSet::update_timestamp(const std::string &bytes, bool from_local) {
     if (snapshot_) throw Error(ErrorKind::State, "timestamp cannot be updated after the snapshot");
+    check_root_not_expired(); // the root the timestamp is checked against must be the final one
     TrustedTimestamp next;
     next.env = parse_envelope(bytes, "timestamp");
     next.meta = parse_timestamp(next.env);
@@ -115,20 +132,19 @@ bool TrustedSet::update_timestamp(const std::string& bytes, bool from_local) {
                      "timestamp metadata");
     if (timestamp_) {
         if (next.env.version < timestamp_->env.version)
-            throw Error(ErrorKind::Rollback,
-                        "timestamp version " + std::to_string(next.env.version) +
-                            " is older than the trusted version " +
-                            std::to_string(timestamp_->env.version));
+            throw Error(ErrorKind::Rollback, "timestamp version " +
+                                                 std::to_string(next.env.version) +
+                                                 " is older than the trusted version " +
+                                                 std::to_string(timestamp_->env.version));
         if (next.env.version == timestamp_->env.version) {
             check_expiry(timestamp_->env, "timestamp metadata");
             return false; // same version: keep the trusted one, as the specification says
         }
         if (next.meta.snapshot.version < timestamp_->meta.snapshot.version)
-            throw Error(ErrorKind::Rollback,
-                        "timestamp lists snapshot version " +
-                            std::to_string(next.meta.snapshot.version) +
-                            ", older than the trusted " +
-                            std::to_string(timestamp_->meta.snapshot.version));
+            throw Error(ErrorKind::Rollback, "timestamp lists snapshot version " +
+                                                 std::to_string(next.meta.snapshot.version) +
+                                                 ", older than the trusted " +
+                                                 std::to_string(timestamp_->meta.snapshot.version));
     }
     // Stored before the expiry check: an expired local timestamp still protects against
     // rollback of the next one.
@@ -137,11 +153,11 @@ bool TrustedSet::update_timestamp(const std::string& bytes, bool from_local) {
     return true;
 }
 
-void TrustedSet::update_snapshot(const std::string& bytes, bool from_local) {
+void TrustedSet::update_snapshot(const std::string &bytes, bool from_local) {
     if (!timestamp_) throw Error(ErrorKind::State, "snapshot needs a trusted timestamp");
     if (targets_) throw Error(ErrorKind::State, "snapshot cannot be updated after targets");
     check_expiry(timestamp_->env, "timestamp metadata");
-    const MetaFile& expected = timestamp_->meta.snapshot;
+    const MetaFile &expected = timestamp_->meta.snapshot;
     if (!from_local) verify_length_and_hashes(bytes, expected.length, expected.hashes, "snapshot");
     TrustedSnapshot next;
     next.env = parse_envelope(bytes, "snapshot");
@@ -149,7 +165,7 @@ void TrustedSet::update_snapshot(const std::string& bytes, bool from_local) {
     verify_threshold(next.env, root_.meta.keys, root_.meta.roles.at("snapshot"),
                      "snapshot metadata");
     if (snapshot_) {
-        for (const auto& [name, old_file] : snapshot_->meta.meta) {
+        for (const auto &[name, old_file] : snapshot_->meta.meta) {
             auto it = next.meta.meta.find(name);
             if (it == next.meta.meta.end())
                 throw Error(ErrorKind::Rollback, "new snapshot no longer lists " + name);
@@ -167,16 +183,15 @@ void TrustedSet::update_snapshot(const std::string& bytes, bool from_local) {
 }
 
 void TrustedSet::check_final_snapshot() const {
-    const MetaFile& expected = timestamp_->meta.snapshot;
+    const MetaFile &expected = timestamp_->meta.snapshot;
     if (snapshot_->env.version != expected.version)
-        throw Error(ErrorKind::Rollback, "snapshot version " +
-                                             std::to_string(snapshot_->env.version) +
-                                             " does not match the timestamp's " +
-                                             std::to_string(expected.version));
+        throw Error(ErrorKind::Rollback,
+                    "snapshot version " + std::to_string(snapshot_->env.version) +
+                        " does not match the timestamp's " + std::to_string(expected.version));
     check_expiry(snapshot_->env, "snapshot metadata");
 }
 
-const MetaFile& TrustedSet::snapshot_entry(const std::string& filename) const {
+const MetaFile &TrustedSet::snapshot_entry(const std::string &filename) const {
     if (!snapshot_) throw Error(ErrorKind::State, "targets need a trusted snapshot");
     check_final_snapshot();
     auto it = snapshot_->meta.meta.find(filename);
@@ -185,15 +200,15 @@ const MetaFile& TrustedSet::snapshot_entry(const std::string& filename) const {
     return it->second;
 }
 
-void TrustedSet::update_targets(const std::string& bytes, bool from_local) {
+void TrustedSet::update_targets(const std::string &bytes) {
     if (targets_) throw Error(ErrorKind::State, "top-level targets are already trusted");
-    const MetaFile& expected = snapshot_entry("targets.json");
-    if (!from_local) verify_length_and_hashes(bytes, expected.length, expected.hashes, "targets");
+    const MetaFile &expected = snapshot_entry("targets.json");
+    // Also for the local copy: the snapshot may list new hashes for the same version.
+    verify_length_and_hashes(bytes, expected.length, expected.hashes, "targets");
     TrustedTargets next;
     next.env = parse_envelope(bytes, "targets");
     next.meta = parse_targets(next.env);
-    verify_threshold(next.env, root_.meta.keys, root_.meta.roles.at("targets"),
-                     "targets metadata");
+    verify_threshold(next.env, root_.meta.keys, root_.meta.roles.at("targets"), "targets metadata");
     if (next.env.version != expected.version)
         throw Error(ErrorKind::Rollback, "targets version " + std::to_string(next.env.version) +
                                              " does not match the snapshot's " +
@@ -202,23 +217,21 @@ void TrustedSet::update_targets(const std::string& bytes, bool from_local) {
     targets_ = std::move(next);
 }
 
-void TrustedSet::update_delegated_targets(const std::string& bytes, const std::string& role,
-                                          const std::string& delegator, bool from_local) {
-    const TrustedTargets* parent = delegator == "targets" ? targets() : delegated(delegator);
+void TrustedSet::update_delegated_targets(const std::string &bytes, const std::string &role,
+                                          const std::string &delegator) {
+    const TrustedTargets *parent = delegator == "targets" ? targets() : delegated(delegator);
     if (!parent) throw Error(ErrorKind::State, "delegator " + delegator + " is not trusted");
-    if (!parent->meta.delegations)
-        throw Error(ErrorKind::State, delegator + " delegates nothing");
-    const DelegatedRole* drole = nullptr;
-    for (const auto& r : parent->meta.delegations->roles)
-        if (r.name == role) drole = &r;
-    if (!drole) throw Error(ErrorKind::State, delegator + " does not delegate to " + role);
-    const MetaFile& expected = snapshot_entry(role + ".json");
+    if (!parent->meta.delegations) throw Error(ErrorKind::State, delegator + " delegates nothing");
+    const RoleKeys *role_keys = parent->meta.delegations->role_keys(role);
+    if (!role_keys) throw Error(ErrorKind::State, delegator + " does not delegate to " + role);
+    const MetaFile &expected = snapshot_entry(role + ".json");
     const std::string what = "delegated targets " + role;
-    if (!from_local) verify_length_and_hashes(bytes, expected.length, expected.hashes, what);
+    verify_length_and_hashes(bytes, expected.length, expected.hashes, what);
     TrustedTargets next;
     next.env = parse_envelope(bytes, "targets");
     next.meta = parse_targets(next.env);
-    verify_threshold(next.env, parent->meta.delegations->keys, drole->keys, what);
+    // Always the delegator's current keys: a cached copy signed by since-revoked keys fails here.
+    verify_threshold(next.env, parent->meta.delegations->keys, *role_keys, what);
     if (next.env.version != expected.version)
         throw Error(ErrorKind::Rollback, what + " version " + std::to_string(next.env.version) +
                                              " does not match the snapshot's " +
