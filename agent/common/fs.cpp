@@ -2,6 +2,7 @@
 
 #include "error.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -102,6 +103,17 @@ std::string read_file(const std::string& path, uint64_t max_size) {
                                              " bytes, more than the limit of " +
                                              std::to_string(max_size));
     std::string out;
+    if (st.st_size == 0) {
+        // procfs/sysfs files (/proc/cmdline) report size 0: read up to the limit instead.
+        const uint64_t limit = std::min<uint64_t>(max_size, 1 << 20);
+        out.resize(static_cast<size_t>(limit) + 1);
+        size_t n = read_full(fd.get(), out.data(), out.size(), path);
+        if (n > limit)
+            throw Error(ErrorKind::TooLarge,
+                        path + " is more than the limit of " + std::to_string(limit) + " bytes");
+        out.resize(n);
+        return out;
+    }
     out.resize(static_cast<size_t>(st.st_size));
     size_t n = read_full(fd.get(), out.data(), out.size(), path);
     out.resize(n);
