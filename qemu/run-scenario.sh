@@ -10,6 +10,8 @@ set -euo pipefail
 NAME=${1:?usage: $0 good|delta|bad|powercut|hang [IMAGE_DIR]}
 IMG=$(realpath "${2:-${OTA_QEMU_IMAGES:-/work/qemu-work/out}}")
 . "$IMG/build.env"
+case "$NAME" in good|bad|hang|powercut) REPO=${NAME/powercut/good} ;; *) REPO=$NAME ;; esac
+[ -f "$IMG/repo-$REPO.img" ] || { echo "no $IMG/repo-$REPO.img (see qemu/build-image.sh)"; exit 2; }
 DIR=$IMG/scenario-$NAME
 rm -rf "$DIR"; mkdir -p "$DIR"
 cp --sparse=always "$IMG/disk.img" "$IMG/flash1.img" "$DIR/"
@@ -26,6 +28,17 @@ FAILS=0
 check() { # description command...
   local what=$1; shift
   if "$@"; then say "PASS: $what"; else say "FAIL: $what"; FAILS=$((FAILS + 1)); fi
+}
+
+# marker_seen LOG MARKER: MARKER is a console text, or "write>=N%": the agent's first slot-write
+# progress line of at least N percent (it prints a line per 10 % step reached, some get skipped).
+marker_seen() {
+  case "$2" in
+    'write>='*%)
+      local n=${2#write>=}; n=${n%\%}
+      grep -aoE '^\[write   \] [0-9]+%' "$1" | tr -dc '0-9\n' | awk -v n="$n" '$1 >= n { f = 1 } END { exit !f }' ;;
+    *) grep -qa -- "$2" "$1" ;;
+  esac
 }
 
 # power_on LOG REPO TIMEOUT [MARKER]: boots the ECU until it powers itself off (QEMU exits 0).
@@ -48,7 +61,7 @@ power_on() {
     if [ "$(date +%s)" -ge "$deadline" ]; then
       say "TIMEOUT after ${limit}s: killing QEMU"; cleanup; QPID=; return 1
     fi
-    if [ -n "$marker" ] && [ -z "$cut_at" ] && grep -qa -- "$marker" "$log"; then
+    if [ -n "$marker" ] && [ -z "$cut_at" ] && marker_seen "$log" "$marker"; then
       cut_at=$(awk -v a="$(now)" -v d="$CUT_DELAY_MS" 'BEGIN { printf "%.3f", a + d / 1000 }')
       say "marker '$marker' seen; power cut in ${CUT_DELAY_MS} ms"
     fi
@@ -137,18 +150,20 @@ hang)
   expect_rolled_back "$DIR/console.log" "$SHA_V2_HANG"
   expect_no_retry hang "$SHA_V2_HANG" ;;
 powercut)
-  # The cut lands at a random point of the slot write: after a random 10..90 % progress line of
-  # the agent, plus a random 0..499 ms (the stand-in has no progress lines: 0..2499 ms after start).
-  CUT_DELAY_MS=${OTA_POWERCUT_DELAY_MS:-$(( RANDOM % 500 ))}
+  # The cut lands at a random point of the slot write: after the agent's first progress line at or
+  # above a random 10..80 %, plus a random 0..299 ms (the stand-in has no progress lines: 0..2499 ms after start).
+  CUT_DELAY_MS=${OTA_POWERCUT_DELAY_MS:-$(( RANDOM % 300 ))}
   marker=$INSTALL_MARKER
   if [ "$AGENT_MODE" = standin ]; then
     CUT_DELAY_MS=${OTA_POWERCUT_DELAY_MS:-$(( RANDOM % 2500 ))}
   else
-    marker="[write   ] ${OTA_POWERCUT_PERCENT:-$(( (RANDOM % 9 + 1) * 10 ))}%"
+    marker="write>=${OTA_POWERCUT_PERCENT:-$(( (RANDOM % 8 + 1) * 10 ))}%"
   fi
   say "power cut ${CUT_DELAY_MS} ms after '$marker'"
   power_on "$DIR/console-cut.log" good 240 "$marker" || true
-  check "the power was cut while the slot was being written" has "$DIR/console-cut.log" "$marker"
+  check "the power was cut while the slot was being written" marker_seen "$DIR/console-cut.log" "$marker"
+  check "the slot write had not finished (no end-to-end verification)" \
+    bash -c "! grep -qa 'verified end to end' '$DIR/console-cut.log'"
   check "the power was cut before B ever booted" eq "$(boots "$DIR/console-cut.log")" "OTA-BOOT slot=A version=1,"
   say "after the cut: BOOT_ORDER='$(env_get BOOT_ORDER)' BOOT_B_LEFT=$(env_get BOOT_B_LEFT)"
   power_on "$DIR/console.log" good 300 || true
