@@ -4,8 +4,11 @@
 #include "agent/common/error.h"
 #include "agent/common/log.h"
 #include "agent/net/curl_fetcher.h"
+#include "agent/service/control_socket.h"
+#include "agent/service/daemon.h"
 #include "agent/update/config.h"
 #include "agent/update/engine.h"
+#include "agent/update/gating.h"
 #include "agent/update/platform.h"
 
 #include <cstdio>
@@ -19,7 +22,7 @@ using namespace ota;
 
 namespace {
 
-const char* kUsage = R"(usage: ota-agent [--config FILE] [--json] [-v|-q] COMMAND [ARGS]
+const char *kUsage = R"(usage: ota-agent [--config FILE] [--json] [-v|-q] COMMAND [ARGS]
 
 Commands on an ECU (need --config, default /etc/ota/agent.json):
   check                 refresh the signed metadata and show the update for this ECU, if any
@@ -27,7 +30,20 @@ Commands on an ECU (need --config, default /etc/ota/agent.json):
   boot-check [--no-reboot]
                         run after every boot: health check, then commit the new slot, or
                         detect and report the bootloader's fallback
-  status                installed versions, pending update, slots and tries, last result
+  status                installed versions (firmware, models, release), pending update,
+                        slots and tries, last result
+  install FILE-OR-URL [--no-reboot]
+                        install one bundle from a file or URL; it must be a target of the
+                        signed metadata for this hardware (unsigned code is never installed)
+  mark-good             commit the pending update without running the health check
+  rollback [COMPONENT] [--no-reboot]
+                        a model: back to its previous version; the firmware (default): undo an
+                        update that is switched to but not yet committed
+  daemon [--once] [--no-reboot]
+                        run as a service: boot-check, then poll (interval + jitter), update,
+                        report; control socket if configured (docs/service.md)
+  ctl JSON              send one request to the running daemon's control socket, print the answer
+  validate              check the configuration and the files it names, then exit
 
 Offline (no configuration):
   apply BUNDLE [--source OLD] --output OUT
@@ -41,6 +57,7 @@ struct Args {
     std::string config = "/etc/ota/agent.json";
     bool json = false;
     bool reboot = true;
+    bool once = false;
     std::string command;
     std::vector<std::string> rest;
 };
@@ -48,7 +65,7 @@ struct Args {
 class EventPrinter {
 public:
     explicit EventPrinter(bool json) : json_(json), tty_(::isatty(STDOUT_FILENO)) {}
-    void operator()(const update::Event& e) {
+    void operator()(const update::Event &e) {
         if (json_) {
             Json j{{"event", e.step}, {"message", e.message}};
             if (e.total) {
@@ -78,14 +95,18 @@ private:
     bool tty_;
 };
 
-int cmd_apply(const Args& a) {
+int cmd_apply(const Args &a) {
     std::string bundle, source, output;
     for (size_t i = 0; i < a.rest.size(); ++i) {
-        const std::string& s = a.rest[i];
-        if (s == "--source" && i + 1 < a.rest.size()) source = a.rest[++i];
-        else if (s == "--output" && i + 1 < a.rest.size()) output = a.rest[++i];
-        else if (bundle.empty() && s.rfind("--", 0) != 0) bundle = s;
-        else throw Error(ErrorKind::Config, "apply: unexpected argument " + s);
+        const std::string &s = a.rest[i];
+        if (s == "--source" && i + 1 < a.rest.size())
+            source = a.rest[++i];
+        else if (s == "--output" && i + 1 < a.rest.size())
+            output = a.rest[++i];
+        else if (bundle.empty() && s.rfind("--", 0) != 0)
+            bundle = s;
+        else
+            throw Error(ErrorKind::Config, "apply: unexpected argument " + s);
     }
     if (bundle.empty() || output.empty())
         throw Error(ErrorKind::Config, "apply needs BUNDLE and --output OUT");
@@ -95,29 +116,97 @@ int cmd_apply(const Args& a) {
         std::fprintf(stderr, "ota-agent: apply failed: %s\n", error.c_str());
         return 1;
     }
-    if (!a.json) std::printf("%s: verified, identical to the image the bundle describes\n", output.c_str());
-    else std::cout << Json{{"result", "ok"}, {"output", output}}.dump() << std::endl;
+    if (!a.json)
+        std::printf("%s: verified, identical to the image the bundle describes\n", output.c_str());
+    else
+        std::cout << Json{{"result", "ok"}, {"output", output}}.dump() << std::endl;
     return 0;
 }
 
-int run(const Args& a) {
+int run(const Args &a) {
     if (a.command == "apply") return cmd_apply(a);
     update::AgentConfig config = update::load_config(a.config);
+    if (a.command == "validate") {
+        service::validate_runtime(config);
+        if (a.json)
+            std::cout << Json{{"valid", true}}.dump() << std::endl;
+        else
+            std::printf("%s: configuration is valid\n", a.config.c_str());
+        return 0;
+    }
+    if (a.command == "ctl") {
+        if (a.rest.size() != 1) throw Error(ErrorKind::Config, "ctl needs one JSON request");
+        if (config.control_socket.empty())
+            throw Error(ErrorKind::Config, "no control_socket in the configuration");
+        Json req;
+        try {
+            req = Json::parse(a.rest[0]);
+        } catch (const Json::exception &e) {
+            throw Error(ErrorKind::Config, std::string("ctl: request is not JSON: ") + e.what());
+        }
+        Json resp = service::control_request(config.control_socket, req);
+        std::cout << resp.dump() << std::endl;
+        return resp.value("ok", false) ? 0 : 1;
+    }
+    EventPrinter printer(a.json);
+    if (a.command == "daemon") {
+        service::DaemonOptions d;
+        d.once = a.once;
+        d.reboot = a.reboot;
+        return service::run_daemon(config, d, std::ref(printer));
+    }
     update::Platform platform = update::make_platform(config);
     net::CurlFetcher fetcher(config.transport);
-    EventPrinter printer(a.json);
     update::Engine engine(config, platform, fetcher, std::ref(printer));
     update::UpdateOptions options;
     options.reboot = a.reboot;
+    // One-shot commands honour the vehicle policy too (no control socket: consent must come
+    // from the vehicle state).
+    update::InstallGate gate(config.vehicle, update::make_vehicle_state(config.vehicle), nullptr,
+                             [&](const std::string &m) {
+                                 printer(update::Event{"wait", m, 0, 0});
+                             });
+    engine.set_gate([&](const std::string &phase) { gate.wait(phase); });
 
     if (a.command == "check") {
-        auto sel = engine.check();
-        if (a.json)
-            std::cout << Json{{"update_available", sel.has_value()},
-                              {"target", sel ? sel->chosen.target.path : ""},
-                              {"version", sel ? sel->chosen.version : 0}}
-                             .dump()
-                      << std::endl;
+        auto plan = engine.check_plan();
+        if (a.json) {
+            const update::Selection *first =
+                plan && !plan->items.empty() ? &plan->items.back() : nullptr;
+            Json comps = Json::array();
+            if (plan)
+                for (const auto &it : plan->items)
+                    comps.push_back(Json{{"component", it.chosen.component},
+                                         {"kind", it.chosen.kind},
+                                         {"version", it.chosen.version},
+                                         {"target", it.chosen.target.path}});
+            Json j{{"update_available", first != nullptr},
+                   {"target", first ? first->chosen.target.path : ""},
+                   {"version", first ? first->chosen.version : 0},
+                   {"components", comps}};
+            j["release"] = plan && plan->release ? Json{{"id", plan->release->id},
+                                                        {"version", plan->release->version}}
+                                                 : Json(nullptr);
+            std::cout << j.dump() << std::endl;
+        }
+        return 0;
+    }
+    if (a.command == "install") {
+        if (a.rest.size() != 1) throw Error(ErrorKind::Config, "install needs one FILE-OR-URL");
+        engine.install(a.rest[0], options);
+        if (a.json) std::cout << Json{{"result", "installed"}}.dump() << std::endl;
+        return 0;
+    }
+    if (a.command == "mark-good") {
+        std::string outcome = engine.mark_good();
+        if (a.json) std::cout << Json{{"outcome", outcome}}.dump() << std::endl;
+        return 0;
+    }
+    if (a.command == "rollback") {
+        if (a.rest.size() > 1)
+            throw Error(ErrorKind::Config, "rollback takes at most one COMPONENT");
+        std::string outcome = engine.rollback(a.rest.empty() ? "" : a.rest[0], options);
+        if (a.json) std::cout << Json{{"outcome", outcome}}.dump() << std::endl;
         return 0;
     }
     if (a.command == "update") {
@@ -140,7 +229,8 @@ int run(const Args& a) {
                     static_cast<unsigned long long>(s["installed_version"].get<uint64_t>()));
         std::printf("booted slot:   %s\n", s["booted_slot"].get<std::string>().c_str());
         std::string order;
-        for (const auto& o : s["boot_order"]) order += (order.empty() ? "" : " ") + o.get<std::string>();
+        for (const auto &o : s["boot_order"])
+            order += (order.empty() ? "" : " ") + o.get<std::string>();
         std::printf("BOOT_ORDER:    %s\n", order.c_str());
         for (auto it = s["tries_left"].begin(); it != s["tries_left"].end(); ++it)
             std::printf("BOOT_%s_LEFT:   %d\n", it.key().c_str(), it->get<int>());
@@ -149,8 +239,21 @@ int run(const Args& a) {
                         static_cast<unsigned long long>(s["pending"]["version"].get<uint64_t>()),
                         s["pending"]["slot"].get<std::string>().c_str(),
                         s["pending"]["stage"].get<std::string>().c_str());
+        for (auto it = s["models"].begin(); it != s["models"].end(); ++it) {
+            auto v = [](const Json &x) {
+                return x.is_null() ? std::string("-") : std::to_string(x.get<uint64_t>());
+            };
+            std::printf("model %-8s current %s, previous %s%s\n", it.key().c_str(),
+                        v((*it)["current"]).c_str(), v((*it)["previous"]).c_str(),
+                        (*it)["trial"].is_null() ? "" : " (on trial)");
+        }
+        if (!s["release"].is_null())
+            std::printf("release:       %s (release version %llu)\n",
+                        s["release"]["id"].get<std::string>().c_str(),
+                        static_cast<unsigned long long>(s["release"]["version"].get<uint64_t>()));
         if (s.contains("last_result"))
-            std::printf("last result:   %s %s\n", s["last_result"]["outcome"].get<std::string>().c_str(),
+            std::printf("last result:   %s %s\n",
+                        s["last_result"]["outcome"].get<std::string>().c_str(),
                         s["last_result"]["message"].get<std::string>().c_str());
         return 0;
     }
@@ -159,7 +262,7 @@ int run(const Args& a) {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char **argv) {
     Args a;
     for (int i = 1; i < argc; ++i) {
         std::string s = argv[i];
@@ -183,6 +286,8 @@ int main(int argc, char** argv) {
             }
         } else if (s == "--no-reboot") {
             a.reboot = false;
+        } else if (s == "--once" && a.command == "daemon") {
+            a.once = true;
         } else if (s == "--json") {
             a.json = true;
         } else {
@@ -195,11 +300,11 @@ int main(int argc, char** argv) {
     }
     try {
         return run(a);
-    } catch (const Error& e) {
+    } catch (const Error &e) {
         std::fprintf(stderr, "ota-agent: %s failed [%s]: %s\n", a.command.c_str(),
                      error_kind_name(e.kind()), e.what());
         return 1;
-    } catch (const std::exception& e) {
+    } catch (const std::exception &e) {
         std::fprintf(stderr, "ota-agent: %s failed: %s\n", a.command.c_str(), e.what());
         return 1;
     }

@@ -13,38 +13,72 @@
 namespace ota::update {
 
 struct BootloaderConfig {
-    std::string type = "uboot";                      // "uboot" or "sim"
+    std::string type = "uboot";                       // "uboot" or "sim"
     std::string fw_env_config = "/etc/fw_env.config"; // uboot
     std::string cmdline = "/proc/cmdline";            // uboot: where rauc.slot= is read
     std::string sim_dir;                              // sim: the simulated ECU's directory
     int tries = 3;                                    // boot attempts of a new slot
 };
 
+// Model store (agent/models): where models live and how each one is health-checked.
+struct ModelSettings {
+    std::vector<std::string> health_check; // argv; empty = healthy; env OTA_MODEL_NAME/VERSION/DIR
+};
+struct ModelsConfig {
+    std::string store;                           // empty = no model store on this ECU
+    std::map<std::string, ModelSettings> models; // known models (others: no health check)
+    int health_timeout_s = 120;
+};
+
+// When the vehicle allows installing and rebooting (downloads are never gated).
+struct VehiclePolicy {
+    std::string type = "none"; // "none" (always allowed) or "sim" (hal/sim/sim_vehicle_state.h)
+    std::string file;          // sim: the JSON state file
+    bool require_parked = true;
+    bool require_ignition_off = false;
+    int min_battery_percent = 0;
+    bool require_consent = false; // HMI consent (vehicle signal or the control socket's approve)
+    uint64_t poll_ms = 1000;      // re-read interval while waiting
+    uint64_t max_wait_s = 0;      // give up (and retry at the next poll) after this; 0 = wait
+};
+
+// Signed status report after each attempt (the start of Uptane's version report).
+struct ReportConfig {
+    std::string url;        // empty = no report
+    std::string device_key; // PEM private key (ECDSA P-256) the report is signed with
+    std::string ecu_serial; // default: hardware_id
+};
+
 struct AgentConfig {
     std::string hardware_id;
-    std::string component = "rootfs";  // firmware component this ECU's slots hold
+    std::string component = "rootfs"; // firmware component this ECU's slots hold
     std::string state_dir;
-    std::string trusted_root;          // initial root.json shipped with the image
-    std::string metadata_url;          // ends with '/'
-    std::string targets_url;           // ends with '/'
-    uint64_t installed_version = 0;    // factory version, until the agent commits one
+    std::string trusted_root;                 // initial root.json shipped with the image
+    std::string metadata_url;                 // ends with '/'
+    std::string targets_url;                  // ends with '/'
+    uint64_t installed_version = 0;           // factory version, until the agent commits one
     std::map<std::string, std::string> slots; // slot name -> block device or image file
     BootloaderConfig bootloader;
-    std::vector<std::string> health_check;    // argv; empty = always healthy
-    std::vector<std::string> reboot_command;  // argv; empty = reboot(2) (uboot) / recorded (sim)
+    std::vector<std::string> health_check;   // argv; empty = always healthy
+    std::vector<std::string> reboot_command; // argv; empty = reboot(2) (uboot) / recorded (sim)
     net::TransportOptions transport;
-    uint64_t max_bundle_length = 4ull << 30;  // refuse targets larger than this
+    uint64_t max_bundle_length = 4ull << 30; // refuse targets larger than this
     uint64_t max_timestamp_length = 16 * 1024;
     uint64_t max_root_length = 512 * 1024;
     // Daemon settings (issue 7 builds on them).
     uint64_t poll_interval_s = 3600;
     uint64_t poll_jitter_s = 300;
 
+    ModelsConfig models;
+    VehiclePolicy vehicle;
+    std::string control_socket; // Unix socket of the daemon's control API; empty = none
+    ReportConfig report;
+
     std::string metadata_dir() const { return state_dir + "/metadata"; }
 };
 
 // Throws Error(Config) with the offending key in the message.
-AgentConfig parse_config(const Json& json, const std::string& base_dir);
-AgentConfig load_config(const std::string& path);
+AgentConfig parse_config(const Json &json, const std::string &base_dir);
+AgentConfig load_config(const std::string &path);
 
 } // namespace ota::update

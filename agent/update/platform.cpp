@@ -14,7 +14,7 @@
 #include <thread>
 #include <unistd.h>
 
-extern char** environ;
+extern char **environ;
 
 namespace ota::update {
 
@@ -33,20 +33,22 @@ private:
 };
 } // namespace
 
-Platform make_platform(const AgentConfig& config) {
+Platform make_platform(const AgentConfig &config) {
     Platform p;
     if (config.bootloader.type == "sim") {
         auto ecu = hal::sim::SimulatedEcu::open(config.bootloader.sim_dir);
         p.boot = ecu.boot_control();
         p.rebooter = ecu.rebooter();
-        for (const auto& slot : ecu.slots()) p.slots[slot] = ecu.slot_device(slot);
+        for (const auto &slot : ecu.slots())
+            p.slots[slot] = ecu.slot_device(slot);
     } else {
         auto env = std::make_shared<hal::UBootEnv>(
             hal::UBootEnv::from_config_file(config.bootloader.fw_env_config));
         hal::UBootBootControlOptions options;
         options.cmdline_path = config.bootloader.cmdline;
         options.slots.clear();
-        for (const auto& [name, dev] : config.slots) options.slots.push_back(name);
+        for (const auto &[name, dev] : config.slots)
+            options.slots.push_back(name);
         p.boot = std::make_unique<hal::UBootBootControl>(env, options);
         p.rebooter = std::make_unique<hal::LinuxRebooter>();
     }
@@ -56,7 +58,8 @@ Platform make_platform(const AgentConfig& config) {
     return p;
 }
 
-int run_hook(const std::vector<std::string>& argv, int timeout_s, std::string* output) {
+int run_hook(const std::vector<std::string> &argv, int timeout_s, std::string *output,
+             const std::vector<std::string> &extra_env) {
     if (argv.empty()) return 0;
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) return -1;
@@ -64,11 +67,18 @@ int run_hook(const std::vector<std::string>& argv, int timeout_s, std::string* o
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
     posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    std::vector<char *> args;
+    for (const auto &a : argv)
+        args.push_back(const_cast<char *>(a.c_str()));
     args.push_back(nullptr);
+    std::vector<char *> envp;
+    for (char **e = environ; e && *e; ++e)
+        envp.push_back(*e);
+    for (const auto &e : extra_env)
+        envp.push_back(const_cast<char *>(e.c_str()));
+    envp.push_back(nullptr);
     pid_t pid = 0;
-    int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+    int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     ::close(pipefd[1]);
     if (rc != 0) {
@@ -87,7 +97,9 @@ int run_hook(const std::vector<std::string>& argv, int timeout_s, std::string* o
             timed_out = true;
             break;
         }
-        struct pollfd pfd {pipefd[0], POLLIN, 0};
+        struct pollfd pfd {
+            pipefd[0], POLLIN, 0
+        };
         int pr = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 1000)));
         if (pr < 0 && errno != EINTR) break;
         if (pr > 0) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace ota::update {
 
@@ -15,6 +16,19 @@ struct InstalledComponent {
     uint64_t version = 0;
     std::string slot;         // firmware: the slot it runs from
     std::string image_sha256; // of the installed image, when known
+};
+
+// A model activated as part of a release whose firmware waits for its reboot: committed or rolled
+// back together with the firmware.
+struct PendingModel {
+    std::string name;
+    uint64_t version = 0;
+};
+
+// The release (a set of components that go together) installed or being installed.
+struct ReleaseRef {
+    std::string id;
+    uint64_t version = 0;
 };
 
 enum class PendingStage {
@@ -31,6 +45,8 @@ struct PendingUpdate {
     std::string from_slot;    // the slot that was running
     std::string image_sha256; // expected image after install
     int health_failures = 0;
+    std::vector<PendingModel> models;  // activated with this firmware (releases)
+    std::optional<ReleaseRef> release; // the release this firmware belongs to
 };
 
 struct LastResult {
@@ -46,14 +62,15 @@ struct AgentState {
     std::optional<PendingUpdate> pending;
     std::map<std::string, std::set<uint64_t>> failed_versions; // never retried automatically
     std::optional<LastResult> last_result;
+    std::optional<ReleaseRef> release; // the last release installed completely
 
     Json to_json() const;
-    static AgentState from_json(const Json& j);
+    static AgentState from_json(const Json &j);
 };
 
 // Missing file = fresh state. A corrupt file is an error (never silently reset: it could hide an
 // interrupted install).
-AgentState load_state(const std::string& state_dir);
-void save_state(const std::string& state_dir, const AgentState& state);
+AgentState load_state(const std::string &state_dir);
+void save_state(const std::string &state_dir, const AgentState &state);
 
 } // namespace ota::update

@@ -1,5 +1,6 @@
 // ota-publish: the fleet backend's tool. Makes keys, bundles (full and delta) and a signed TUF
 // repository of plain files that any static HTTP server or CDN can serve.
+#include "agent/bundle/header.h"
 #include "agent/bundle/reader.h"
 #include "agent/bundle/writer.h"
 #include "agent/common/crypto.h"
@@ -8,7 +9,13 @@
 #include "agent/delta/delta_bundle.h"
 #include "manifests/publisher/repository.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <iostream>
 #include <map>
 #include <string>
@@ -32,6 +39,14 @@ const char* kUsage = R"(usage: ota-publish COMMAND [OPTIONS]
   release --repo DIR --image NEW --version N --hardware-id HW [--component NAME]
       [--from OLD_IMAGE:OLD_VERSION ...]
         build the full bundle and a delta from each listed old image, add them all, publish
+  model-bundle --dir MODEL_DIR --out BUNDLE [--chunk-size BYTES]
+        build a model bundle (payload_kind "model") from a folder: its regular files, sorted by
+        path, concatenated into the image; the header lists each file (path, offset, length, mode)
+  model-delta --old-dir OLD_DIR --new-dir NEW_DIR --out BUNDLE
+        build a model delta: the new folder's image encoded against the old folder's image
+  add-release --repo DIR --hardware-id HW --id RELEASE_ID --version N --component NAME:VERSION ...
+        publish a release target: the component versions (firmware and models) that must be
+        installed together (their bundles must be added with `add`)
   timestamp --repo DIR
         sign a fresh timestamp (run periodically: timestamps expire quickly)
   rotate --repo DIR --role root|timestamp|snapshot|targets
@@ -127,6 +142,92 @@ std::string add_bundle(publish::Repository& repo, const std::string& bundle_path
     return target_path;
 }
 
+// The regular files below `dir`, sorted by relative path; symlinks and specials are refused.
+void list_model_files(const std::string& dir, const std::string& rel,
+                      std::vector<bundle::FileEntry>& out) {
+    DIR* d = ::opendir(join_path(dir, rel).c_str());
+    if (!d) throw Error(ErrorKind::Io, "cannot open folder " + join_path(dir, rel));
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const auto& n : names) {
+        const std::string r = rel.empty() ? n : rel + "/" + n;
+        struct stat st;
+        if (::lstat(join_path(dir, r).c_str(), &st) != 0)
+            throw Error(ErrorKind::Io, "cannot stat " + join_path(dir, r));
+        if (S_ISDIR(st.st_mode)) list_model_files(dir, r, out);
+        else if (S_ISREG(st.st_mode))
+            out.push_back(bundle::FileEntry{r, 0, static_cast<uint64_t>(st.st_size),
+                                            static_cast<uint32_t>(st.st_mode & 0777)});
+        else throw Error(ErrorKind::Config, join_path(dir, r) + " is not a regular file or folder");
+    }
+}
+
+// Concatenates a model folder's files into `image`; returns the files list with offsets.
+std::vector<bundle::FileEntry> model_image(const std::string& dir, const std::string& image) {
+    std::vector<bundle::FileEntry> files;
+    list_model_files(dir, "", files);
+    if (files.empty()) throw Error(ErrorKind::Config, dir + " holds no files");
+    UniqueFd out = open_or_throw(image, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    uint64_t offset = 0;
+    std::vector<char> buf(1 << 20);
+    for (auto& f : files) {
+        f.offset = offset;
+        UniqueFd in = open_or_throw(join_path(dir, f.path), O_RDONLY | O_CLOEXEC);
+        uint64_t left = f.length;
+        while (left > 0) {
+            size_t n = read_full(in.get(), buf.data(), std::min<uint64_t>(left, buf.size()), f.path);
+            if (n == 0) throw Error(ErrorKind::Io, f.path + " shrank while being read");
+            write_all(out.get(), buf.data(), n, image);
+            left -= n;
+        }
+        offset += f.length;
+    }
+    fsync_or_throw(out.get(), image);
+    return files;
+}
+
+// Rewrites a bundle's header as a model bundle (the delta encoder writes firmware headers); the
+// blob area is unchanged because data offsets are relative to it.
+bundle::BundleInfo retag_as_model(const std::string& path, const std::vector<bundle::FileEntry>& files) {
+    bundle::BundleFile bf = bundle::BundleFile::open_self_verified(path);
+    bundle::Header h = bf.header();
+    h.payload_kind = "model";
+    h.files = files;
+    bundle::validate_header(h);
+    const std::string header = bundle::header_to_json(h);
+    const std::string tmp = path + ".retag.tmp";
+    {
+        UniqueFd out = open_or_throw(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        uint8_t pre[bundle::kPreambleSize];
+        std::memcpy(pre, bundle::kMagic, 8);
+        uint64_t len = header.size();
+        for (int i = 0; i < 8; ++i) pre[8 + i] = static_cast<uint8_t>(len >> (8 * i));
+        write_all(out.get(), pre, sizeof pre, tmp);
+        write_all(out.get(), header.data(), header.size(), tmp);
+        UniqueFd in = open_or_throw(path, O_RDONLY | O_CLOEXEC);
+        std::vector<char> buf(1 << 20);
+        uint64_t pos = bf.blob_area_offset();
+        while (true) {
+            size_t want = buf.size();
+            ssize_t n = ::pread(in.get(), buf.data(), want, static_cast<off_t>(pos));
+            if (n < 0) throw Error(ErrorKind::Io, "cannot read " + path);
+            if (n == 0) break;
+            write_all(out.get(), buf.data(), static_cast<size_t>(n), tmp);
+            pos += static_cast<uint64_t>(n);
+        }
+        fsync_or_throw(out.get(), tmp);
+    }
+    rename_durable(tmp, path);
+    bundle::BundleFile check = bundle::BundleFile::open_self_verified(path);
+    return bundle::BundleInfo{file_size(path), file_sha256_hex(path), check.header_length(),
+                              check.header_sha256(), check.header()};
+}
+
 int run(int argc, char** argv) {
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
         std::fputs(kUsage, argc < 2 ? stderr : stdout);
@@ -197,6 +298,76 @@ int run(int argc, char** argv) {
                                               .c_str());
         }
         repo.publish();
+        return 0;
+    }
+    if (cmd == "model-bundle") {
+        const std::string out = o.need("out");
+        const std::string image = out + ".image.tmp";
+        bundle::FullBundleOptions bo;
+        if (o.has("chunk-size")) bo.chunk_size = to_u64(o.get("chunk-size"), "--chunk-size");
+        bo.payload_kind = "model";
+        bo.files = model_image(o.need("dir"), image);
+        bundle::BundleInfo info;
+        try {
+            info = bundle::build_full_bundle(image, out, bo);
+        } catch (...) {
+            ::unlink(image.c_str());
+            throw;
+        }
+        ::unlink(image.c_str());
+        std::cout << info_json(info).dump(1) << std::endl;
+        return 0;
+    }
+    if (cmd == "model-delta") {
+        const std::string out = o.need("out");
+        const std::string old_image = out + ".old.tmp", new_image = out + ".new.tmp";
+        auto cleanup = [&] {
+            ::unlink(old_image.c_str());
+            ::unlink(new_image.c_str());
+        };
+        bundle::BundleInfo info;
+        try {
+            model_image(o.need("old-dir"), old_image);
+            auto files = model_image(o.need("new-dir"), new_image);
+            delta::build_delta_bundle(old_image, new_image, out);
+            info = retag_as_model(out, files);
+        } catch (...) {
+            cleanup();
+            throw;
+        }
+        cleanup();
+        std::cout << info_json(info).dump(1) << std::endl;
+        return 0;
+    }
+    if (cmd == "add-release") {
+        auto repo = publish::Repository::open(o.need("repo"));
+        const std::string hw = o.need("hardware-id"), id = o.need("id");
+        const uint64_t version = to_u64(o.need("version"), "--version");
+        Json components = Json::array();
+        if (!o.values.count("component"))
+            throw Error(ErrorKind::Config, "add-release needs at least one --component NAME:VERSION");
+        for (const auto& c : o.values.at("component")) {
+            auto colon = c.rfind(':');
+            if (colon == std::string::npos || colon == 0)
+                throw Error(ErrorKind::Config, "--component wants NAME:VERSION, got " + c);
+            components.push_back(Json{{"component", c.substr(0, colon)},
+                                      {"version", to_u64(c.substr(colon + 1), "--component version")}});
+        }
+        Json release{{"id", id}, {"components", components}};
+        // The target file is the release description itself; the agent reads the signed custom
+        // copy, so it never has to download it.
+        const std::string work = repo.dir() + "/build";
+        make_directories(work);
+        const std::string file = work + "/release-" + std::to_string(version) + ".json";
+        write_file_atomic(file, canonical_json(Json{{"hardware_id", hw}, {"release", release},
+                                                    {"version", version}}));
+        const std::string path = hw + "/release-" + std::to_string(version) + ".json";
+        repo.add_target(path, file,
+                        Json{{"hardware_id", hw}, {"kind", "release"}, {"version", version},
+                             {"release", release}});
+        repo.publish();
+        std::printf("published %s (release %s: %zu components)\n", path.c_str(), id.c_str(),
+                    components.size());
         return 0;
     }
     if (cmd == "timestamp") {

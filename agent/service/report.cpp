@@ -1,0 +1,134 @@
+#include "agent/service/report.h"
+
+#include "agent/common/error.h"
+#include "agent/common/fs.h"
+#include "agent/common/hex.h"
+
+#include <ctime>
+#include <curl/curl.h>
+
+namespace ota::service {
+
+Json build_report(const update::AgentConfig &config, const Json &status, uint64_t counter) {
+    Json installed = Json::object();
+    installed[config.component] =
+        Json{{"version", status.value("installed_version", uint64_t{0})}, {"image_sha256", ""}};
+    if (status.contains("installed"))
+        for (auto it = status["installed"].begin(); it != status["installed"].end(); ++it)
+            installed[it.key()] = Json{{"version", it->value("version", uint64_t{0})},
+                                       {"image_sha256", it->value("image_sha256", "")}};
+    if (status.contains("models"))
+        for (auto it = status["models"].begin(); it != status["models"].end(); ++it)
+            if ((*it)["current"].is_number_unsigned()) {
+                Json &entry = installed[it.key()];
+                entry["version"] = (*it)["current"];
+                if (!entry.contains("image_sha256")) entry["image_sha256"] = "";
+            }
+    return Json{{"type", "ota-version-report"},
+                {"ecu_serial",
+                 config.report.ecu_serial.empty() ? config.hardware_id : config.report.ecu_serial},
+                {"hardware_id", config.hardware_id},
+                {"time", static_cast<int64_t>(::time(nullptr))},
+                {"counter", counter},
+                {"installed", installed},
+                {"release", status.value("release", Json(nullptr))},
+                {"booted_slot", status.value("booted_slot", "")},
+                {"pending", status.value("pending", Json(nullptr))},
+                {"last_result", status.value("last_result", Json(nullptr))}};
+}
+
+Json sign_report(const Json &signed_part, const SigningKey &key) {
+    auto sig = key.sign(canonical_json(signed_part));
+    return Json{{"signed", signed_part},
+                {"signatures", Json::array({Json{{"keyid", sha256_hex(key.public_pem())},
+                                                 {"method", key.scheme()},
+                                                 {"sig", to_hex(sig.data(), sig.size())}}})}};
+}
+
+bool verify_report(const Json &report, const std::string &public_key_pem) {
+    if (!report.is_object() || !report.contains("signed") || !report.contains("signatures") ||
+        !report["signatures"].is_array())
+        return false;
+    const std::string message = canonical_json(report["signed"]);
+    for (const auto &s : report["signatures"]) {
+        if (!s.is_object() || !s.contains("sig") || !s["sig"].is_string() ||
+            !s.contains("method") || !s["method"].is_string())
+            continue;
+        std::vector<uint8_t> sig;
+        try {
+            sig = from_hex(s["sig"].get<std::string>());
+        } catch (const Error &) {
+            continue;
+        }
+        if (verify_signature(s["method"].get<std::string>(), public_key_pem, message, sig))
+            return true;
+    }
+    return false;
+}
+
+namespace {
+size_t discard(char *, size_t size, size_t n, void *) {
+    return size * n;
+}
+} // namespace
+
+void post_json(const std::string &url, const std::string &body,
+               const net::TransportOptions &transport) {
+    CURL *curl = curl_easy_init();
+    if (!curl) throw Error(ErrorKind::Network, "curl_easy_init failed");
+    struct curl_slist *headers = nullptr;
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, "Expect:");
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, transport.connect_timeout_s);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(curl, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+    if (!transport.ca_file.empty())
+        curl_easy_setopt(curl, CURLOPT_CAINFO, transport.ca_file.c_str());
+    if (!transport.pinned_public_key.empty())
+        curl_easy_setopt(curl, CURLOPT_PINNEDPUBLICKEY, transport.pinned_public_key.c_str());
+    if (!transport.client_cert.empty()) {
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, transport.client_cert.c_str());
+        curl_easy_setopt(curl, CURLOPT_SSLKEY, transport.client_key.c_str());
+    }
+    CURLcode rc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    if (rc != CURLE_OK)
+        throw Error(ErrorKind::Network,
+                    "report to " + net::redact_url(url) + " failed: " + curl_easy_strerror(rc));
+    if (status < 200 || status > 299)
+        throw Error(ErrorKind::Network, "report to " + net::redact_url(url) + " answered HTTP " +
+                                            std::to_string(status));
+}
+
+Json send_report(const update::AgentConfig &config, const Json &status) {
+    SigningKey key = SigningKey::from_pem(read_file(config.report.device_key, 64 * 1024));
+    const std::string counter_path = config.state_dir + "/report-counter";
+    uint64_t counter = 0;
+    if (file_exists(counter_path)) {
+        try {
+            counter = std::stoull(read_file(counter_path, 64));
+        } catch (const std::exception &) {
+            counter = 0;
+        }
+    }
+    ++counter;
+    make_directories(config.state_dir);
+    write_file_atomic(counter_path, std::to_string(counter) + "\n");
+    Json report = sign_report(build_report(config, status, counter), key);
+    write_file_atomic(config.state_dir + "/last-report.json", report.dump(1) + "\n");
+    post_json(config.report.url, report.dump(), config.transport);
+    return report;
+}
+
+} // namespace ota::service
