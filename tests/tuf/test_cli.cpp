@@ -238,3 +238,19 @@ TEST_CASE("cli: the program is dynamically linked") {
     REQUIRE(run_command("ldd " + built_program("ota-tuf-client"), &out) == 0);
     CHECK(out.find("libc.so") != std::string::npos);
 }
+
+TEST_CASE("cli: the metadata URL is used verbatim with its percent-escapes") {
+    TestHttpServer server;
+    RepoSim repo(server);
+    for (const char *file : {"1.root.json", "timestamp.json", "1.snapshot.json", "1.targets.json"})
+        server.put(std::string("/my%20repo/") + file, server.get(std::string("/metadata/") + file));
+    Cli cli(repo);
+    REQUIRE(cli.init(repo.initial_root) == 0);
+    const int status = cli.run("--metadata-url " + quote(server.url("/my%20repo/")) +
+                               " --metadata-dir " + quote(cli.md) + " refresh");
+    INFO(cli.output);
+    CHECK(status == 0);
+    CHECK(server.requests() == Requests{"/my%20repo/2.root.json", "/my%20repo/timestamp.json",
+                                        "/my%20repo/1.snapshot.json", "/my%20repo/1.targets.json"});
+    CHECK(cli.metadata() == cli.expected_metadata(kTopLevel));
+}
