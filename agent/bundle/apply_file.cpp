@@ -5,6 +5,7 @@
 #include "agent/common/fs.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace ota::bundle {
@@ -21,14 +22,18 @@ int apply_bundle_file(const std::string &bundle_path, const std::string *source_
             // Sized up front so the installer's size check passes; an existing file is kept (its
             // journal may let us resume) but cut to the exact image size.
             UniqueFd fd = open_or_throw(output, O_WRONLY | O_CREAT, 0644);
-            if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0)
+            struct stat st {};
+            if (::fstat(fd.get(), &st) != 0) throw Error(ErrorKind::Io, "cannot stat " + output);
+            // A block device keeps its size (the installer checks it is large enough).
+            if (S_ISREG(st.st_mode) && ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0)
                 throw Error(ErrorKind::Io, "cannot resize " + output);
         }
         auto target = hal::open_block_device(output, true);
         InstallOptions options;
         install_bundle(bundle, source.get(), *target, journal, options);
         target.reset();
-        if (file_size(output) != size)
+        struct stat st {};
+        if (::stat(output.c_str(), &st) == 0 && S_ISREG(st.st_mode) && file_size(output) != size)
             throw Error(ErrorKind::Io, output + " changed size during installation");
         journal.clear();
         return 0;

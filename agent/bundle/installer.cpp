@@ -188,6 +188,8 @@ InstallResult install_bundle(const BundleFile &bundle, hal::BlockDevice *source,
         throw Error(ErrorKind::TooLarge, "bundle image is " + std::to_string(header.target_size) +
                                              " bytes but target " + target.path() + " has " +
                                              std::to_string(target.size()));
+    if (source && source->path() == target.path())
+        throw Error(ErrorKind::Config, "source and target are the same device " + target.path());
     if (header.source) {
         if (!source) throw Error(ErrorKind::SourceMismatch, "delta bundle needs a source slot");
         if (source->size() < header.source->size)

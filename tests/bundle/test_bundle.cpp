@@ -526,6 +526,12 @@ TEST_CASE("delta ops: Copy and ZstdPatch against a source slot", "[bundle]") {
         CHECK_BYTES(read_all(dir.file("target")), before);
         CHECK(!file_exists(dir.file("j")));
     }
+    SECTION("the source slot cannot also be the target") {
+        CHECK(error_kind_of([&] {
+                  install(dir.file("bundle"), dir.file("source"), dir.file("j"), &source_path);
+              }) == ErrorKind::Config);
+        CHECK_BYTES(read_all(source_path), src);
+    }
     SECTION("no source or a short one is rejected before any write") {
         CHECK(error_kind_of([&] {
                   install(dir.file("bundle"), dir.file("target"), dir.file("j"));
