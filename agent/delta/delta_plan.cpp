@@ -9,6 +9,7 @@
 #include <cstring>
 #include <deque>
 #include <future>
+#include <memory>
 
 namespace ota::delta {
 
@@ -38,8 +39,8 @@ std::string gather(const uint8_t *old, const std::vector<bundle::Extent> &extent
     return s;
 }
 
-EncodedOp encode_chunk(const SuffixArray &sa, const uint8_t *nw, uint64_t off, uint64_t len,
-                       const DeltaOptions &options) {
+EncodedOp encode_chunk(const SuffixArray &sa, const SuffixArray *filtered_sa, const uint8_t *nw,
+                       uint64_t off, uint64_t len, const DeltaOptions &options) {
     const uint8_t *old = sa.old();
     EncodedOp op;
     op.dst_offset = off;
@@ -54,13 +55,19 @@ EncodedOp encode_chunk(const SuffixArray &sa, const uint8_t *nw, uint64_t off, u
         return op;
     }
     EncodedDiff diff;
-    for (uint64_t min_match : options.diff_min_matches) {
-        DiffEncodeOptions dopt;
-        dopt.zstd_level = options.diff_level;
-        dopt.min_match = min_match;
-        EncodedDiff d = encode_diff(sa, nw + off, len, off, dopt, options.max_extents);
-        if (!d.blob.empty() && (diff.blob.empty() || d.blob.size() < diff.blob.size()))
-            diff = std::move(d);
+    const bool try_filter =
+        filtered_sa && arm64_call_density(nw + off, len) >= options.arm64_min_call_density;
+    for (int filter = 0; filter <= (try_filter ? 1 : 0); ++filter) {
+        for (uint64_t min_match : options.diff_min_matches) {
+            DiffEncodeOptions dopt;
+            dopt.zstd_level = options.diff_level;
+            dopt.min_match = min_match;
+            dopt.arm64_filter = filter == 1;
+            EncodedDiff d = encode_diff(filter ? *filtered_sa : sa, nw + off, len, off, dopt,
+                                        options.max_extents);
+            if (!d.blob.empty() && (diff.blob.empty() || d.blob.size() < diff.blob.size()))
+                diff = std::move(d);
+        }
     }
     if (!diff.blob.empty()) {
         op.type = bundle::OpType::Diff;
@@ -74,20 +81,18 @@ EncodedOp encode_chunk(const SuffixArray &sa, const uint8_t *nw, uint64_t off, u
         op.blob = std::move(z);
         op.src_extents.clear();
     }
-    // ZstdPatch prefixes: the ranges the diff matched, else the old bytes around the same offset.
-    // The agent holds the prefix in memory, so it is capped at two ops.
+    // ZstdPatch prefixes: the ranges the diff matched, and the old bytes around the same offset;
+    // the smaller frame wins. The agent holds the prefix in memory, so it is capped at two ops.
     const uint64_t max_prefix = 2 * options.op_size;
     uint64_t prefix_len = 0;
     for (const auto &e : diff.src_extents)
         prefix_len += e.length;
-    std::vector<bundle::Extent> prefix_extents = diff.src_extents;
-    if (prefix_len == 0 || prefix_len > max_prefix) {
-        prefix_extents.clear();
-        uint64_t start = off > options.op_size / 2 ? off - options.op_size / 2 : 0;
-        if (start < sa.old_size())
-            prefix_extents.push_back({start, std::min(max_prefix, sa.old_size() - start)});
-    }
-    if (!prefix_extents.empty()) {
+    std::vector<std::vector<bundle::Extent>> prefixes;
+    if (prefix_len > 0 && prefix_len <= max_prefix) prefixes.push_back(diff.src_extents);
+    uint64_t start = off > options.op_size / 2 ? off - options.op_size / 2 : 0;
+    if (start < sa.old_size())
+        prefixes.push_back({{start, std::min(max_prefix, sa.old_size() - start)}});
+    for (const auto &prefix_extents : prefixes) {
         std::string prefix = gather(old, prefix_extents);
         std::string zp =
             zstd_compress(nw + off, len, options.zstd_level,
@@ -110,6 +115,13 @@ void encode_delta(const uint8_t *old_data, uint64_t old_size, const uint8_t *new
         throw Error(ErrorKind::Config, "delta op size must be between 1 byte and 64 MiB");
     auto t0 = std::chrono::steady_clock::now();
     SuffixArray sa(old_data, old_size);
+    std::vector<uint8_t> filtered_old;
+    std::unique_ptr<SuffixArray> filtered_sa;
+    if (options.arm64_min_call_density > 0 &&
+        arm64_call_density(old_data, old_size) >= options.arm64_min_call_density) {
+        filtered_old = arm64_filtered_copy(old_data, old_size, 0);
+        filtered_sa = std::make_unique<SuffixArray>(filtered_old.data(), old_size);
+    }
     if (options.verbose)
         std::fprintf(stderr, "suffix array over %llu bytes: %.1f s\n",
                      static_cast<unsigned long long>(old_size),
@@ -136,7 +148,7 @@ void encode_delta(const uint8_t *old_data, uint64_t old_size, const uint8_t *new
         uint64_t len = std::min(options.op_size, new_size - next);
         uint64_t off = next;
         pending.push_back(std::async(std::launch::async, [&, off, len] {
-            return encode_chunk(sa, new_data, off, len, options);
+            return encode_chunk(sa, filtered_sa.get(), new_data, off, len, options);
         }));
         next += len;
         if (pending.size() >= threads) drain_one();

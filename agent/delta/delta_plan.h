@@ -23,6 +23,10 @@ struct DeltaOptions {
     // The Diff is encoded once per value (DiffEncodeOptions::min_match) and the smallest kept:
     // which threshold wins depends on the data (measured on the benchmark corpus).
     std::vector<uint64_t> diff_min_matches = {8, 16};
+    // ARM64 branch filter (diff_format.h): when the old image looks like ARM64 code (BL density
+    // above this), Diff ops are also encoded between the filtered images and the smaller kept.
+    // 0 disables it. Costs a filtered copy of the old image and a second suffix array.
+    double arm64_min_call_density = 0.02;
     // Operations encoded in parallel (the suffix array is shared read-only).
     unsigned threads = 1;
     // Source extents listed per op (they cost header bytes; the applier checks reads against them).

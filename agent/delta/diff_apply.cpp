@@ -111,6 +111,34 @@ void add_old(hal::BlockDevice &source, uint64_t pos, uint8_t *dst, uint64_t len,
     }
 }
 
+// The same over the ARM64-filtered source: reads whole aligned words around [pos, pos+len) (the
+// encoder listed them in the op's extents) and filters them at their source offsets first.
+void add_old_filtered(hal::BlockDevice &source, uint64_t pos, uint8_t *dst, uint64_t len,
+                      std::vector<uint8_t> &buf) {
+    const uint64_t old_size = source.size();
+    while (len > 0) {
+        uint64_t n = std::min<uint64_t>(len, buf.size() - 8);
+        uint64_t start = pos & ~uint64_t{3};
+        uint64_t end = std::min<uint64_t>((pos + n + 3) & ~uint64_t{3}, old_size);
+        source.read(start, buf.data(), static_cast<size_t>(end - start));
+        format::arm64_filter(buf.data(), static_cast<size_t>(end - start), start, true);
+        const uint8_t *o = buf.data() + (pos - start);
+        for (size_t i = 0; i < n; ++i)
+            dst[i] = static_cast<uint8_t>(dst[i] + o[i]);
+        dst += n;
+        pos += n;
+        len -= n;
+    }
+}
+
+// The source range a diff segment reads: whole words when the blob is filtered.
+bundle::Extent segment_reads(uint64_t pos, uint64_t len, uint64_t old_size, bool filtered) {
+    if (!filtered) return {pos, len};
+    uint64_t start = pos & ~uint64_t{3};
+    uint64_t end = std::min<uint64_t>((pos + len + 3) & ~uint64_t{3}, old_size);
+    return {start, end - start};
+}
+
 constexpr size_t kReadChunk = 64 * 1024;
 
 } // namespace
@@ -119,10 +147,13 @@ void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
                 const std::vector<bundle::Extent> &allowed, uint8_t *out, size_t out_size) {
     const uint8_t *p = blob;
     const uint8_t *end = blob + blob_size;
-    if (blob_size < sizeof(format::kMagic) ||
-        std::memcmp(blob, format::kMagic, sizeof(format::kMagic)) != 0)
+    if (blob_size < sizeof(format::kMagic)) malformed("bad magic");
+    const bool filtered = std::memcmp(blob, format::kMagicArm64, sizeof(format::kMagic)) == 0;
+    if (!filtered && std::memcmp(blob, format::kMagic, sizeof(format::kMagic)) != 0)
         malformed("bad magic");
     p += sizeof(format::kMagic);
+    uint64_t filter_base = 0;
+    if (filtered && !format::get_varint(p, end, filter_base)) malformed("truncated header");
     uint64_t f[8];
     for (auto &v : f)
         if (!format::get_varint(p, end, v)) malformed("truncated header");
@@ -171,7 +202,9 @@ void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
             malformed("seek outside the source image");
         if (dl > old_size - static_cast<uint64_t>(pos))
             malformed("diff segment beyond the end of the source image");
-        if (dl > 0 && !ranges.contains(static_cast<uint64_t>(pos), dl))
+        const bundle::Extent reads =
+            segment_reads(static_cast<uint64_t>(pos), dl, old_size, filtered);
+        if (dl > 0 && !ranges.contains(reads.offset, reads.length))
             malformed("diff segment reads the source outside the operation's source extents");
         old_pos = static_cast<uint64_t>(pos) + dl;
     }
@@ -180,6 +213,7 @@ void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
         malformed("control entries do not cover the streams");
 
     std::vector<uint8_t> buf(kReadChunk);
+    auto add_source = filtered ? add_old_filtered : add_old;
     if (diff_raw <= extra_raw) {
         // Extra decoded at the tail of out, diff held aside; spread forward.
         std::vector<uint8_t> diff(static_cast<size_t>(diff_raw));
@@ -197,7 +231,7 @@ void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
             format::get_varint(c, cend, el);
             pos = static_cast<uint64_t>(static_cast<int64_t>(pos) + format::zigzag_decode(zs));
             std::memcpy(out + w, diff.data() + d, dl); // ends at or before e: no overlap
-            add_old(source, pos, out + w, dl, buf);
+            add_source(source, pos, out + w, dl, buf);
             w += dl;
             d += dl;
             pos += dl;
@@ -225,10 +259,11 @@ void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
             d -= dl;
             pos -= dl;
             std::memmove(out + w, out + d, dl); // w >= d: unread diff bytes stay intact
-            add_old(source, pos, out + w, dl, buf);
+            add_source(source, pos, out + w, dl, buf);
             pos = static_cast<uint64_t>(static_cast<int64_t>(pos) - seek);
         }
     }
+    if (filtered) format::arm64_filter(out, out_size, filter_base, false);
 }
 
 } // namespace ota::delta

@@ -147,8 +147,25 @@ std::string zstd_compress(const uint8_t *data, size_t size, int level, const uin
     return out;
 }
 
-EncodedDiff encode_diff(const SuffixArray &sa, const uint8_t *nw, uint64_t new_size,
+std::vector<uint8_t> arm64_filtered_copy(const uint8_t *data, uint64_t size, uint64_t base) {
+    std::vector<uint8_t> out(data, data + size);
+    format::arm64_filter(out.data(), out.size(), base, true);
+    return out;
+}
+
+double arm64_call_density(const uint8_t *data, uint64_t size) {
+    if (size < 4) return 0;
+    uint64_t calls = 0;
+    for (uint64_t i = 0; i + 4 <= size; i += 4)
+        if ((data[i + 3] & 0xFC) == 0x94) ++calls;
+    return static_cast<double>(calls) / static_cast<double>(size / 4);
+}
+
+EncodedDiff encode_diff(const SuffixArray &sa, const uint8_t *new_data, uint64_t new_size,
                         uint64_t new_offset, const DiffEncodeOptions &options, size_t max_extents) {
+    std::vector<uint8_t> filtered_new;
+    if (options.arm64_filter) filtered_new = arm64_filtered_copy(new_data, new_size, new_offset);
+    const uint8_t *nw = options.arm64_filter ? filtered_new.data() : new_data;
     const uint8_t *old = sa.old();
     const int64_t oldsize = static_cast<int64_t>(sa.old_size());
     const int64_t newsize = static_cast<int64_t>(new_size);
@@ -171,7 +188,13 @@ EncodedDiff encode_diff(const SuffixArray &sa, const uint8_t *nw, uint64_t new_s
         extra.append(reinterpret_cast<const char *>(nw + lastscan + lenf),
                      static_cast<size_t>(extra_len));
         if (lenf > 0) {
-            reads.push_back({static_cast<uint64_t>(lastpos), static_cast<uint64_t>(lenf)});
+            uint64_t start = static_cast<uint64_t>(lastpos);
+            uint64_t end = start + static_cast<uint64_t>(lenf);
+            if (options.arm64_filter) { // the applier reads whole words to filter them
+                start &= ~uint64_t{3};
+                end = std::min<uint64_t>((end + 3) & ~uint64_t{3}, sa.old_size());
+            }
+            reads.push_back({start, end - start});
             old_cursor = lastpos + lenf;
         }
     };
@@ -254,7 +277,12 @@ EncodedDiff encode_diff(const SuffixArray &sa, const uint8_t *nw, uint64_t new_s
                                               extra.size(), options.zstd_level);
     EncodedDiff result;
     std::string &b = result.blob;
-    b.assign(format::kMagic, sizeof(format::kMagic));
+    if (options.arm64_filter) {
+        b.assign(format::kMagicArm64, sizeof(format::kMagicArm64));
+        format::put_varint(b, new_offset);
+    } else {
+        b.assign(format::kMagic, sizeof(format::kMagic));
+    }
     for (uint64_t v : {new_size, ctrl_count, static_cast<uint64_t>(ctrl.size()),
                        static_cast<uint64_t>(ctrl_z.size()), static_cast<uint64_t>(diff.size()),
                        static_cast<uint64_t>(diff_z.size()), static_cast<uint64_t>(extra.size()),

@@ -36,7 +36,17 @@ struct DiffEncodeOptions {
     int zstd_level = 19;
     // Shorter approximate matches cost more control bytes than they save.
     uint64_t min_match = 8;
+    // Diff the ARM64-filtered images (diff_format.h): `sa` must then be built over the filtered
+    // old image (arm64_filtered_copy), and the blob is an "OTADIFF2" one.
+    bool arm64_filter = false;
 };
+
+// A copy of data[0, size) (at image offset base) with the ARM64 branch filter applied.
+std::vector<uint8_t> arm64_filtered_copy(const uint8_t *data, uint64_t size, uint64_t base);
+
+// Fraction of 4-aligned words that are BL instructions: about 1/64 in random data, several times
+// more in ARM64 code.
+double arm64_call_density(const uint8_t *data, uint64_t size);
 
 struct EncodedDiff {
     std::string blob;                        // the Diff blob (diff_format.h)

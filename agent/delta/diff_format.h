@@ -11,6 +11,10 @@
 // An entry moves the old position by `seek`, then writes diff_len bytes of old + diff, then
 // extra_len bytes of extra. diff_raw + extra_raw == out_size. A packed size of 0 means the stream
 // is empty (its raw size must be 0 too).
+//
+// Magic "OTADIFF2" is the same layout with one more varint, filter_base, right after the magic:
+// the diff was computed between the ARM64-filtered old image and the filtered op output (see
+// arm64_filter below and docs/delta.md); filter_base is the op's offset in the new image.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +23,7 @@
 namespace ota::delta::format {
 
 inline constexpr char kMagic[8] = {'O', 'T', 'A', 'D', 'I', 'F', 'F', '1'};
+inline constexpr char kMagicArm64[8] = {'O', 'T', 'A', 'D', 'I', 'F', 'F', '2'};
 // Bytes the applier needs besides its output buffer: the control stream is held decoded (bounded
 // by kMaxCtrlPerOutput per output byte, plus a constant), and the smaller of the diff and extra
 // streams (the other one is decoded straight into the output buffer).
@@ -53,6 +58,40 @@ inline bool get_varint(const uint8_t *&p, const uint8_t *end, uint64_t &v) {
         if (!(b & 0x80)) return true;
     }
     return false;
+}
+
+// The ARM64 branch filter (like xz's BCJ filters): the PC-relative immediates of BL (imm26, in
+// words) and ADRP (imm21, in 4 KiB pages) become absolute targets, so a call or page reference
+// whose target did not move reads the same in old and new even when the instruction moved. `data`
+// holds bytes at image offset `base`; only whole 4-byte words at 4-aligned image offsets are
+// touched. The map is a bijection on each word (opcode bits are kept), so unfilter undoes it.
+inline uint32_t arm64_filter_word(uint32_t w, uint64_t at, bool forward) {
+    if ((w & 0xFC000000u) == 0x94000000u) { // BL
+        uint32_t d = static_cast<uint32_t>(at >> 2);
+        uint32_t imm = forward ? w + d : w - d;
+        return (w & 0xFC000000u) | (imm & 0x03FFFFFFu);
+    }
+    if ((w & 0x9F000000u) == 0x90000000u) { // ADRP
+        uint32_t imm = ((w >> 29) & 3u) | (((w >> 5) & 0x7FFFFu) << 2);
+        uint32_t d = static_cast<uint32_t>(at >> 12);
+        imm = (forward ? imm + d : imm - d) & 0x1FFFFFu;
+        return (w & 0x9F00001Fu) | ((imm & 3u) << 29) | ((imm >> 2) << 5);
+    }
+    return w;
+}
+
+inline void arm64_filter(uint8_t *data, size_t size, uint64_t base, bool forward) {
+    size_t i = static_cast<size_t>((4 - (base & 3)) & 3);
+    for (; i + 4 <= size; i += 4) {
+        uint32_t w = static_cast<uint32_t>(data[i]) | static_cast<uint32_t>(data[i + 1]) << 8 |
+                     static_cast<uint32_t>(data[i + 2]) << 16 |
+                     static_cast<uint32_t>(data[i + 3]) << 24;
+        w = arm64_filter_word(w, base + i, forward);
+        data[i] = static_cast<uint8_t>(w);
+        data[i + 1] = static_cast<uint8_t>(w >> 8);
+        data[i + 2] = static_cast<uint8_t>(w >> 16);
+        data[i + 3] = static_cast<uint8_t>(w >> 24);
+    }
 }
 
 } // namespace ota::delta::format

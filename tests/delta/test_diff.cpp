@@ -257,3 +257,119 @@ TEST_CASE("varints decode what they encode and reject overlong input") {
     uint64_t v = 0;
     REQUIRE_FALSE(delta::format::get_varint(p, p + overlong.size(), v));
 }
+
+namespace {
+
+void put_word(std::string &s, size_t at, uint32_t w) {
+    for (int i = 0; i < 4; ++i)
+        s[at + i] = static_cast<char>(w >> (8 * i));
+}
+
+// ARM64-like code, linked: random words (none looking like BL or ADRP) with a BL every 8 words to
+// one of 64 functions spread over the image and an ADRP every 16 words to one of 64 pages. `gap`
+// bytes of other code are inserted before word `gap_at`, which moves every later word and target,
+// as a new build does.
+std::string fake_arm64_code(size_t words, uint64_t seed, size_t gap_at = 0, size_t gap = 0) {
+    std::string body = pseudo_random_bytes(words * 4, seed);
+    auto addr = [&](size_t word) { return word * 4 + (gap > 0 && word >= gap_at ? gap : 0); };
+    std::string code;
+    for (size_t i = 0; i < words; ++i) {
+        if (gap > 0 && i == gap_at) code += pseudo_random_bytes(gap, seed + 1);
+        std::string w = body.substr(i * 4, 4);
+        w[3] = static_cast<char>(w[3] & 0x7f); // other instructions: no BL or ADRP look-alikes
+        int64_t at = static_cast<int64_t>(addr(i));
+        if (i % 8 == 3) {
+            int64_t target = static_cast<int64_t>(addr((i * 7919) % 64 * (words / 64)));
+            uint32_t imm = static_cast<uint32_t>((target - at) / 4);
+            put_word(w, 0, 0x94000000u | (imm & 0x03FFFFFFu));
+        } else if (i % 16 == 5) {
+            int64_t page = static_cast<int64_t>(addr((i * 31) % 64 * (words / 64)) >> 12);
+            uint32_t imm = static_cast<uint32_t>(page - (at >> 12)) & 0x1FFFFF;
+            put_word(w, 0, 0x90000000u | ((imm & 3) << 29) | ((imm >> 2) << 5) | 3);
+        }
+        code += w;
+    }
+    return code;
+}
+
+} // namespace
+
+TEST_CASE("the ARM64 filter is undone exactly at any base and makes moved calls equal") {
+    std::string data = fake_arm64_code(5000, 31) + "tail";
+    for (uint64_t base : {uint64_t(0), uint64_t(1), uint64_t(4094), uint64_t(1) << 33}) {
+        std::string f = data;
+        auto *p = reinterpret_cast<uint8_t *>(f.data());
+        delta::format::arm64_filter(p, f.size(), base, true);
+        REQUIRE(f != data);
+        delta::format::arm64_filter(p, f.size(), base, false);
+        REQUIRE(f == data);
+    }
+    // The same call (BL to image offset 0x1000) at two places reads the same once filtered.
+    std::string a(8, '\0'), b(8, '\0');
+    put_word(a, 0, 0x94000000u | (0x1000 / 4));
+    put_word(b, 4, 0x94000000u | ((0x1000 - 0x2004) / 4 & 0x03FFFFFFu));
+    delta::format::arm64_filter(reinterpret_cast<uint8_t *>(a.data()), 8, 0, true);
+    delta::format::arm64_filter(reinterpret_cast<uint8_t *>(b.data()), 8, 0x2000, true);
+    REQUIRE(a.substr(0, 4) == b.substr(4, 4));
+}
+
+TEST_CASE("filtered diffs of shifted ARM64 code round trip, read only their extents, and are "
+          "smaller") {
+    std::string old_image = fake_arm64_code(60000, 41);
+    std::string new_image = fake_arm64_code(60000, 41, 25000, 1000);
+    TempDir dir;
+    auto source = image_device(dir, "old", old_image);
+    delta::SuffixArray sa(bytes(old_image), old_image.size());
+    auto filtered_old = delta::arm64_filtered_copy(bytes(old_image), old_image.size(), 0);
+    delta::SuffixArray fsa(filtered_old.data(), filtered_old.size());
+    REQUIRE(delta::arm64_call_density(bytes(old_image), old_image.size()) > 0.1);
+    delta::DiffEncodeOptions plain, filtered;
+    filtered.arm64_filter = true;
+    // Ops at unaligned offsets too: only whole words inside an op are filtered.
+    size_t cut = new_image.size() / 2 + 1;
+    for (auto [off, len] : {std::pair<size_t, size_t>{0, cut}, {cut, new_image.size() - cut}}) {
+        auto enc = delta::encode_diff(fsa, bytes(new_image) + off, len, off, filtered, 16);
+        auto enc_plain = delta::encode_diff(sa, bytes(new_image) + off, len, off, plain, 16);
+        REQUIRE(enc.blob.compare(0, 8, "OTADIFF2") == 0);
+        REQUIRE(enc.blob.size() < enc_plain.blob.size());
+        source->reads.clear();
+        REQUIRE(apply(enc.blob, *source, enc.src_extents, len) == new_image.substr(off, len));
+        REQUIRE(source->reads_within(enc.src_extents));
+    }
+}
+
+TEST_CASE("filtered diff blobs: every truncation rejected, corruption never reads outside") {
+    std::string old_image = fake_arm64_code(5001, 51) + "xyz";
+    std::string new_image = fake_arm64_code(5001, 51, 1000, 120) + "xyz";
+    TempDir dir;
+    auto source = image_device(dir, "old", old_image);
+    auto filtered_old = delta::arm64_filtered_copy(bytes(old_image), old_image.size(), 0);
+    delta::SuffixArray fsa(filtered_old.data(), filtered_old.size());
+    delta::DiffEncodeOptions filtered;
+    filtered.arm64_filter = true;
+    auto enc = delta::encode_diff(fsa, bytes(new_image), new_image.size(), 0, filtered, 16);
+    REQUIRE(apply(enc.blob, *source, enc.src_extents, new_image.size()) == new_image);
+    for (size_t n = 0; n < enc.blob.size(); ++n)
+        require_malformed(enc.blob.substr(0, n), *source, enc.src_extents, new_image.size());
+    // Extents without the word-alignment slack are refused: reads stay inside what is listed.
+    std::vector<bundle::Extent> unaligned;
+    for (auto e : enc.src_extents)
+        if (e.length > 8) unaligned.push_back({e.offset + 1, e.length - 2});
+    require_malformed(enc.blob, *source, unaligned, new_image.size());
+    size_t rejected = 0;
+    for (size_t i = 0; i < enc.blob.size(); ++i) {
+        std::string bad = enc.blob;
+        bad[i] = static_cast<char>(bad[i] ^ 0x41);
+        source->reads.clear();
+        std::string out(new_image.size(), '\0');
+        try {
+            delta::apply_diff(bytes(bad), bad.size(), *source, enc.src_extents,
+                              reinterpret_cast<uint8_t *>(out.data()), out.size());
+        } catch (const Error &e) {
+            REQUIRE(e.kind() == ErrorKind::Malformed);
+            ++rejected;
+        }
+        REQUIRE(source->reads_within(enc.src_extents));
+    }
+    REQUIRE(rejected > 0);
+}
