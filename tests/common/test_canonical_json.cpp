@@ -11,7 +11,7 @@ TEST_CASE("canonical JSON: sorted keys, no whitespace") {
     CHECK(canonical_json(v) == R"({"A":true,"_":false,"a":{"y":null,"z":[3,2,1]},"b":1})");
 }
 
-TEST_CASE("canonical JSON: only \" and \\ are escaped; everything else is raw bytes") {
+TEST_CASE("canonical JSON: only quote and backslash are escaped - everything else is raw bytes") {
     Json v = Json::object();
     v["quote\"key"] = "back\\slash";
     v["newline"] = "a\nb\tc";

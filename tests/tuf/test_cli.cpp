@@ -67,7 +67,7 @@ const std::vector<std::string> kTopLevel = {"root", "timestamp", "snapshot", "ta
 
 } // namespace
 
-TEST_CASE("cli: init stores the trusted root without any request; refresh fetches the sequence") {
+TEST_CASE("cli: init stores the trusted root without any request - refresh fetches the sequence") {
     TestHttpServer server;
     RepoSim repo(server);
     Cli cli(repo);

@@ -80,7 +80,7 @@ TEST_CASE("threshold counting: distinct valid keys only") {
     }
 }
 
-TEST_CASE("RSA-PSS and ECDSA keys both verify through the same path; schemes are not mixed") {
+TEST_CASE("RSA-PSS and ECDSA keys both verify through the same path - schemes are not mixed") {
     KeyPtr rsa = new_key(kSchemeRsaPss), ec = new_key();
     Json body = body_of("targets");
     std::map<std::string, Key> keys{{"r", Key{"rsa", kSchemeRsaPss, rsa->public_pem()}},
@@ -136,7 +136,7 @@ TEST_CASE("parsing is strict about shape and _type") {
     CHECK_THROWS_AS(parse_envelope("[]", "targets"), Error);
 }
 
-TEST_CASE("delegations: exactly one of paths and path_hash_prefixes; reserved names refused") {
+TEST_CASE("delegations: exactly one of paths and path_hash_prefixes - reserved names refused") {
     Json body = body_of("targets");
     Json role{{"name", "a"},
               {"keyids", Json::array()},

@@ -345,7 +345,7 @@ TEST_CASE("wrong hashes: content that does not match its listed hash is rejected
     expect_rejected(f, ErrorKind::HashMismatch, updated);
 }
 
-TEST_CASE("sha512 hashes are checked; an unknown hash algorithm is an error") {
+TEST_CASE("sha512 hashes are checked - an unknown hash algorithm is an error") {
     Fixture f;
     f.repo.bump_snapshot();
     const std::string snap = f.repo.published["snapshot"];
