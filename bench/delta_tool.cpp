@@ -37,29 +37,29 @@ namespace {
 constexpr char kMagic[8] = {'O', 'T', 'A', 'D', 'B', 'N', 'C', '1'};
 
 struct Mapped {
-    const uint8_t *data = nullptr;
+    const uint8_t* data = nullptr;
     uint64_t size = 0;
-    explicit Mapped(const std::string &path) {
+    explicit Mapped(const std::string& path) {
         UniqueFd fd = open_or_throw(path, O_RDONLY);
         struct stat st {};
         fstat(fd.get(), &st);
         size = static_cast<uint64_t>(st.st_size);
         if (size > 0) {
-            void *p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+            void* p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
             if (p == MAP_FAILED) throw Error(ErrorKind::Io, "mmap " + path);
-            data = static_cast<const uint8_t *>(p);
+            data = static_cast<const uint8_t*>(p);
         }
     }
     ~Mapped() {
-        if (data) munmap(const_cast<uint8_t *>(data), size);
+        if (data) munmap(const_cast<uint8_t*>(data), size);
     }
 };
 
-void put64(std::string &s, uint64_t v) {
-    s.append(reinterpret_cast<const char *>(&v), 8);
+void put64(std::string& s, uint64_t v) {
+    s.append(reinterpret_cast<const char*>(&v), 8);
 }
 
-delta::DeltaOptions parse_options(int argc, char **argv) {
+delta::DeltaOptions parse_options(int argc, char** argv) {
     delta::DeltaOptions opt;
     for (int i = 5; i < argc; ++i) {
         std::string a = argv[i];
@@ -77,8 +77,8 @@ delta::DeltaOptions parse_options(int argc, char **argv) {
     return opt;
 }
 
-void print_stats(const delta::DeltaStats &stats) {
-    static const char *names[] = {"zero", "zstd", "copy", "zstd_patch", "diff"};
+void print_stats(const delta::DeltaStats& stats) {
+    static const char* names[] = {"zero", "zstd", "copy", "zstd_patch", "diff"};
     for (int t = 0; t < 5; ++t)
         if (stats.ops[t])
             std::fprintf(stderr, " %s=%llu(%llu B)", names[t],
@@ -87,7 +87,7 @@ void print_stats(const delta::DeltaStats &stats) {
     std::fprintf(stderr, "\n");
 }
 
-int encode(int argc, char **argv) {
+int encode(int argc, char** argv) {
     delta::DeltaOptions opt = parse_options(argc, argv);
     Mapped old(argv[2]), nw(argv[3]);
     std::string out(kMagic, 8);
@@ -99,12 +99,12 @@ int encode(int argc, char **argv) {
     uint64_t count = 0, extents = 0;
     delta::encode_delta(
         old.data, old.size, nw.data, nw.size, opt,
-        [&](delta::EncodedOp &&op) {
+        [&](delta::EncodedOp&& op) {
             out.push_back(static_cast<char>(op.type));
             put64(out, op.dst_offset);
             put64(out, op.dst_length);
             put64(out, op.src_extents.size());
-            for (auto &e : op.src_extents) {
+            for (auto& e : op.src_extents) {
                 put64(out, e.offset);
                 put64(out, e.length);
             }
@@ -121,14 +121,14 @@ int encode(int argc, char **argv) {
     return 0;
 }
 
-uint64_t get64(int fd, uint64_t &at) {
+uint64_t get64(int fd, uint64_t& at) {
     uint64_t v;
     pread_all(fd, &v, 8, at, "op stream");
     at += 8;
     return v;
 }
 
-int apply(const std::string &in, const std::string &source_path, const std::string &out_path) {
+int apply(const std::string& in, const std::string& source_path, const std::string& out_path) {
     UniqueFd fd = open_or_throw(in, O_RDONLY);
     uint64_t at = 0;
     char hdr[8 + 64];
@@ -149,7 +149,7 @@ int apply(const std::string &in, const std::string &source_path, const std::stri
     auto target = hal::open_block_device(out_path, true, dst_size);
     uint64_t total = file_size(in);
     std::vector<uint8_t> outbuf, blob, prefix;
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    ZSTD_DCtx* dctx = ZSTD_createDCtx();
     Hasher hasher;
     while (at < total) {
         uint8_t type;
@@ -157,7 +157,7 @@ int apply(const std::string &in, const std::string &source_path, const std::stri
         uint64_t off = get64(fd.get(), at), len = get64(fd.get(), at);
         uint64_t n = get64(fd.get(), at);
         std::vector<bundle::Extent> ext(n);
-        for (auto &e : ext) {
+        for (auto& e : ext) {
             e.offset = get64(fd.get(), at);
             e.length = get64(fd.get(), at);
         }
@@ -171,18 +171,18 @@ int apply(const std::string &in, const std::string &source_path, const std::stri
             std::memset(outbuf.data(), 0, len);
         } else if (t == bundle::OpType::Copy) {
             uint64_t w = 0;
-            for (auto &e : ext) {
+            for (auto& e : ext) {
                 source->read(e.offset, outbuf.data() + w, e.length);
                 w += e.length;
             }
         } else if (t == bundle::OpType::Zstd || t == bundle::OpType::ZstdPatch) {
             if (t == bundle::OpType::ZstdPatch) {
                 uint64_t plen = 0;
-                for (auto &e : ext)
+                for (auto& e : ext)
                     plen += e.length;
                 prefix.resize(plen);
                 uint64_t w = 0;
-                for (auto &e : ext) {
+                for (auto& e : ext) {
                     source->read(e.offset, prefix.data() + w, e.length);
                     w += e.length;
                 }
@@ -204,7 +204,7 @@ int apply(const std::string &in, const std::string &source_path, const std::stri
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     try {
         std::string cmd = argc > 1 ? argv[1] : "";
         if (cmd == "encode" && argc >= 5) return encode(argc, argv);
@@ -238,7 +238,7 @@ int main(int argc, char **argv) {
             "[--threads N] [--verbose]\n"
             "       ota-delta-tool apply OUT --source OLD --output NEW\n");
         return 2;
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
     }

@@ -15,49 +15,49 @@ namespace {
 // A read-only mapping of a whole file: the encoder needs random access to both images.
 class MappedFile {
 public:
-    explicit MappedFile(const std::string &path) {
+    explicit MappedFile(const std::string& path) {
         UniqueFd fd = open_or_throw(path, O_RDONLY);
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0) throw Error(ErrorKind::Io, "cannot stat " + path);
         size_ = static_cast<uint64_t>(st.st_size);
         if (size_ == 0) return;
-        void *p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
         if (p == MAP_FAILED) throw Error(ErrorKind::Io, "cannot map " + path);
-        data_ = static_cast<const uint8_t *>(p);
+        data_ = static_cast<const uint8_t*>(p);
     }
     ~MappedFile() {
-        if (data_) ::munmap(const_cast<uint8_t *>(data_), size_);
+        if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
     }
-    MappedFile(const MappedFile &) = delete;
-    MappedFile &operator=(const MappedFile &) = delete;
-    const uint8_t *data() const { return data_; }
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+    const uint8_t* data() const { return data_; }
     uint64_t size() const { return size_; }
 
 private:
-    const uint8_t *data_ = nullptr;
+    const uint8_t* data_ = nullptr;
     uint64_t size_ = 0;
 };
 
 } // namespace
 
-bundle::BundleInfo build_delta_bundle(const std::string &old_path, const std::string &new_path,
-                                      const std::string &out_path, const DeltaOptions &options,
-                                      DeltaStats *stats) {
+bundle::BundleInfo build_delta_bundle(const std::string& old_path, const std::string& new_path,
+                                      const std::string& out_path, const DeltaOptions& options,
+                                      DeltaStats* stats) {
     MappedFile old_image(old_path);
     MappedFile new_image(new_path);
     bundle::BundleWriter writer(out_path);
     writer.set_source({old_image.size(),
-                       sha256_hex(std::string_view(reinterpret_cast<const char *>(old_image.data()),
+                       sha256_hex(std::string_view(reinterpret_cast<const char*>(old_image.data()),
                                                    old_image.size()))});
     encode_delta(
         old_image.data(), old_image.size(), new_image.data(), new_image.size(), options,
-        [&](EncodedOp &&op) {
+        [&](EncodedOp&& op) {
             writer.add_operation(op.type, op.dst_length, std::move(op.src_extents), op.blob.data(),
                                  op.blob.size());
         },
         stats);
     return writer.finish(sha256_hex(
-        std::string_view(reinterpret_cast<const char *>(new_image.data()), new_image.size())));
+        std::string_view(reinterpret_cast<const char*>(new_image.data()), new_image.size())));
 }
 
 } // namespace ota::delta

@@ -11,8 +11,8 @@ namespace ota::delta {
 
 // Encoder cost: the old and new images are mapped, plus the suffix array (4 bytes per old byte up
 // to 2 GiB, 8 above), plus per thread about 3 op outputs of working buffers.
-bundle::BundleInfo build_delta_bundle(const std::string &old_path, const std::string &new_path,
-                                      const std::string &out_path, const DeltaOptions &options = {},
-                                      DeltaStats *stats = nullptr);
+bundle::BundleInfo build_delta_bundle(const std::string& old_path, const std::string& new_path,
+                                      const std::string& out_path, const DeltaOptions& options = {},
+                                      DeltaStats* stats = nullptr);
 
 } // namespace ota::delta

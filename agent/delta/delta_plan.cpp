@@ -15,12 +15,12 @@ namespace ota::delta {
 
 namespace {
 
-const char *type_name(bundle::OpType t) {
-    static const char *names[] = {"zero", "zstd", "copy", "zstd_patch", "diff"};
+const char* type_name(bundle::OpType t) {
+    static const char* names[] = {"zero", "zstd", "copy", "zstd_patch", "diff"};
     return names[static_cast<int>(t)];
 }
 
-bool all_zero(const uint8_t *p, uint64_t n) {
+bool all_zero(const uint8_t* p, uint64_t n) {
     static const uint8_t zeros[4096] = {};
     while (n > 0) {
         uint64_t k = std::min<uint64_t>(n, sizeof(zeros));
@@ -32,16 +32,16 @@ bool all_zero(const uint8_t *p, uint64_t n) {
 }
 
 // The old bytes a ZstdPatch op would use as its prefix: the ranges the diff matched against.
-std::string gather(const uint8_t *old, const std::vector<bundle::Extent> &extents) {
+std::string gather(const uint8_t* old, const std::vector<bundle::Extent>& extents) {
     std::string s;
-    for (const auto &e : extents)
-        s.append(reinterpret_cast<const char *>(old + e.offset), e.length);
+    for (const auto& e : extents)
+        s.append(reinterpret_cast<const char*>(old + e.offset), e.length);
     return s;
 }
 
-EncodedOp encode_chunk(const SuffixArray &sa, const SuffixArray *filtered_sa, const uint8_t *nw,
-                       uint64_t off, uint64_t len, const DeltaOptions &options) {
-    const uint8_t *old = sa.old();
+EncodedOp encode_chunk(const SuffixArray& sa, const SuffixArray* filtered_sa, const uint8_t* nw,
+                       uint64_t off, uint64_t len, const DeltaOptions& options) {
+    const uint8_t* old = sa.old();
     EncodedOp op;
     op.dst_offset = off;
     op.dst_length = len;
@@ -85,18 +85,18 @@ EncodedOp encode_chunk(const SuffixArray &sa, const SuffixArray *filtered_sa, co
     // the smaller frame wins. The agent holds the prefix in memory, so it is capped at two ops.
     const uint64_t max_prefix = 2 * options.op_size;
     uint64_t prefix_len = 0;
-    for (const auto &e : diff.src_extents)
+    for (const auto& e : diff.src_extents)
         prefix_len += e.length;
     std::vector<std::vector<bundle::Extent>> prefixes;
     if (prefix_len > 0 && prefix_len <= max_prefix) prefixes.push_back(diff.src_extents);
     uint64_t start = off > options.op_size / 2 ? off - options.op_size / 2 : 0;
     if (start < sa.old_size())
         prefixes.push_back({{start, std::min(max_prefix, sa.old_size() - start)}});
-    for (const auto &prefix_extents : prefixes) {
+    for (const auto& prefix_extents : prefixes) {
         std::string prefix = gather(old, prefix_extents);
         std::string zp =
             zstd_compress(nw + off, len, options.zstd_level,
-                          reinterpret_cast<const uint8_t *>(prefix.data()), prefix.size());
+                          reinterpret_cast<const uint8_t*>(prefix.data()), prefix.size());
         if (zp.size() < op.blob.size()) {
             op.type = bundle::OpType::ZstdPatch;
             op.blob = std::move(zp);
@@ -108,9 +108,9 @@ EncodedOp encode_chunk(const SuffixArray &sa, const SuffixArray *filtered_sa, co
 
 } // namespace
 
-void encode_delta(const uint8_t *old_data, uint64_t old_size, const uint8_t *new_data,
-                  uint64_t new_size, const DeltaOptions &options,
-                  const std::function<void(EncodedOp &&)> &sink, DeltaStats *stats) {
+void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new_data,
+                  uint64_t new_size, const DeltaOptions& options,
+                  const std::function<void(EncodedOp&&)>& sink, DeltaStats* stats) {
     if (options.op_size == 0 || options.op_size > bundle::kMaxOpOutput)
         throw Error(ErrorKind::Config, "delta op size must be between 1 byte and 64 MiB");
     auto t0 = std::chrono::steady_clock::now();

@@ -51,8 +51,8 @@ struct DeltaStats {
 };
 
 // Calls sink with every op in write order (dst ranges contiguous from 0 to new_size).
-void encode_delta(const uint8_t *old_data, uint64_t old_size, const uint8_t *new_data,
-                  uint64_t new_size, const DeltaOptions &options,
-                  const std::function<void(EncodedOp &&)> &sink, DeltaStats *stats = nullptr);
+void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new_data,
+                  uint64_t new_size, const DeltaOptions& options,
+                  const std::function<void(EncodedOp&&)>& sink, DeltaStats* stats = nullptr);
 
 } // namespace ota::delta

@@ -12,7 +12,7 @@ namespace ota::delta {
 // Applies one Diff blob (already verified against its SHA-256 by the caller). Reads the source
 // image only inside `allowed` (the op's src_extents) and writes exactly out_size bytes to `out`.
 // Throws ota::Error(Malformed) on a blob that is inconsistent or reads outside `allowed`.
-void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
-                const std::vector<bundle::Extent> &allowed, uint8_t *out, size_t out_size);
+void apply_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
+                const std::vector<bundle::Extent>& allowed, uint8_t* out, size_t out_size);
 
 } // namespace ota::delta

@@ -20,17 +20,17 @@ namespace ota::delta {
 
 namespace {
 
-[[noreturn]] void malformed(const std::string &what) {
+[[noreturn]] void malformed(const std::string& what) {
     throw Error(ErrorKind::Malformed, "diff blob: " + what);
 }
 
 struct DctxDeleter {
-    void operator()(ZSTD_DCtx *d) const { ZSTD_freeDCtx(d); }
+    void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
 };
 
 // Decodes one zstd stream of exactly `raw` bytes into dst.
-void decode_stream(ZSTD_DCtx *dctx, const uint8_t *src, uint64_t packed, uint8_t *dst, uint64_t raw,
-                   const char *name) {
+void decode_stream(ZSTD_DCtx* dctx, const uint8_t* src, uint64_t packed, uint8_t* dst, uint64_t raw,
+                   const char* name) {
     if (packed == 0) {
         if (raw != 0) malformed(std::string(name) + " stream is missing");
         return;
@@ -44,16 +44,16 @@ void decode_stream(ZSTD_DCtx *dctx, const uint8_t *src, uint64_t packed, uint8_t
 // The op's allowed source extents, sorted and with touching ones merged.
 class AllowedRanges {
 public:
-    explicit AllowedRanges(const std::vector<bundle::Extent> &extents) {
-        for (const auto &e : extents) {
+    explicit AllowedRanges(const std::vector<bundle::Extent>& extents) {
+        for (const auto& e : extents) {
             if (e.length == 0) continue;
             if (e.offset + e.length < e.offset) malformed("source extent overflows");
             ranges_.push_back(e);
         }
         std::sort(ranges_.begin(), ranges_.end(),
-                  [](const auto &a, const auto &b) { return a.offset < b.offset; });
+                  [](const auto& a, const auto& b) { return a.offset < b.offset; });
         std::vector<bundle::Extent> merged;
-        for (const auto &e : ranges_) {
+        for (const auto& e : ranges_) {
             if (!merged.empty() && e.offset <= merged.back().offset + merged.back().length) {
                 uint64_t end =
                     std::max(merged.back().offset + merged.back().length, e.offset + e.length);
@@ -67,7 +67,7 @@ public:
 
     bool contains(uint64_t offset, uint64_t length) const {
         auto it = std::upper_bound(ranges_.begin(), ranges_.end(), offset,
-                                   [](uint64_t o, const auto &e) { return o < e.offset; });
+                                   [](uint64_t o, const auto& e) { return o < e.offset; });
         if (it == ranges_.begin()) return false;
         --it;
         return offset - it->offset <= it->length && length <= it->length - (offset - it->offset);
@@ -85,11 +85,11 @@ struct Entry {
 
 // Reads a varint that ends just before `end` (used for the backward pass; the forward pass has
 // already validated the stream, so this cannot run past `begin`).
-uint64_t varint_before(const uint8_t *&end, const uint8_t *begin) {
-    const uint8_t *start = end - 1;
+uint64_t varint_before(const uint8_t*& end, const uint8_t* begin) {
+    const uint8_t* start = end - 1;
     while (start > begin && (start[-1] & 0x80))
         --start;
-    const uint8_t *p = start;
+    const uint8_t* p = start;
     uint64_t v = 0;
     if (!format::get_varint(p, end, v) || p != end) malformed("control stream is inconsistent");
     end = start;
@@ -97,12 +97,12 @@ uint64_t varint_before(const uint8_t *&end, const uint8_t *begin) {
 }
 
 // Adds old[pos, pos+len) to dst[0, len), reading the device in bounded chunks.
-void add_old(hal::BlockDevice &source, uint64_t pos, uint8_t *dst, uint64_t len,
-             std::vector<uint8_t> &buf) {
+void add_old(hal::BlockDevice& source, uint64_t pos, uint8_t* dst, uint64_t len,
+             std::vector<uint8_t>& buf) {
     while (len > 0) {
         size_t n = static_cast<size_t>(std::min<uint64_t>(len, buf.size()));
         source.read(pos, buf.data(), n);
-        const uint8_t *o = buf.data();
+        const uint8_t* o = buf.data();
         for (size_t i = 0; i < n; ++i)
             dst[i] = static_cast<uint8_t>(dst[i] + o[i]);
         dst += n;
@@ -113,8 +113,8 @@ void add_old(hal::BlockDevice &source, uint64_t pos, uint8_t *dst, uint64_t len,
 
 // The same over the ARM64-filtered source: reads whole aligned words around [pos, pos+len) (the
 // encoder listed them in the op's extents) and filters them at their source offsets first.
-void add_old_filtered(hal::BlockDevice &source, uint64_t pos, uint8_t *dst, uint64_t len,
-                      std::vector<uint8_t> &buf) {
+void add_old_filtered(hal::BlockDevice& source, uint64_t pos, uint8_t* dst, uint64_t len,
+                      std::vector<uint8_t>& buf) {
     const uint64_t old_size = source.size();
     while (len > 0) {
         uint64_t n = std::min<uint64_t>(len, buf.size() - 8);
@@ -122,7 +122,7 @@ void add_old_filtered(hal::BlockDevice &source, uint64_t pos, uint8_t *dst, uint
         uint64_t end = std::min<uint64_t>((pos + n + 3) & ~uint64_t{3}, old_size);
         source.read(start, buf.data(), static_cast<size_t>(end - start));
         format::arm64_filter(buf.data(), static_cast<size_t>(end - start), start, true);
-        const uint8_t *o = buf.data() + (pos - start);
+        const uint8_t* o = buf.data() + (pos - start);
         for (size_t i = 0; i < n; ++i)
             dst[i] = static_cast<uint8_t>(dst[i] + o[i]);
         dst += n;
@@ -143,10 +143,10 @@ constexpr size_t kReadChunk = 64 * 1024;
 
 } // namespace
 
-void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
-                const std::vector<bundle::Extent> &allowed, uint8_t *out, size_t out_size) {
-    const uint8_t *p = blob;
-    const uint8_t *end = blob + blob_size;
+void apply_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
+                const std::vector<bundle::Extent>& allowed, uint8_t* out, size_t out_size) {
+    const uint8_t* p = blob;
+    const uint8_t* end = blob + blob_size;
     if (blob_size < sizeof(format::kMagic)) malformed("bad magic");
     const bool filtered = std::memcmp(blob, format::kMagicArm64, sizeof(format::kMagic)) == 0;
     if (!filtered && std::memcmp(blob, format::kMagic, sizeof(format::kMagic)) != 0)
@@ -155,7 +155,7 @@ void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
     uint64_t filter_base = 0;
     if (filtered && !format::get_varint(p, end, filter_base)) malformed("truncated header");
     uint64_t f[8];
-    for (auto &v : f)
+    for (auto& v : f)
         if (!format::get_varint(p, end, v)) malformed("truncated header");
     const uint64_t blob_out = f[0], ctrl_count = f[1], ctrl_raw = f[2], ctrl_packed = f[3],
                    diff_raw = f[4], diff_packed = f[5], extra_raw = f[6], extra_packed = f[7];
@@ -169,9 +169,9 @@ void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
     if (ctrl_packed > avail || diff_packed > avail - ctrl_packed ||
         extra_packed != avail - ctrl_packed - diff_packed)
         malformed("stream lengths do not match the blob size");
-    const uint8_t *ctrl_src = p;
-    const uint8_t *diff_src = ctrl_src + ctrl_packed;
-    const uint8_t *extra_src = diff_src + diff_packed;
+    const uint8_t* ctrl_src = p;
+    const uint8_t* diff_src = ctrl_src + ctrl_packed;
+    const uint8_t* extra_src = diff_src + diff_packed;
 
     std::unique_ptr<ZSTD_DCtx, DctxDeleter> dctx(ZSTD_createDCtx());
     if (!dctx) throw Error(ErrorKind::Io, "out of memory for a zstd context");
@@ -182,8 +182,8 @@ void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
     // Pass 1: validate every entry and every source read before touching the output.
     AllowedRanges ranges(allowed);
     const uint64_t old_size = source.size();
-    const uint8_t *c = ctrl.data();
-    const uint8_t *cend = c + ctrl.size();
+    const uint8_t* c = ctrl.data();
+    const uint8_t* cend = c + ctrl.size();
     uint64_t old_pos = 0, diff_sum = 0, extra_sum = 0;
     for (uint64_t i = 0; i < ctrl_count; ++i) {
         uint64_t zs, dl, el;
@@ -218,12 +218,12 @@ void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
         // Extra decoded at the tail of out, diff held aside; spread forward.
         std::vector<uint8_t> diff(static_cast<size_t>(diff_raw));
         decode_stream(dctx.get(), diff_src, diff_packed, diff.data(), diff_raw, "diff");
-        uint8_t *extra_at = out + diff_raw;
+        uint8_t* extra_at = out + diff_raw;
         decode_stream(dctx.get(), extra_src, extra_packed, extra_at, extra_raw, "extra");
         dctx.reset();
         c = ctrl.data();
         uint64_t w = 0, d = 0, pos = 0;
-        const uint8_t *e = extra_at;
+        const uint8_t* e = extra_at;
         for (uint64_t i = 0; i < ctrl_count; ++i) {
             uint64_t zs, dl, el;
             format::get_varint(c, cend, zs);
@@ -245,8 +245,8 @@ void apply_diff(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
         decode_stream(dctx.get(), extra_src, extra_packed, extra.data(), extra_raw, "extra");
         decode_stream(dctx.get(), diff_src, diff_packed, out, diff_raw, "diff");
         dctx.reset();
-        const uint8_t *cb = ctrl.data();
-        const uint8_t *ce = ctrl.data() + ctrl.size();
+        const uint8_t* cb = ctrl.data();
+        const uint8_t* ce = ctrl.data() + ctrl.size();
         uint64_t w = out_size, d = diff_raw, e = extra_raw, pos = old_pos;
         for (uint64_t i = 0; i < ctrl_count; ++i) {
             uint64_t el = varint_before(ce, cb);

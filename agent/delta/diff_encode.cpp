@@ -19,7 +19,7 @@ namespace {
 // Longer matches are found in pieces: this bounds the cost of one comparison in runs of zeros.
 constexpr uint64_t kMaxCompare = 1u << 20;
 
-uint64_t match_length(const uint8_t *a, uint64_t alen, const uint8_t *b, uint64_t blen) {
+uint64_t match_length(const uint8_t* a, uint64_t alen, const uint8_t* b, uint64_t blen) {
     uint64_t n = std::min(alen, blen), i = 0;
     while (i + 8 <= n) {
         uint64_t x, y;
@@ -34,8 +34,8 @@ uint64_t match_length(const uint8_t *a, uint64_t alen, const uint8_t *b, uint64_
 }
 
 template <typename Index>
-uint64_t search(const Index *sa, const uint8_t *old, uint64_t n, const uint8_t *needle,
-                uint64_t len, uint64_t *pos) {
+uint64_t search(const Index* sa, const uint8_t* old, uint64_t n, const uint8_t* needle,
+                uint64_t len, uint64_t* pos) {
     if (n == 0 || len == 0) {
         *pos = 0;
         return 0;
@@ -64,7 +64,7 @@ struct SuffixArray::Impl {
     std::vector<saidx64_t> sa64;
 };
 
-SuffixArray::SuffixArray(const uint8_t *old, uint64_t old_size)
+SuffixArray::SuffixArray(const uint8_t* old, uint64_t old_size)
     : old_(old), old_size_(old_size), impl_(std::make_unique<Impl>()) {
     if (old_size == 0) return;
     if (old_size < (1ull << 31) - 1) {
@@ -80,7 +80,7 @@ SuffixArray::SuffixArray(const uint8_t *old, uint64_t old_size)
 
 SuffixArray::~SuffixArray() = default;
 
-uint64_t SuffixArray::longest_match(const uint8_t *needle, uint64_t len, uint64_t *pos) const {
+uint64_t SuffixArray::longest_match(const uint8_t* needle, uint64_t len, uint64_t* pos) const {
     if (!impl_->sa64.empty()) return search(impl_->sa64.data(), old_, old_size_, needle, len, pos);
     return search(impl_->sa32.data(), old_, old_size_, needle, len, pos);
 }
@@ -88,9 +88,9 @@ uint64_t SuffixArray::longest_match(const uint8_t *needle, uint64_t len, uint64_
 std::vector<bundle::Extent> coalesce_extents(std::vector<bundle::Extent> extents,
                                              size_t max_extents) {
     std::sort(extents.begin(), extents.end(),
-              [](const auto &a, const auto &b) { return a.offset < b.offset; });
+              [](const auto& a, const auto& b) { return a.offset < b.offset; });
     std::vector<bundle::Extent> merged;
-    for (const auto &e : extents) {
+    for (const auto& e : extents) {
         if (e.length == 0) continue;
         if (!merged.empty() && e.offset <= merged.back().offset + merged.back().length) {
             uint64_t end =
@@ -110,7 +110,7 @@ std::vector<bundle::Extent> coalesce_extents(std::vector<bundle::Extent> extents
         std::nth_element(gaps.begin(), gaps.begin() + (excess - 1), gaps.end());
         uint64_t limit = gaps[excess - 1];
         std::vector<bundle::Extent> next;
-        for (const auto &e : merged) {
+        for (const auto& e : merged) {
             if (!next.empty() && e.offset - (next.back().offset + next.back().length) <= limit &&
                 excess > 0) {
                 next.back().length = e.offset + e.length - next.back().offset;
@@ -124,9 +124,9 @@ std::vector<bundle::Extent> coalesce_extents(std::vector<bundle::Extent> extents
     return merged;
 }
 
-std::string zstd_compress(const uint8_t *data, size_t size, int level, const uint8_t *prefix,
+std::string zstd_compress(const uint8_t* data, size_t size, int level, const uint8_t* prefix,
                           size_t prefix_size) {
-    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
     if (!cctx) throw Error(ErrorKind::Io, "out of memory for a zstd context");
     ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
     ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);
@@ -147,13 +147,13 @@ std::string zstd_compress(const uint8_t *data, size_t size, int level, const uin
     return out;
 }
 
-std::vector<uint8_t> arm64_filtered_copy(const uint8_t *data, uint64_t size, uint64_t base) {
+std::vector<uint8_t> arm64_filtered_copy(const uint8_t* data, uint64_t size, uint64_t base) {
     std::vector<uint8_t> out(data, data + size);
     format::arm64_filter(out.data(), out.size(), base, true);
     return out;
 }
 
-double arm64_call_density(const uint8_t *data, uint64_t size) {
+double arm64_call_density(const uint8_t* data, uint64_t size) {
     if (size < 4) return 0;
     uint64_t calls = 0;
     for (uint64_t i = 0; i + 4 <= size; i += 4)
@@ -161,12 +161,12 @@ double arm64_call_density(const uint8_t *data, uint64_t size) {
     return static_cast<double>(calls) / static_cast<double>(size / 4);
 }
 
-EncodedDiff encode_diff(const SuffixArray &sa, const uint8_t *new_data, uint64_t new_size,
-                        uint64_t new_offset, const DiffEncodeOptions &options, size_t max_extents) {
+EncodedDiff encode_diff(const SuffixArray& sa, const uint8_t* new_data, uint64_t new_size,
+                        uint64_t new_offset, const DiffEncodeOptions& options, size_t max_extents) {
     std::vector<uint8_t> filtered_new;
     if (options.arm64_filter) filtered_new = arm64_filtered_copy(new_data, new_size, new_offset);
-    const uint8_t *nw = options.arm64_filter ? filtered_new.data() : new_data;
-    const uint8_t *old = sa.old();
+    const uint8_t* nw = options.arm64_filter ? filtered_new.data() : new_data;
+    const uint8_t* old = sa.old();
     const int64_t oldsize = static_cast<int64_t>(sa.old_size());
     const int64_t newsize = static_cast<int64_t>(new_size);
 
@@ -185,7 +185,7 @@ EncodedDiff encode_diff(const SuffixArray &sa, const uint8_t *new_data, uint64_t
         ++ctrl_count;
         for (int64_t i = 0; i < lenf; ++i)
             diff.push_back(static_cast<char>(nw[lastscan + i] - old[lastpos + i]));
-        extra.append(reinterpret_cast<const char *>(nw + lastscan + lenf),
+        extra.append(reinterpret_cast<const char*>(nw + lastscan + lenf),
                      static_cast<size_t>(extra_len));
         if (lenf > 0) {
             uint64_t start = static_cast<uint64_t>(lastpos);
@@ -263,20 +263,18 @@ EncodedDiff encode_diff(const SuffixArray &sa, const uint8_t *new_data, uint64_t
         }
     }
 
-    std::string ctrl_z = ctrl.empty()
-                             ? std::string()
-                             : zstd_compress(reinterpret_cast<const uint8_t *>(ctrl.data()),
-                                             ctrl.size(), options.zstd_level);
-    std::string diff_z = diff.empty()
-                             ? std::string()
-                             : zstd_compress(reinterpret_cast<const uint8_t *>(diff.data()),
-                                             diff.size(), options.zstd_level);
+    std::string ctrl_z = ctrl.empty() ? std::string()
+                                      : zstd_compress(reinterpret_cast<const uint8_t*>(ctrl.data()),
+                                                      ctrl.size(), options.zstd_level);
+    std::string diff_z = diff.empty() ? std::string()
+                                      : zstd_compress(reinterpret_cast<const uint8_t*>(diff.data()),
+                                                      diff.size(), options.zstd_level);
     std::string extra_z = extra.empty()
                               ? std::string()
-                              : zstd_compress(reinterpret_cast<const uint8_t *>(extra.data()),
+                              : zstd_compress(reinterpret_cast<const uint8_t*>(extra.data()),
                                               extra.size(), options.zstd_level);
     EncodedDiff result;
-    std::string &b = result.blob;
+    std::string& b = result.blob;
     if (options.arm64_filter) {
         b.assign(format::kMagicArm64, sizeof(format::kMagicArm64));
         format::put_varint(b, new_offset);

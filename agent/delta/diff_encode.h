@@ -14,20 +14,20 @@ namespace ota::delta {
 // which the caller keeps alive. Building it takes O(n log n) time.
 class SuffixArray {
 public:
-    SuffixArray(const uint8_t *old, uint64_t old_size);
+    SuffixArray(const uint8_t* old, uint64_t old_size);
     ~SuffixArray();
-    SuffixArray(const SuffixArray &) = delete;
-    SuffixArray &operator=(const SuffixArray &) = delete;
+    SuffixArray(const SuffixArray&) = delete;
+    SuffixArray& operator=(const SuffixArray&) = delete;
 
-    const uint8_t *old() const { return old_; }
+    const uint8_t* old() const { return old_; }
     uint64_t old_size() const { return old_size_; }
     // Longest prefix of needle[0, len) that occurs in old, capped at max_match; returns its length
     // and sets *pos to one place where it occurs.
-    uint64_t longest_match(const uint8_t *needle, uint64_t len, uint64_t *pos) const;
+    uint64_t longest_match(const uint8_t* needle, uint64_t len, uint64_t* pos) const;
 
 private:
     struct Impl;
-    const uint8_t *old_;
+    const uint8_t* old_;
     uint64_t old_size_;
     std::unique_ptr<Impl> impl_;
 };
@@ -42,11 +42,11 @@ struct DiffEncodeOptions {
 };
 
 // A copy of data[0, size) (at image offset base) with the ARM64 branch filter applied.
-std::vector<uint8_t> arm64_filtered_copy(const uint8_t *data, uint64_t size, uint64_t base);
+std::vector<uint8_t> arm64_filtered_copy(const uint8_t* data, uint64_t size, uint64_t base);
 
 // Fraction of 4-aligned words that are BL instructions: about 1/64 in random data, several times
 // more in ARM64 code.
-double arm64_call_density(const uint8_t *data, uint64_t size);
+double arm64_call_density(const uint8_t* data, uint64_t size);
 
 struct EncodedDiff {
     std::string blob;                        // the Diff blob (diff_format.h)
@@ -55,13 +55,13 @@ struct EncodedDiff {
 
 // Encodes new_data (one operation's output) against the whole old image. src_extents are merged
 // down to at most max_extents ranges (joining the closest neighbours first).
-EncodedDiff encode_diff(const SuffixArray &sa, const uint8_t *new_data, uint64_t new_size,
-                        uint64_t new_offset, const DiffEncodeOptions &options,
+EncodedDiff encode_diff(const SuffixArray& sa, const uint8_t* new_data, uint64_t new_size,
+                        uint64_t new_offset, const DiffEncodeOptions& options,
                         size_t max_extents = 16);
 
 // Compresses data as one zstd frame (the Zstd op), optionally with a prefix dictionary (ZstdPatch).
-std::string zstd_compress(const uint8_t *data, size_t size, int level,
-                          const uint8_t *prefix = nullptr, size_t prefix_size = 0);
+std::string zstd_compress(const uint8_t* data, size_t size, int level,
+                          const uint8_t* prefix = nullptr, size_t prefix_size = 0);
 
 // Merges sorted-or-not extents (touching ones joined), then joins the closest neighbours until at
 // most max_extents remain.

@@ -31,7 +31,7 @@ inline constexpr uint64_t kCtrlSlack = 4096;
 inline constexpr uint64_t kMaxCtrlDivisor = 2; // ctrl_raw <= out_size / 2 + kCtrlSlack
 inline constexpr size_t kMaxVarintBytes = 10;
 
-inline void put_varint(std::string &out, uint64_t v) {
+inline void put_varint(std::string& out, uint64_t v) {
     while (v >= 0x80) {
         out.push_back(static_cast<char>((v & 0x7f) | 0x80));
         v >>= 7;
@@ -48,7 +48,7 @@ inline int64_t zigzag_decode(uint64_t v) {
 }
 
 // Reads a varint from [*p, end); returns false on truncation or more than 64 bits.
-inline bool get_varint(const uint8_t *&p, const uint8_t *end, uint64_t &v) {
+inline bool get_varint(const uint8_t*& p, const uint8_t* end, uint64_t& v) {
     v = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
         if (p == end) return false;
@@ -80,7 +80,7 @@ inline uint32_t arm64_filter_word(uint32_t w, uint64_t at, bool forward) {
     return w;
 }
 
-inline void arm64_filter(uint8_t *data, size_t size, uint64_t base, bool forward) {
+inline void arm64_filter(uint8_t* data, size_t size, uint64_t base, bool forward) {
     size_t i = static_cast<size_t>((4 - (base & 3)) & 3);
     for (; i + 4 <= size; i += 4) {
         uint32_t w = static_cast<uint32_t>(data[i]) | static_cast<uint32_t>(data[i + 1]) << 8 |

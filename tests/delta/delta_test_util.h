@@ -16,24 +16,24 @@ class RecordingDevice : public hal::BlockDevice {
 public:
     explicit RecordingDevice(std::unique_ptr<hal::BlockDevice> inner) : inner_(std::move(inner)) {}
     uint64_t size() const override { return inner_->size(); }
-    void read(uint64_t offset, void *buf, size_t len) override {
+    void read(uint64_t offset, void* buf, size_t len) override {
         reads.emplace_back(offset, len);
         inner_->read(offset, buf, len);
     }
-    void write(uint64_t offset, const void *buf, size_t len) override {
+    void write(uint64_t offset, const void* buf, size_t len) override {
         inner_->write(offset, buf, len);
     }
     void sync() override { inner_->sync(); }
-    const std::string &path() const override { return inner_->path(); }
+    const std::string& path() const override { return inner_->path(); }
 
     // True when every recorded read lies inside one of the extents (touching extents joined).
-    bool reads_within(const std::vector<bundle::Extent> &extents) const {
-        for (const auto &r : reads) {
+    bool reads_within(const std::vector<bundle::Extent>& extents) const {
+        for (const auto& r : reads) {
             uint64_t pos = r.first, end = r.first + r.second;
             bool progress = true;
             while (pos < end && progress) {
                 progress = false;
-                for (const auto &e : extents)
+                for (const auto& e : extents)
                     if (e.offset <= pos && pos < e.offset + e.length) {
                         pos = e.offset + e.length;
                         progress = true;
@@ -51,8 +51,8 @@ private:
 };
 
 // Writes `contents` to dir/name and opens it read-only as a recording device.
-inline std::unique_ptr<RecordingDevice> image_device(const TempDir &dir, const std::string &name,
-                                                     const std::string &contents) {
+inline std::unique_ptr<RecordingDevice> image_device(const TempDir& dir, const std::string& name,
+                                                     const std::string& contents) {
     write_all_file(dir.file(name), contents);
     return std::make_unique<RecordingDevice>(hal::open_block_device(dir.file(name), false));
 }
@@ -104,6 +104,38 @@ inline std::vector<ImagePair> synthetic_pairs() {
         pairs.push_back({"zero runs", o, n});
     }
     return pairs;
+}
+
+inline void put_word(std::string& s, size_t at, uint32_t w) {
+    for (int i = 0; i < 4; ++i)
+        s[at + i] = static_cast<char>(w >> (8 * i));
+}
+
+// ARM64-like code, linked: random words (none looking like BL or ADRP) with a BL every 8 words to
+// one of 64 functions spread over the image and an ADRP every 16 words to one of 64 pages. `gap`
+// bytes of other code are inserted before word `gap_at`, which moves every later word and target,
+// as a new build does.
+inline std::string fake_arm64_code(size_t words, uint64_t seed, size_t gap_at = 0, size_t gap = 0) {
+    std::string body = pseudo_random_bytes(words * 4, seed);
+    auto addr = [&](size_t word) { return word * 4 + (gap > 0 && word >= gap_at ? gap : 0); };
+    std::string code;
+    for (size_t i = 0; i < words; ++i) {
+        if (gap > 0 && i == gap_at) code += pseudo_random_bytes(gap, seed + 1);
+        std::string w = body.substr(i * 4, 4);
+        w[3] = static_cast<char>(w[3] & 0x7f); // other instructions: no BL or ADRP look-alikes
+        int64_t at = static_cast<int64_t>(addr(i));
+        if (i % 8 == 3) {
+            int64_t target = static_cast<int64_t>(addr((i * 7919) % 64 * (words / 64)));
+            uint32_t imm = static_cast<uint32_t>((target - at) / 4);
+            put_word(w, 0, 0x94000000u | (imm & 0x03FFFFFFu));
+        } else if (i % 16 == 5) {
+            int64_t page = static_cast<int64_t>(addr((i * 31) % 64 * (words / 64)) >> 12);
+            uint32_t imm = static_cast<uint32_t>(page - (at >> 12)) & 0x1FFFFF;
+            put_word(w, 0, 0x90000000u | ((imm & 3) << 29) | ((imm >> 2) << 5) | 3);
+        }
+        code += w;
+    }
+    return code;
 }
 
 } // namespace ota::test

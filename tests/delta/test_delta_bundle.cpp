@@ -26,7 +26,7 @@ delta::DeltaOptions small_ops() {
 }
 
 // Installs bundle into dir/target (pre-filled with `fill`) from dir/old; returns the target bytes.
-std::string install(const TempDir &dir, const std::string &bundle_path, size_t target_size,
+std::string install(const TempDir& dir, const std::string& bundle_path, size_t target_size,
                     char fill = '\x55') {
     write_all_file(dir.file("target"), std::string(target_size, fill));
     auto bundle = bundle::BundleFile::open_self_verified(bundle_path);
@@ -53,7 +53,7 @@ std::string modified_binary() {
 TEST_CASE("delta bundles round trip through the installer") {
     auto pairs = synthetic_pairs();
     pairs.push_back({"real executable", read_all("/bin/ls"), modified_binary()});
-    for (const auto &pair : pairs) {
+    for (const auto& pair : pairs) {
         INFO(pair.name);
         TempDir dir;
         write_all_file(dir.file("old"), pair.old_image);
@@ -103,7 +103,7 @@ TEST_CASE("a delta bundle refuses a different source slot before writing") {
     try {
         install(dir, dir.file("bundle"), new_image.size());
         FAIL("installed from a wrong source");
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         REQUIRE(e.kind() == ErrorKind::SourceMismatch);
     }
     REQUIRE(read_all(dir.file("target")) == std::string(new_image.size(), '\x55'));

@@ -15,26 +15,26 @@ using namespace ota::test;
 
 namespace {
 
-const uint8_t *bytes(const std::string &s) {
-    return reinterpret_cast<const uint8_t *>(s.data());
+const uint8_t* bytes(const std::string& s) {
+    return reinterpret_cast<const uint8_t*>(s.data());
 }
 
 // Applies a blob; returns the output. The device records reads.
-std::string apply(const std::string &blob, RecordingDevice &source,
-                  const std::vector<bundle::Extent> &allowed, size_t out_size) {
+std::string apply(const std::string& blob, RecordingDevice& source,
+                  const std::vector<bundle::Extent>& allowed, size_t out_size) {
     std::string out(out_size, '\x77');
     delta::apply_diff(bytes(blob), blob.size(), source, allowed,
-                      reinterpret_cast<uint8_t *>(out.data()), out.size());
+                      reinterpret_cast<uint8_t*>(out.data()), out.size());
     return out;
 }
 
-std::string zstd(const std::string &s) {
+std::string zstd(const std::string& s) {
     return delta::zstd_compress(bytes(s), s.size(), 3);
 }
 
 // Builds a blob by hand from raw streams (for hostile inputs).
-std::string make_blob(uint64_t out_size, uint64_t ctrl_count, const std::string &ctrl,
-                      const std::string &diff, const std::string &extra) {
+std::string make_blob(uint64_t out_size, uint64_t ctrl_count, const std::string& ctrl,
+                      const std::string& diff, const std::string& extra) {
     std::string c = ctrl.empty() ? "" : zstd(ctrl), d = diff.empty() ? "" : zstd(diff),
                 e = extra.empty() ? "" : zstd(extra);
     std::string b(delta::format::kMagic, sizeof(delta::format::kMagic));
@@ -53,14 +53,14 @@ std::string entry(int64_t seek, uint64_t dl, uint64_t el) {
     return s;
 }
 
-void require_malformed(const std::string &blob, RecordingDevice &source,
-                       const std::vector<bundle::Extent> &allowed, size_t out_size) {
+void require_malformed(const std::string& blob, RecordingDevice& source,
+                       const std::vector<bundle::Extent>& allowed, size_t out_size) {
     std::string out(out_size, '\x77');
     try {
         delta::apply_diff(bytes(blob), blob.size(), source, allowed,
-                          reinterpret_cast<uint8_t *>(out.data()), out.size());
+                          reinterpret_cast<uint8_t*>(out.data()), out.size());
         FAIL("blob accepted");
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         REQUIRE(e.kind() == ErrorKind::Malformed);
     }
 }
@@ -69,7 +69,7 @@ void require_malformed(const std::string &blob, RecordingDevice &source,
 
 TEST_CASE("diff round trips on synthetic pairs and reads only its extents") {
     TempDir dir;
-    for (const auto &pair : synthetic_pairs()) {
+    for (const auto& pair : synthetic_pairs()) {
         INFO(pair.name);
         auto source = image_device(dir, "old", pair.old_image);
         delta::SuffixArray sa(bytes(pair.old_image), pair.old_image.size());
@@ -131,8 +131,8 @@ TEST_CASE("diff refuses reads outside the allowed extents before writing") {
     std::vector<bundle::Extent> narrow = {{0, 40000}};
     std::string out(new_image.size(), '\x77');
     REQUIRE_THROWS_MATCHES(delta::apply_diff(bytes(enc.blob), enc.blob.size(), *source, narrow,
-                                             reinterpret_cast<uint8_t *>(out.data()), out.size()),
-                           Error, Catch::Predicate<Error>([](const Error &e) {
+                                             reinterpret_cast<uint8_t*>(out.data()), out.size()),
+                           Error, Catch::Predicate<Error>([](const Error& e) {
                                return e.kind() == ErrorKind::Malformed;
                            }));
     REQUIRE(out == std::string(new_image.size(), '\x77'));
@@ -213,8 +213,8 @@ TEST_CASE("diff rejects every truncation and survives corruption of a real blob"
             std::string out(new_image.size(), '\0');
             try {
                 delta::apply_diff(bytes(bad), bad.size(), *source, enc.src_extents,
-                                  reinterpret_cast<uint8_t *>(out.data()), out.size());
-            } catch (const Error &e) {
+                                  reinterpret_cast<uint8_t*>(out.data()), out.size());
+            } catch (const Error& e) {
                 REQUIRE(e.kind() == ErrorKind::Malformed);
                 ++rejected;
             }
@@ -245,7 +245,7 @@ TEST_CASE("varints decode what they encode and reject overlong input") {
     for (uint64_t v : {uint64_t(0), uint64_t(127), uint64_t(128), uint64_t(1) << 35, UINT64_MAX}) {
         std::string s;
         delta::format::put_varint(s, v);
-        const uint8_t *p = bytes(s);
+        const uint8_t* p = bytes(s);
         uint64_t got = 0;
         REQUIRE(delta::format::get_varint(p, p + s.size(), got));
         REQUIRE(got == v);
@@ -253,52 +253,16 @@ TEST_CASE("varints decode what they encode and reject overlong input") {
     for (int64_t v : {int64_t(0), int64_t(-1), int64_t(1), INT64_MIN, INT64_MAX})
         REQUIRE(delta::format::zigzag_decode(delta::format::zigzag_encode(v)) == v);
     std::string overlong(11, '\xff');
-    const uint8_t *p = bytes(overlong);
+    const uint8_t* p = bytes(overlong);
     uint64_t v = 0;
     REQUIRE_FALSE(delta::format::get_varint(p, p + overlong.size(), v));
 }
-
-namespace {
-
-void put_word(std::string &s, size_t at, uint32_t w) {
-    for (int i = 0; i < 4; ++i)
-        s[at + i] = static_cast<char>(w >> (8 * i));
-}
-
-// ARM64-like code, linked: random words (none looking like BL or ADRP) with a BL every 8 words to
-// one of 64 functions spread over the image and an ADRP every 16 words to one of 64 pages. `gap`
-// bytes of other code are inserted before word `gap_at`, which moves every later word and target,
-// as a new build does.
-std::string fake_arm64_code(size_t words, uint64_t seed, size_t gap_at = 0, size_t gap = 0) {
-    std::string body = pseudo_random_bytes(words * 4, seed);
-    auto addr = [&](size_t word) { return word * 4 + (gap > 0 && word >= gap_at ? gap : 0); };
-    std::string code;
-    for (size_t i = 0; i < words; ++i) {
-        if (gap > 0 && i == gap_at) code += pseudo_random_bytes(gap, seed + 1);
-        std::string w = body.substr(i * 4, 4);
-        w[3] = static_cast<char>(w[3] & 0x7f); // other instructions: no BL or ADRP look-alikes
-        int64_t at = static_cast<int64_t>(addr(i));
-        if (i % 8 == 3) {
-            int64_t target = static_cast<int64_t>(addr((i * 7919) % 64 * (words / 64)));
-            uint32_t imm = static_cast<uint32_t>((target - at) / 4);
-            put_word(w, 0, 0x94000000u | (imm & 0x03FFFFFFu));
-        } else if (i % 16 == 5) {
-            int64_t page = static_cast<int64_t>(addr((i * 31) % 64 * (words / 64)) >> 12);
-            uint32_t imm = static_cast<uint32_t>(page - (at >> 12)) & 0x1FFFFF;
-            put_word(w, 0, 0x90000000u | ((imm & 3) << 29) | ((imm >> 2) << 5) | 3);
-        }
-        code += w;
-    }
-    return code;
-}
-
-} // namespace
 
 TEST_CASE("the ARM64 filter is undone exactly at any base and makes moved calls equal") {
     std::string data = fake_arm64_code(5000, 31) + "tail";
     for (uint64_t base : {uint64_t(0), uint64_t(1), uint64_t(4094), uint64_t(1) << 33}) {
         std::string f = data;
-        auto *p = reinterpret_cast<uint8_t *>(f.data());
+        auto* p = reinterpret_cast<uint8_t*>(f.data());
         delta::format::arm64_filter(p, f.size(), base, true);
         REQUIRE(f != data);
         delta::format::arm64_filter(p, f.size(), base, false);
@@ -308,8 +272,8 @@ TEST_CASE("the ARM64 filter is undone exactly at any base and makes moved calls 
     std::string a(8, '\0'), b(8, '\0');
     put_word(a, 0, 0x94000000u | (0x1000 / 4));
     put_word(b, 4, 0x94000000u | ((0x1000 - 0x2004) / 4 & 0x03FFFFFFu));
-    delta::format::arm64_filter(reinterpret_cast<uint8_t *>(a.data()), 8, 0, true);
-    delta::format::arm64_filter(reinterpret_cast<uint8_t *>(b.data()), 8, 0x2000, true);
+    delta::format::arm64_filter(reinterpret_cast<uint8_t*>(a.data()), 8, 0, true);
+    delta::format::arm64_filter(reinterpret_cast<uint8_t*>(b.data()), 8, 0x2000, true);
     REQUIRE(a.substr(0, 4) == b.substr(4, 4));
 }
 
@@ -364,8 +328,8 @@ TEST_CASE("filtered diff blobs: every truncation rejected, corruption never read
         std::string out(new_image.size(), '\0');
         try {
             delta::apply_diff(bytes(bad), bad.size(), *source, enc.src_extents,
-                              reinterpret_cast<uint8_t *>(out.data()), out.size());
-        } catch (const Error &e) {
+                              reinterpret_cast<uint8_t*>(out.data()), out.size());
+        } catch (const Error& e) {
             REQUIRE(e.kind() == ErrorKind::Malformed);
             ++rejected;
         }

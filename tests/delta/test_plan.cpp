@@ -15,13 +15,13 @@ using namespace ota::test;
 
 namespace {
 
-const uint8_t *bytes(const std::string &s) {
-    return reinterpret_cast<const uint8_t *>(s.data());
+const uint8_t* bytes(const std::string& s) {
+    return reinterpret_cast<const uint8_t*>(s.data());
 }
 
-std::string read_extents(hal::BlockDevice &dev, const std::vector<bundle::Extent> &extents) {
+std::string read_extents(hal::BlockDevice& dev, const std::vector<bundle::Extent>& extents) {
     std::string s;
-    for (const auto &e : extents) {
+    for (const auto& e : extents) {
         std::string part(e.length, '\0');
         dev.read(e.offset, part.data(), part.size());
         s += part;
@@ -29,7 +29,7 @@ std::string read_extents(hal::BlockDevice &dev, const std::vector<bundle::Extent
     return s;
 }
 
-std::string apply_op(const delta::EncodedOp &op, RecordingDevice &source) {
+std::string apply_op(const delta::EncodedOp& op, RecordingDevice& source) {
     std::string out(op.dst_length, '\0');
     switch (op.type) {
     case bundle::OpType::Zero: break;
@@ -37,7 +37,7 @@ std::string apply_op(const delta::EncodedOp &op, RecordingDevice &source) {
     case bundle::OpType::Zstd:
     case bundle::OpType::ZstdPatch: {
         std::string prefix;
-        ZSTD_DCtx *d = ZSTD_createDCtx();
+        ZSTD_DCtx* d = ZSTD_createDCtx();
         if (op.type == bundle::OpType::ZstdPatch) {
             prefix = read_extents(source, op.src_extents);
             ZSTD_DCtx_refPrefix(d, prefix.data(), prefix.size());
@@ -49,7 +49,7 @@ std::string apply_op(const delta::EncodedOp &op, RecordingDevice &source) {
     }
     case bundle::OpType::Diff:
         delta::apply_diff(bytes(op.blob), op.blob.size(), source, op.src_extents,
-                          reinterpret_cast<uint8_t *>(out.data()), out.size());
+                          reinterpret_cast<uint8_t*>(out.data()), out.size());
         break;
     }
     return out;
@@ -61,13 +61,13 @@ struct Result {
     uint64_t blob_bytes = 0;
 };
 
-Result round_trip(const TempDir &dir, const std::string &old_image, const std::string &new_image,
-                  const delta::DeltaOptions &options) {
+Result round_trip(const TempDir& dir, const std::string& old_image, const std::string& new_image,
+                  const delta::DeltaOptions& options) {
     auto source = image_device(dir, "old", old_image);
     Result r;
     uint64_t expect_offset = 0;
     delta::encode_delta(bytes(old_image), old_image.size(), bytes(new_image), new_image.size(),
-                        options, [&](delta::EncodedOp &&op) {
+                        options, [&](delta::EncodedOp&& op) {
                             REQUIRE(op.dst_offset == expect_offset);
                             REQUIRE(op.dst_length > 0);
                             REQUIRE(op.dst_length <= options.op_size);
@@ -83,9 +83,9 @@ Result round_trip(const TempDir &dir, const std::string &old_image, const std::s
     return r;
 }
 
-size_t count(const Result &r, bundle::OpType t) {
+size_t count(const Result& r, bundle::OpType t) {
     size_t n = 0;
-    for (const auto &op : r.ops)
+    for (const auto& op : r.ops)
         n += op.type == t;
     return n;
 }
@@ -95,7 +95,7 @@ size_t count(const Result &r, bundle::OpType t) {
 TEST_CASE("delta plan round trips on synthetic pairs with small ops") {
     TempDir dir;
     for (unsigned threads : {1u, 3u}) {
-        for (const auto &pair : synthetic_pairs()) {
+        for (const auto& pair : synthetic_pairs()) {
             INFO(pair.name << " threads " << threads);
             delta::DeltaOptions opt;
             opt.op_size = 16384;
@@ -146,9 +146,31 @@ TEST_CASE("delta plan falls back to a zstd op on data unlike the old image") {
 TEST_CASE("delta plan refuses an op size out of bounds") {
     delta::DeltaOptions opt;
     opt.op_size = 0;
-    REQUIRE_THROWS_AS(delta::encode_delta(nullptr, 0, nullptr, 0, opt, [](delta::EncodedOp &&) {}),
+    REQUIRE_THROWS_AS(delta::encode_delta(nullptr, 0, nullptr, 0, opt, [](delta::EncodedOp&&) {}),
                       Error);
     opt.op_size = bundle::kMaxOpOutput + 1;
-    REQUIRE_THROWS_AS(delta::encode_delta(nullptr, 0, nullptr, 0, opt, [](delta::EncodedOp &&) {}),
+    REQUIRE_THROWS_AS(delta::encode_delta(nullptr, 0, nullptr, 0, opt, [](delta::EncodedOp&&) {}),
                       Error);
+}
+
+TEST_CASE("delta plan uses the ARM64 filter on ARM64-like code, and not when disabled") {
+    TempDir dir;
+    std::string old_image = fake_arm64_code(60000, 61);
+    std::string new_image = fake_arm64_code(60000, 61, 30000, 2000);
+    for (double density : {0.02, 0.0}) {
+        INFO("min density " << density);
+        delta::DeltaOptions opt;
+        opt.op_size = 65539; // ops at unaligned offsets
+        opt.arm64_min_call_density = density;
+        Result r = round_trip(dir, old_image, new_image, opt);
+        REQUIRE(r.image == new_image);
+        size_t filtered = 0;
+        for (const auto& op : r.ops)
+            if (op.type == bundle::OpType::Diff && op.blob.compare(0, 8, "OTADIFF2") == 0)
+                ++filtered;
+        if (density > 0)
+            REQUIRE(filtered > 0);
+        else
+            REQUIRE(filtered == 0);
+    }
 }
