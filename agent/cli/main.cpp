@@ -1,8 +1,10 @@
 // ota-agent: the update agent that runs on the ECU. One-shot commands for integrators and the
 // boot flow; see `ota-agent --help`.
 #include "agent/bundle/apply_file.h"
+#include "agent/bundle/installer.h"
 #include "agent/common/error.h"
 #include "agent/common/log.h"
+#include "agent/delta/diff.h"
 #include "agent/net/curl_fetcher.h"
 #include "agent/service/control_socket.h"
 #include "agent/service/daemon.h"
@@ -111,6 +113,8 @@ int cmd_apply(const Args &a) {
     if (bundle.empty() || output.empty())
         throw Error(ErrorKind::Config, "apply needs BUNDLE and --output OUT");
     std::string error;
+    // Delta bundles carry Diff ops: the offline path needs the same decoder as the engine.
+    bundle::register_apply_diff(ota::delta::apply_diff);
     int rc = bundle::apply_bundle_file(bundle, source.empty() ? nullptr : &source, output, &error);
     if (rc != 0) {
         std::fprintf(stderr, "ota-agent: apply failed: %s\n", error.c_str());
