@@ -230,7 +230,8 @@ void apply_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
             format::get_varint(c, cend, dl);
             format::get_varint(c, cend, el);
             pos = static_cast<uint64_t>(static_cast<int64_t>(pos) + format::zigzag_decode(zs));
-            std::memcpy(out + w, diff.data() + d, dl); // ends at or before e: no overlap
+            if (dl > 0) // (an empty stream has no buffer: memcpy needs a valid pointer)
+                std::memcpy(out + w, diff.data() + d, dl); // ends at or before e: no overlap
             add_source(source, pos, out + w, dl, buf);
             w += dl;
             d += dl;
@@ -254,7 +255,7 @@ void apply_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
             int64_t seek = format::zigzag_decode(varint_before(ce, cb));
             w -= el;
             e -= el;
-            std::memcpy(out + w, extra.data() + e, el);
+            if (el > 0) std::memcpy(out + w, extra.data() + e, el);
             w -= dl;
             d -= dl;
             pos -= dl;
