@@ -5,7 +5,10 @@
 #include "agent/common/fs.h"
 #include "agent/common/log.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <mutex>
@@ -23,12 +26,22 @@ void ensure_curl_global() {
 
 struct CurlHandle {
     CURL* h;
+    char error[CURL_ERROR_SIZE] = {};
     CurlHandle() : h(curl_easy_init()) {
         if (!h) throw Error(ErrorKind::Network, "curl_easy_init failed");
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
     }
     ~CurlHandle() { curl_easy_cleanup(h); }
     CurlHandle(const CurlHandle&) = delete;
     CurlHandle& operator=(const CurlHandle&) = delete;
+};
+
+// A network failure that another attempt cannot fix (the server's certificate is not trusted,
+// the client certificate was refused, HTTP 4xx): reported at once instead of retried.
+class PermanentNetworkError : public Error {
+public:
+    explicit PermanentNetworkError(const std::string& message)
+        : Error(ErrorKind::Network, message) {}
 };
 
 // Where received bytes go, with the bound enforced as they arrive.
@@ -70,27 +83,27 @@ size_t on_data(char* ptr, size_t size, size_t nmemb, void* userdata) {
     return n;
 }
 
-bool is_file_url(const std::string& url) { return url.rfind("file:", 0) == 0; }
+bool is_file_url(const std::string& url) {
+    return url.rfind("file:", 0) == 0;
+}
 
-} // namespace
-
-std::string redact_url(const std::string& url) {
-    std::string out = url;
-    if (auto q = out.find('?'); q != std::string::npos) out = out.substr(0, q) + "?...";
-    auto scheme = out.find("://");
-    auto at = out.find('@');
-    if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
-        auto slash = out.find('/', scheme + 3);
-        if (slash == std::string::npos || at < slash) out = out.substr(0, scheme + 3) + "***" + out.substr(at);
+// TLS failures that mean "this is not our server" or "the server does not accept us".
+bool is_tls_verification_failure(CURLcode rc) {
+    switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED: return true;
+    default: return false;
     }
-    return out;
 }
 
-CurlFetcher::CurlFetcher(TransportOptions options) : options_(std::move(options)) {
-    ensure_curl_global();
-}
-
-static void configure(CURL* h, const TransportOptions& o, const std::string& url, Sink& sink) {
+void configure(CURL* h, const TransportOptions& o, const std::string& url, Sink& sink) {
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https,file");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -101,6 +114,8 @@ static void configure(CURL* h, const TransportOptions& o, const std::string& url
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, o.connect_timeout_s);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, o.low_speed_bytes);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, o.low_speed_time_s);
+    // An announced Content-Length above the bound fails before the first body byte.
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(sink.max_length));
     curl_easy_setopt(h, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -116,41 +131,83 @@ static void configure(CURL* h, const TransportOptions& o, const std::string& url
     curl_easy_setopt(h, CURLOPT_USERAGENT, "ota-agent/0.1");
 }
 
-// Maps a finished transfer to an error (or nothing on success).
-static void check_result(CURL* h, CURLcode rc, const Sink& sink, const std::string& url,
-                         bool allow_partial_206) {
-    const std::string shown = redact_url(url);
-    if (sink.too_large)
-        throw Error(ErrorKind::TooLarge,
-                    shown + ": body exceeds the allowed length of " + std::to_string(sink.max_length) + " bytes");
-    if (sink.io_failed) throw Error(ErrorKind::Io, sink.io_error);
-    if (rc == CURLE_FILE_COULDNT_READ_FILE) throw Error(ErrorKind::NotFound, shown + ": not found");
-    if (rc == CURLE_OPERATION_TIMEDOUT)
-        throw Error(ErrorKind::Network, shown + ": transfer too slow or stalled (timeout)");
-    if (rc != CURLE_OK)
-        throw Error(ErrorKind::Network, shown + ": " + curl_easy_strerror(rc));
+long response_status(CURL* h) {
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+// Maps a finished transfer to an error (or nothing on success).
+void check_result(const CurlHandle& c, CURLcode rc, const Sink& sink, const std::string& url,
+                  bool allow_partial_206) {
+    const std::string shown = redact_url(url);
+    if (sink.too_large || rc == CURLE_FILESIZE_EXCEEDED)
+        throw Error(ErrorKind::TooLarge, shown + ": body exceeds the allowed length of " +
+                                             std::to_string(sink.max_length) + " bytes");
+    if (sink.io_failed) throw Error(ErrorKind::Io, sink.io_error);
+    if (rc == CURLE_FILE_COULDNT_READ_FILE) throw Error(ErrorKind::NotFound, shown + ": not found");
+    const std::string detail = c.error[0] ? c.error : curl_easy_strerror(rc);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        throw Error(ErrorKind::Network,
+                    shown + ": transfer too slow or stalled (timeout): " + detail);
+    if (is_tls_verification_failure(rc))
+        throw PermanentNetworkError(shown + ": TLS verification failed: " + detail);
+    if (rc != CURLE_OK) throw Error(ErrorKind::Network, shown + ": " + detail);
     if (is_file_url(url)) return;
+    const long status = response_status(c.h);
     if (status == 404 || status == 403 || status == 410)
         throw Error(ErrorKind::NotFound, shown + ": HTTP " + std::to_string(status));
     if (status == 200 || (allow_partial_206 && status == 206)) return;
-    throw Error(ErrorKind::Network, shown + ": HTTP " + std::to_string(status));
+    const std::string message = shown + ": HTTP " + std::to_string(status);
+    // Client errors are the server's final answer (e.g. 400 when our certificate is missing);
+    // timeouts, rate limits and server errors may pass.
+    if (status >= 400 && status < 500 && status != 408 && status != 429)
+        throw PermanentNetworkError(message);
+    throw Error(ErrorKind::Network, message);
+}
+
+} // namespace
+
+std::string redact_url(const std::string& url) {
+    std::string out = url;
+    if (auto q = out.find('?'); q != std::string::npos) out = out.substr(0, q) + "?...";
+    auto scheme = out.find("://");
+    auto at = out.find('@');
+    if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
+        auto slash = out.find('/', scheme + 3);
+        if (slash == std::string::npos || at < slash)
+            out = out.substr(0, scheme + 3) + "***" + out.substr(at);
+    }
+    return out;
+}
+
+long retry_delay_ms(const TransportOptions& options, int attempt, uint32_t random) {
+    const long cap = std::max(1L, options.retry_max_ms);
+    long delay = std::max(1L, options.retry_base_ms);
+    for (int i = 0; i < attempt && delay < cap; ++i)
+        delay *= 2;
+    delay = std::min(delay, cap);
+    return delay - static_cast<long>(random % static_cast<uint32_t>(delay / 2 + 1));
+}
+
+CurlFetcher::CurlFetcher(TransportOptions options) : options_(std::move(options)) {
+    ensure_curl_global();
 }
 
 template <typename F> auto CurlFetcher::with_retries(const std::string& url, F&& attempt) {
     for (int i = 0;; ++i) {
         try {
             return attempt();
+        } catch (const PermanentNetworkError&) {
+            throw;
         } catch (const Error& e) {
             if (e.kind() != ErrorKind::Network || i >= options_.retries) throw;
-            long delay = options_.retry_base_ms << std::min(i, 16);
-            delay = std::min(delay, options_.retry_max_ms);
             uint32_t r = 0;
             random_bytes(&r, sizeof r);
-            delay = delay / 2 + static_cast<long>(r % static_cast<uint32_t>(delay / 2 + 1));
-            LOG_WARN("download of " << redact_url(url) << " failed (" << e.what() << "), retry "
-                                    << (i + 1) << " in " << delay << " ms");
+            const long delay = retry_delay_ms(options_, i, r);
+            LOG_WARN("transfer of " << redact_url(url) << " failed (" << e.what() << "), retry "
+                                    << (i + 1) << "/" << options_.retries << " in " << delay
+                                    << " ms");
             std::this_thread::sleep_for(std::chrono::milliseconds(delay));
         }
     }
@@ -168,57 +225,66 @@ std::string CurlFetcher::fetch_once(const std::string& url, uint64_t max_length)
     sink.memory = &body;
     configure(c.h, options_, url, sink);
     CURLcode rc = curl_easy_perform(c.h);
-    check_result(c.h, rc, sink, url, false);
+    check_result(c, rc, sink, url, false);
     return body;
 }
 
 void CurlFetcher::fetch_to_file(const std::string& url, const std::string& path,
                                 uint64_t max_length, bool resume, const ProgressFn& progress) {
-    // After a failure the partial file is kept, so each retry resumes where the last one stopped.
-    with_retries(url, [&] {
-        fetch_to_file_once(url, path, max_length, resume, progress);
-        return 0;
-    });
+    // After a network failure the partial file is kept, so each retry (and the next run) resumes
+    // where the last one stopped. After a local storage failure (disk full, read-only) it is
+    // removed: it would only hold on to the space the agent's state needs.
+    try {
+        with_retries(url, [&] {
+            fetch_to_file_once(url, path, max_length, resume, progress);
+            return 0;
+        });
+    } catch (const Error& e) {
+        if (e.kind() == ErrorKind::Io && ::unlink(path.c_str()) == 0)
+            LOG_WARN("removed the partial download " << path << " after: " << e.what());
+        throw;
+    }
 }
 
 void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& path,
-                                     uint64_t max_length, bool resume,
-                                     const ProgressFn& progress) {
+                                     uint64_t max_length, bool resume, const ProgressFn& progress) {
     uint64_t have = resume && file_exists(path) ? file_size(path) : 0;
     if (have > max_length) have = 0;
     if (have == max_length && have > 0) return; // complete already; the caller verifies it
-    UniqueFd fd = open_or_throw(path, O_WRONLY | O_CREAT | (have ? 0 : O_TRUNC), 0644);
-    if (have && ::lseek(fd.get(), static_cast<off_t>(have), SEEK_SET) < 0)
-        throw Error(ErrorKind::Io, "seek " + path);
-    CurlHandle c;
-    Sink sink;
-    sink.max_length = max_length;
-    sink.fd = fd.get();
-    sink.path = path;
-    sink.base = have;
-    sink.progress = &progress;
-    sink.expected_total = max_length;
-    configure(c.h, options_, url, sink);
-    if (have) curl_easy_setopt(c.h, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have));
-    CURLcode rc = curl_easy_perform(c.h);
-    long status = 0;
-    curl_easy_getinfo(c.h, CURLINFO_RESPONSE_CODE, &status);
-    if (have && status == 200 && !sink.io_failed && !is_file_url(url)) {
-        // The server ignored the Range request and sent the whole object from the start: the
-        // bytes appended after ours are the object's beginning, so start over.
-        LOG_WARN(redact_url(url) << ": server ignored the range request, restarting download");
-        if (::ftruncate(fd.get(), 0) != 0) throw Error(ErrorKind::Io, "truncate " + path);
-        fd = UniqueFd();
-        fetch_to_file_once(url, path, max_length, false, progress);
+    for (;;) {
+        UniqueFd fd = open_or_throw(path, O_WRONLY | O_CREAT | (have ? 0 : O_TRUNC), 0644);
+        if (have && ::lseek(fd.get(), static_cast<off_t>(have), SEEK_SET) < 0)
+            throw Error(ErrorKind::Io, "seek " + path + ": " + std::strerror(errno));
+        CurlHandle c;
+        Sink sink;
+        sink.max_length = max_length;
+        sink.fd = fd.get();
+        sink.path = path;
+        sink.base = have;
+        sink.progress = &progress;
+        sink.expected_total = max_length;
+        configure(c.h, options_, url, sink);
+        if (have) curl_easy_setopt(c.h, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have));
+        const CURLcode rc = curl_easy_perform(c.h);
+        const long status = response_status(c.h);
+        // The server ignored the Range request (200: libcurl refuses to append the object's
+        // beginning after our bytes) or cannot serve it (416: the object is shorter than what we
+        // hold, so it changed): start over from an empty file.
+        if (have && !is_file_url(url) && !sink.io_failed &&
+            (rc == CURLE_RANGE_ERROR || status == 200 || status == 416)) {
+            LOG_WARN(redact_url(url) << ": the server did not resume at byte " << have << " (HTTP "
+                                     << status << "), downloading from the start");
+            have = 0;
+            continue;
+        }
+        // What arrived is kept for the next attempt, so it should survive a power cut too.
+        if (rc == CURLE_OK && !sink.io_failed)
+            fsync_or_throw(fd.get(), path);
+        else if (!sink.io_failed)
+            ::fsync(fd.get());
+        check_result(c, rc, sink, url, have > 0);
         return;
     }
-    if (have && rc == CURLE_HTTP_RANGE_ERROR) {
-        fd = UniqueFd();
-        fetch_to_file_once(url, path, max_length, false, progress);
-        return;
-    }
-    fsync_or_throw(fd.get(), path);
-    check_result(c.h, rc, sink, url, have > 0);
 }
 
 } // namespace ota::net
