@@ -4,7 +4,7 @@
 # non-zero if any stage failed (all stages still run, so one CI log shows every failure).
 #
 # Environment:
-#   OTA_CROSS_BUILD_ROOT  where the build trees go (default: <repo>/build, i.e. build/<preset>)
+#   OTA_CROSS_BUILD_PREFIX  build trees are <prefix><preset> (default: <repo>/build/)
 #   OTA_ARMHF_DEBS        armhf package folder (default: toolchains/sysroots/armhf)
 #   OTA_CROSS_TARGETS     presets to run (default: "aarch64 armhf")
 #   OTA_JOBS              build and test parallelism (default: 2)
@@ -13,7 +13,7 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo" || exit 1
-build_root=${OTA_CROSS_BUILD_ROOT:-$repo/build}
+build_prefix=${OTA_CROSS_BUILD_PREFIX:-$repo/build/}
 export OTA_ARMHF_DEBS=${OTA_ARMHF_DEBS:-$repo/toolchains/sysroots/armhf}
 targets=${OTA_CROSS_TARGETS:-aarch64 armhf}
 jobs=${OTA_JOBS:-2}
@@ -43,7 +43,7 @@ stage() {
 host_packages="cmake ninja-build pkg-config crossbuild-essential-arm64 crossbuild-essential-armhf
     qemu-user nlohmann-json3-dev catch2 nginx libubootenv-tool u-boot-tools zstd bsdiff xdelta3 faketime"
 arm64_packages="libmbedtls-dev:arm64 libcurl4-openssl-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64
-    libdivsufsort-dev:arm64"
+    libdivsufsort-dev:arm64 libstdc++6:arm64"
 
 ensure_packages() {
     local missing
@@ -71,7 +71,7 @@ if [ "${OTA_SKIP_APT:-0}" != 1 ]; then
 fi
 
 for target in $targets; do
-    dir=$build_root/$target
+    dir=$build_prefix$target
     if [ "$target" = armhf ]; then
         stage "armhf sysroot" "$repo/scripts/fetch-armhf-sysroot.sh" "$OTA_ARMHF_DEBS" || continue
     fi

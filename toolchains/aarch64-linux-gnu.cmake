@@ -18,5 +18,9 @@ include(${CMAKE_CURRENT_LIST_DIR}/ota-cross-common.cmake)
 ota_cross_setup(
   TRIPLET ${_ota_triplet}
   QEMU qemu-aarch64
-  # Debian's cross libc (libc6-arm64-cross): what qemu-user needs to find the dynamic loader.
-  DEFAULT_RUNTIME_ROOT /usr/${_ota_triplet})
+  # Run on the multiarch runtime (libc6:arm64, libstdc++6:arm64), NOT with
+  # -L /usr/aarch64-linux-gnu: that loader (libc6-arm64-cross) would load libc.so.6 of a
+  # different build from /lib/aarch64-linux-gnu through the build machine's ld.so.cache, and a
+  # mismatched loader and libc hang in pthread_create under qemu.
+  DEFAULT_RUNTIME_ROOT /
+  RUNTIME_CHECK /usr/lib/${_ota_triplet}/libstdc++.so.6 "libstdc++6:arm64")

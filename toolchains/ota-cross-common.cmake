@@ -26,8 +26,8 @@ function(_ota_cross_setting out name default)
 endfunction()
 
 macro(ota_cross_setup)
-  cmake_parse_arguments(_OTA "" "TRIPLET;QEMU;DEFAULT_RUNTIME_ROOT;DEBS_VARIABLE;DEFAULT_DEBS" ""
-                        ${ARGN})
+  cmake_parse_arguments(_OTA "" "TRIPLET;QEMU;DEFAULT_RUNTIME_ROOT;DEBS_VARIABLE;DEFAULT_DEBS"
+                        "RUNTIME_CHECK" ${ARGN})
   _ota_cross_setting(_ota_prefix OTA_CROSS_PREFIX "${_OTA_TRIPLET}-")
   _ota_cross_setting(_ota_sysroot OTA_SYSROOT "")
   set(_ota_debs "")
@@ -76,6 +76,14 @@ macro(ota_cross_setup)
     # Without this FindCURL picks up the build machine's libcurl.pc.
     set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/${_OTA_TRIPLET}/pkgconfig:/usr/share/pkgconfig")
     set(_ota_runtime_root "${_OTA_DEFAULT_RUNTIME_ROOT}")
+    if(_OTA_RUNTIME_CHECK)
+      list(GET _OTA_RUNTIME_CHECK 0 _ota_check_file)
+      list(GET _OTA_RUNTIME_CHECK 1 _ota_check_package)
+      if(NOT EXISTS "${_ota_check_file}")
+        message(WARNING "${_ota_check_file} is missing: tests cannot run under qemu-user. "
+                        "Install the Debian package ${_ota_check_package}.")
+      endif()
+    endif()
   endif()
 
   set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
