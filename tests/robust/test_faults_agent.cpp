@@ -49,14 +49,14 @@ std::pair<std::string, std::string> served_bundle(const Slice& s, uint64_t versi
     return {};
 }
 
-// The agent configuration for the proxy: retries and a short low-speed window, so faults cost
+// The agent configuration for the proxy: `retries` and a short low-speed window, so faults cost
 // little time.
-std::string faulty_config(const Slice& s, int port) {
-    const std::string path = s.write_config("faulty.json", port);
-    Json c = parse_json(read_all(path), "faulty.json");
-    c["transport"] = Json{{"retries", 4},          {"retry_base_ms", 20},
-                          {"retry_max_ms", 200},   {"low_speed_bytes", 1024},
-                          {"low_speed_time_s", 1}, {"connect_timeout_s", 5}};
+std::string faulty_config(const Slice& s, const std::string& name, int port, int retries) {
+    const std::string path = s.write_config(name, port);
+    Json c = parse_json(read_all(path), name);
+    c["transport"] =
+        Json{{"retries", retries},      {"retry_base_ms", 20},   {"retry_max_ms", 200},
+             {"low_speed_bytes", 1024}, {"low_speed_time_s", 1}, {"connect_timeout_s", 5}};
     write_all_file(path, c.dump(1) + "\n");
     return path;
 }
@@ -130,7 +130,10 @@ TEST_CASE("fault proxy: seeded runs of ota-agent update complete or fail cleanly
     const std::string pristine_env = file_sha256_hex(s.ecu_dir() + "/uboot.env");
 
     FaultProxy proxy(s.port(), [](uint64_t) { return Fault{}; });
-    const std::string config = faulty_config(s, proxy.port());
+    // Two networks: a bad one (a third of the connections faulty, 4 retries) and, every third
+    // run, a terrible one (60 % faulty, 1 retry) where runs also give up with network errors.
+    const std::string config = faulty_config(s, "faulty.json", proxy.port(), 4);
+    const std::string harsh_config = faulty_config(s, "harsh.json", proxy.port(), 1);
 
     std::map<std::string, int> outcomes;
     int recovered = 0;
@@ -141,9 +144,9 @@ TEST_CASE("fault proxy: seeded runs of ota-agent update complete or fail cleanly
                             " && cp -a " + quote(s.path("pristine-ecu")) + " " +
                             quote(s.ecu_dir())) == 0);
 
-        // About a third of all connections get one fault at a random offset.
-        proxy.set_planner(FaultProxy::random_planner(seed, 0.35, 8ull << 20));
-        Result r = s.agent("update", config);
+        const bool harsh = run % 3 == 2;
+        proxy.set_planner(FaultProxy::random_planner(seed, harsh ? 0.6 : 0.35, 8ull << 20));
+        Result r = s.agent("update", harsh ? harsh_config : config);
         proxy.set_planner([](uint64_t) { return Fault{}; });
         INFO("agent output:\n" << r.output);
         if (r.status == 0) {
@@ -189,6 +192,11 @@ TEST_CASE("fault proxy: seeded runs of ota-agent update complete or fail cleanly
     for (const auto& [outcome, count] : outcomes)
         std::printf(" %s %d;", outcome.c_str(), count);
     std::printf(" failed runs recovered on a good network: %d\n", recovered);
+    size_t resumed = 0;
+    const std::string log = read_all(s.path("nginx-run/access.log"));
+    for (size_t pos = 0; (pos = log.find("\" 206 ", pos)) != std::string::npos; ++pos)
+        ++resumed;
+    std::printf("fault proxy: %zu downloads resumed with a Range request (HTTP 206)\n", resumed);
     std::fflush(stdout);
     CHECK(proxy.applied_total() >= static_cast<uint64_t>(runs) / 2);
 }
