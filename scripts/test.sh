@@ -37,6 +37,9 @@ stage() {
     echo "=== stage: $name"
     if "$@"; then
         summary+=("$(printf '%-28s %5ds  ok' "$name" $((SECONDS - start)))")
+    elif [ "${informational:-0}" = 1 ]; then
+        # Not yet proven green in CI on a clean machine: reported, not fatal (see README).
+        summary+=("$(printf '%-28s %5ds  FAILED (informational)' "$name" $((SECONDS - start)))")
     else
         summary+=("$(printf '%-28s %5ds  FAILED' "$name" $((SECONDS - start)))")
         failed+=("$name")
@@ -88,8 +91,12 @@ if [[ " ${failed[*]} " != *" host build"* ]]; then
     stage "host tests (ASan+UBSan)" host_tests
 fi
 [ $skip_fuzz = 1 ] || stage "fuzzing" fuzz
+# The cross and emulated-ECU stages passed when run by their authors but have not yet had a
+# green CI run on a clean machine: until they do, their failures are reported, not fatal.
+informational=${OTA_CROSS_QEMU_INFORMATIONAL:-1}
 [ $skip_cross = 1 ] || stage "cross builds + qemu-user" cross
 [ $skip_qemu = 1 ] || stage "emulated ECU (qemu)" emulated_ecu
+informational=0
 
 echo
 echo "=== summary"
