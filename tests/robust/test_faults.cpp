@@ -187,7 +187,7 @@ TEST_CASE("retries: bounded, with backoff, only for transient failures", "[robus
     }
 }
 
-TEST_CASE("retries: HTTP 503 is retried; delays grow exponentially with jitter, capped",
+TEST_CASE("retries: HTTP 503 is retried, delays grow exponentially with jitter, capped",
           "[robust][retry]") {
     const std::string body = pseudo_random_bytes(5000, 3);
     TcpServer server([&](int fd, uint64_t index) {
