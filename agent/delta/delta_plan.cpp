@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <future>
 #include <memory>
+#include <thread>
 
 namespace ota::delta {
 
@@ -54,20 +57,37 @@ EncodedOp encode_chunk(const SuffixArray& sa, const SuffixArray* filtered_sa, co
         op.src_extents = {{off, len}};
         return op;
     }
-    EncodedDiff diff;
+    // Every Diff variant is matched, ranked by a quick zstd level, and only the variants close
+    // to the best estimate are compressed at the (slow) ultra level.
     const bool try_filter =
-        filtered_sa && arm64_call_density(nw + off, len) >= options.arm64_min_call_density;
+        filtered_sa && looks_like_arm64_code(nw + off, len, options.arm64_min_call_density);
+    std::vector<DiffStreams> variants;
     for (int filter = 0; filter <= (try_filter ? 1 : 0); ++filter) {
         for (uint64_t min_match : options.diff_min_matches) {
             DiffEncodeOptions dopt;
-            dopt.zstd_level = options.diff_level;
             dopt.min_match = min_match;
             dopt.arm64_filter = filter == 1;
-            EncodedDiff d = encode_diff(filter ? *filtered_sa : sa, nw + off, len, off, dopt,
-                                        options.max_extents);
-            if (!d.blob.empty() && (diff.blob.empty() || d.blob.size() < diff.blob.size()))
-                diff = std::move(d);
+            variants.push_back(
+                build_diff_streams(filter ? *filtered_sa : sa, nw + off, len, off, dopt));
         }
+    }
+    std::vector<size_t> estimates;
+    size_t best_estimate = SIZE_MAX;
+    for (const auto& v : variants) {
+        size_t e = variants.size() == 1 ? 0 : pack_diff(v, options.rank_level).blob.size();
+        if (e == 0 && variants.size() > 1) e = SIZE_MAX; // refused by the applier
+        estimates.push_back(e);
+        best_estimate = std::min(best_estimate, e);
+    }
+    EncodedDiff diff;
+    for (size_t i = 0; i < variants.size(); ++i) {
+        if (best_estimate == SIZE_MAX ||
+            static_cast<double>(estimates[i]) >
+                static_cast<double>(best_estimate) * options.rank_slack)
+            continue;
+        EncodedDiff d = pack_diff(variants[i], options.diff_level, options.max_extents);
+        if (!d.blob.empty() && (diff.blob.empty() || d.blob.size() < diff.blob.size()))
+            diff = std::move(d);
     }
     if (!diff.blob.empty()) {
         op.type = bundle::OpType::Diff;
@@ -118,7 +138,7 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
     std::vector<uint8_t> filtered_old;
     std::unique_ptr<SuffixArray> filtered_sa;
     if (options.arm64_min_call_density > 0 &&
-        arm64_call_density(old_data, old_size) >= options.arm64_min_call_density) {
+        looks_like_arm64_code(old_data, old_size, options.arm64_min_call_density)) {
         filtered_old = arm64_filtered_copy(old_data, old_size, 0);
         filtered_sa = std::make_unique<SuffixArray>(filtered_old.data(), old_size);
     }
@@ -127,7 +147,8 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
                      static_cast<unsigned long long>(old_size),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
-    const unsigned threads = std::max(1u, options.threads);
+    const unsigned threads = std::max(
+        1u, options.threads ? options.threads : std::min(std::thread::hardware_concurrency(), 16u));
     std::deque<std::future<EncodedOp>> pending;
     uint64_t next = 0;
     auto drain_one = [&] {

@@ -23,12 +23,16 @@ struct DeltaOptions {
     // The Diff is encoded once per value (DiffEncodeOptions::min_match) and the smallest kept:
     // which threshold wins depends on the data (measured on the benchmark corpus).
     std::vector<uint64_t> diff_min_matches = {8, 16};
+    // The Diff variants are ranked by their size at rank_level; only those within rank_slack of
+    // the smallest estimate are compressed at diff_level (the ultra levels cost most of the time).
+    int rank_level = 9;
+    double rank_slack = 1.03;
     // ARM64 branch filter (diff_format.h): when the old image looks like ARM64 code (BL density
     // above this), Diff ops are also encoded between the filtered images and the smaller kept.
     // 0 disables it. Costs a filtered copy of the old image and a second suffix array.
     double arm64_min_call_density = 0.02;
-    // Operations encoded in parallel (the suffix array is shared read-only).
-    unsigned threads = 1;
+    // Operations encoded in parallel (the suffix array is shared read-only); 0 = one per core.
+    unsigned threads = 0;
     // Source extents listed per op (they cost header bytes; the applier checks reads against them).
     size_t max_extents = 16;
     // A Diff blob at most this fraction of the op output is kept without trying the zstd ops.

@@ -161,8 +161,21 @@ double arm64_call_density(const uint8_t* data, uint64_t size) {
     return static_cast<double>(calls) / static_cast<double>(size / 4);
 }
 
-EncodedDiff encode_diff(const SuffixArray& sa, const uint8_t* new_data, uint64_t new_size,
-                        uint64_t new_offset, const DiffEncodeOptions& options, size_t max_extents) {
+bool looks_like_arm64_code(const uint8_t* data, uint64_t size, double min_call_density) {
+    constexpr uint32_t kRet = 0xd65f03c0; // RET (x30), little endian
+    if (size < 4 || arm64_call_density(data, size) < min_call_density) return false;
+    uint64_t returns = 0;
+    for (uint64_t i = 0; i + 4 <= size; i += 4) {
+        uint32_t w = static_cast<uint32_t>(data[i]) | static_cast<uint32_t>(data[i + 1]) << 8 |
+                     static_cast<uint32_t>(data[i + 2]) << 16 |
+                     static_cast<uint32_t>(data[i + 3]) << 24;
+        if (w == kRet) ++returns;
+    }
+    return returns * 2048 >= size / 4;
+}
+
+DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, uint64_t new_size,
+                               uint64_t new_offset, const DiffEncodeOptions& options) {
     std::vector<uint8_t> filtered_new;
     if (options.arm64_filter) filtered_new = arm64_filtered_copy(new_data, new_size, new_offset);
     const uint8_t* nw = options.arm64_filter ? filtered_new.data() : new_data;
@@ -170,11 +183,17 @@ EncodedDiff encode_diff(const SuffixArray& sa, const uint8_t* new_data, uint64_t
     const int64_t oldsize = static_cast<int64_t>(sa.old_size());
     const int64_t newsize = static_cast<int64_t>(new_size);
 
-    std::string ctrl, diff, extra;
+    DiffStreams out;
+    out.new_size = new_size;
+    out.new_offset = new_offset;
+    out.arm64_filter = options.arm64_filter;
+    std::string& ctrl = out.ctrl;
+    std::string& diff = out.diff;
+    std::string& extra = out.extra;
     diff.reserve(new_size);
-    uint64_t ctrl_count = 0;
+    uint64_t& ctrl_count = out.ctrl_count;
     int64_t old_cursor = 0;
-    std::vector<bundle::Extent> reads;
+    std::vector<bundle::Extent>& reads = out.reads;
 
     auto emit = [&](int64_t lastscan, int64_t lastpos, int64_t lenf, int64_t extra_len) {
         if (lenf == 0 && extra_len == 0) return;
@@ -263,36 +282,45 @@ EncodedDiff encode_diff(const SuffixArray& sa, const uint8_t* new_data, uint64_t
         }
     }
 
-    std::string ctrl_z = ctrl.empty() ? std::string()
-                                      : zstd_compress(reinterpret_cast<const uint8_t*>(ctrl.data()),
-                                                      ctrl.size(), options.zstd_level);
-    std::string diff_z = diff.empty() ? std::string()
-                                      : zstd_compress(reinterpret_cast<const uint8_t*>(diff.data()),
-                                                      diff.size(), options.zstd_level);
-    std::string extra_z = extra.empty()
-                              ? std::string()
-                              : zstd_compress(reinterpret_cast<const uint8_t*>(extra.data()),
-                                              extra.size(), options.zstd_level);
+    return out;
+}
+
+EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_extents) {
+    auto compress = [&](const std::string& stream) {
+        return stream.empty() ? std::string()
+                              : zstd_compress(reinterpret_cast<const uint8_t*>(stream.data()),
+                                              stream.size(), zstd_level);
+    };
     EncodedDiff result;
+    if (streams.ctrl.size() > streams.new_size / format::kMaxCtrlDivisor + format::kCtrlSlack)
+        return result; // the applier would refuse it: caller falls back to another op
+    const std::string ctrl_z = compress(streams.ctrl);
+    const std::string diff_z = compress(streams.diff);
+    const std::string extra_z = compress(streams.extra);
     std::string& b = result.blob;
-    if (options.arm64_filter) {
+    if (streams.arm64_filter) {
         b.assign(format::kMagicArm64, sizeof(format::kMagicArm64));
-        format::put_varint(b, new_offset);
+        format::put_varint(b, streams.new_offset);
     } else {
         b.assign(format::kMagic, sizeof(format::kMagic));
     }
-    for (uint64_t v : {new_size, ctrl_count, static_cast<uint64_t>(ctrl.size()),
-                       static_cast<uint64_t>(ctrl_z.size()), static_cast<uint64_t>(diff.size()),
-                       static_cast<uint64_t>(diff_z.size()), static_cast<uint64_t>(extra.size()),
-                       static_cast<uint64_t>(extra_z.size())})
+    for (uint64_t v :
+         {streams.new_size, streams.ctrl_count, static_cast<uint64_t>(streams.ctrl.size()),
+          static_cast<uint64_t>(ctrl_z.size()), static_cast<uint64_t>(streams.diff.size()),
+          static_cast<uint64_t>(diff_z.size()), static_cast<uint64_t>(streams.extra.size()),
+          static_cast<uint64_t>(extra_z.size())})
         format::put_varint(b, v);
     b += ctrl_z;
     b += diff_z;
     b += extra_z;
-    if (ctrl.size() > new_size / format::kMaxCtrlDivisor + format::kCtrlSlack)
-        result.blob.clear(); // the applier would refuse it: caller falls back to another op
-    result.src_extents = coalesce_extents(std::move(reads), max_extents);
+    result.src_extents = coalesce_extents(streams.reads, max_extents);
     return result;
+}
+
+EncodedDiff encode_diff(const SuffixArray& sa, const uint8_t* new_data, uint64_t new_size,
+                        uint64_t new_offset, const DiffEncodeOptions& options, size_t max_extents) {
+    return pack_diff(build_diff_streams(sa, new_data, new_size, new_offset, options),
+                     options.zstd_level, max_extents);
 }
 
 } // namespace ota::delta

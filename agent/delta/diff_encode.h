@@ -48,13 +48,36 @@ std::vector<uint8_t> arm64_filtered_copy(const uint8_t* data, uint64_t size, uin
 // more in ARM64 code.
 double arm64_call_density(const uint8_t* data, uint64_t size);
 
+// Whether data looks like ARM64 code worth the branch filter: BL density of at least
+// min_call_density, and plain RET instructions at least every 2048 words. Float weights can have
+// as many BL look-alikes as code (a model file measured 3.8 %), but never the exact RET word.
+bool looks_like_arm64_code(const uint8_t* data, uint64_t size, double min_call_density);
+
 struct EncodedDiff {
     std::string blob;                        // the Diff blob (diff_format.h)
     std::vector<bundle::Extent> src_extents; // every old range the blob reads, sorted, merged
 };
 
-// Encodes new_data (one operation's output) against the whole old image. src_extents are merged
-// down to at most max_extents ranges (joining the closest neighbours first).
+// The uncompressed control / difference / extra streams of one op's Diff, before zstd.
+struct DiffStreams {
+    std::string ctrl, diff, extra;
+    uint64_t ctrl_count = 0;
+    uint64_t new_size = 0;
+    uint64_t new_offset = 0;
+    bool arm64_filter = false;
+    std::vector<bundle::Extent> reads; // old ranges read, in control order
+};
+
+// Matching only: the streams of new_data (one operation's output) against the whole old image.
+DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, uint64_t new_size,
+                               uint64_t new_offset, const DiffEncodeOptions& options);
+
+// Compresses the streams at zstd_level into a Diff blob; src_extents are merged down to at most
+// max_extents ranges (joining the closest neighbours first). An empty blob means the applier
+// would refuse it (too many control entries for the output).
+EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_extents = 16);
+
+// build_diff_streams + pack_diff at options.zstd_level.
 EncodedDiff encode_diff(const SuffixArray& sa, const uint8_t* new_data, uint64_t new_size,
                         uint64_t new_offset, const DiffEncodeOptions& options,
                         size_t max_extents = 16);

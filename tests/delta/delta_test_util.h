@@ -128,6 +128,8 @@ inline std::string fake_arm64_code(size_t words, uint64_t seed, size_t gap_at = 
             int64_t target = static_cast<int64_t>(addr((i * 7919) % 64 * (words / 64)));
             uint32_t imm = static_cast<uint32_t>((target - at) / 4);
             put_word(w, 0, 0x94000000u | (imm & 0x03FFFFFFu));
+        } else if (i % 64 == 63) {
+            put_word(w, 0, 0xd65f03c0u); // RET: what tells code from data (looks_like_arm64_code)
         } else if (i % 16 == 5) {
             int64_t page = static_cast<int64_t>(addr((i * 31) % 64 * (words / 64)) >> 12);
             uint32_t imm = static_cast<uint32_t>(page - (at >> 12)) & 0x1FFFFF;

@@ -3,6 +3,7 @@
 #include "agent/common/error.h"
 #include "agent/delta/delta_plan.h"
 #include "agent/delta/diff.h"
+#include "agent/delta/diff_encode.h"
 #include "delta_test_util.h"
 
 #include <catch2/catch.hpp>
@@ -151,6 +152,36 @@ TEST_CASE("delta plan refuses an op size out of bounds") {
     opt.op_size = bundle::kMaxOpOutput + 1;
     REQUIRE_THROWS_AS(delta::encode_delta(nullptr, 0, nullptr, 0, opt, [](delta::EncodedOp&&) {}),
                       Error);
+}
+
+TEST_CASE("data with BL look-alikes but no returns is not taken for ARM64 code") {
+    // Like the float weights of a model file: many words with a BL opcode, no RET anywhere.
+    std::string code = fake_arm64_code(60000, 71);
+    std::string weights = code;
+    size_t returns = 0;
+    for (size_t i = 0; i + 4 <= weights.size(); i += 4) {
+        if (weights.compare(i, 4, std::string("\xc0\x03\x5f\xd6", 4)) == 0) {
+            weights[i + 3] = static_cast<char>(0x94); // a BL look-alike in its place
+            ++returns;
+        }
+    }
+    REQUIRE(returns > 0);
+    const auto* c = reinterpret_cast<const uint8_t*>(code.data());
+    const auto* w = reinterpret_cast<const uint8_t*>(weights.data());
+    REQUIRE(delta::arm64_call_density(w, weights.size()) >= 0.02);
+    CHECK(delta::looks_like_arm64_code(c, code.size(), 0.02));
+    CHECK_FALSE(delta::looks_like_arm64_code(w, weights.size(), 0.02));
+    CHECK_FALSE(delta::looks_like_arm64_code(c, code.size(), 0.9)); // too few calls
+
+    TempDir dir;
+    std::string new_weights = weights;
+    new_weights[1000] ^= 1;
+    delta::DeltaOptions opt;
+    opt.op_size = 65536;
+    Result r = round_trip(dir, weights, new_weights, opt);
+    REQUIRE(r.image == new_weights);
+    for (const auto& op : r.ops)
+        if (op.type == bundle::OpType::Diff) CHECK(op.blob.compare(0, 8, "OTADIFF2") != 0);
 }
 
 TEST_CASE("delta plan uses the ARM64 filter on ARM64-like code, and not when disabled") {
