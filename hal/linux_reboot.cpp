@@ -19,8 +19,8 @@ void LinuxRebooter::reboot() {
             throw Error(ErrorKind::Io, std::string("reboot(2) failed: ") + std::strerror(errno));
         return;
     }
-    std::vector<char *> argv;
-    for (auto &arg : command_)
+    std::vector<char*> argv;
+    for (auto& arg : command_)
         argv.push_back(arg.data());
     argv.push_back(nullptr);
     pid_t pid = ::fork();

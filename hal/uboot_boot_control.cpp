@@ -11,7 +11,7 @@ namespace ota::hal {
 
 namespace {
 
-std::vector<std::string> split_words(const std::string &s) {
+std::vector<std::string> split_words(const std::string& s) {
     std::istringstream in(s);
     std::vector<std::string> words;
     std::string w;
@@ -20,9 +20,9 @@ std::vector<std::string> split_words(const std::string &s) {
     return words;
 }
 
-std::string join_words(const std::vector<std::string> &words) {
+std::string join_words(const std::vector<std::string>& words) {
     std::string out;
-    for (const auto &w : words) {
+    for (const auto& w : words) {
         if (!out.empty()) out += ' ';
         out += w;
     }
@@ -38,15 +38,15 @@ void check_tries(int tries) {
 
 } // namespace
 
-std::string rauc_slot_from_cmdline(const std::string &cmdline) {
+std::string rauc_slot_from_cmdline(const std::string& cmdline) {
     const std::string key = "rauc.slot=";
     std::string found;
-    for (const auto &word : split_words(cmdline))
+    for (const auto& word : split_words(cmdline))
         if (word.rfind(key, 0) == 0) found = word.substr(key.size()); // last one wins, as Linux
     return found;
 }
 
-int parse_boot_tries(const std::string &value) {
+int parse_boot_tries(const std::string& value) {
     std::string digits = value;
     if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X'))
         digits = digits.substr(2);
@@ -69,11 +69,11 @@ std::string format_boot_tries(int tries) {
     return s.str();
 }
 
-std::string boot_left_variable(const std::string &slot) {
+std::string boot_left_variable(const std::string& slot) {
     return "BOOT_" + slot + "_LEFT";
 }
 
-BootState boot_state_from_env(const EnvVars &vars, const std::vector<std::string> &slots,
+BootState boot_state_from_env(const EnvVars& vars, const std::vector<std::string>& slots,
                               int default_tries) {
     BootState state;
     auto order = vars.find("BOOT_ORDER");
@@ -81,7 +81,7 @@ BootState boot_state_from_env(const EnvVars &vars, const std::vector<std::string
         state.order = slots; // the script's `test -n "${BOOT_ORDER}" || setenv BOOT_ORDER "A B"`
     else
         state.order = split_words(order->second);
-    for (const auto &slot : slots) {
+    for (const auto& slot : slots) {
         auto left = vars.find(boot_left_variable(slot));
         state.tries_left[slot] = (left == vars.end() || left->second.empty())
                                      ? default_tries
@@ -94,14 +94,14 @@ UBootBootControl::UBootBootControl(std::shared_ptr<UBootEnv> env, UBootBootContr
     : env_(std::move(env)), options_(std::move(options)) {
     if (!env_) throw Error(ErrorKind::Config, "boot control needs an environment");
     if (options_.slots.empty()) throw Error(ErrorKind::Config, "boot control needs slots");
-    for (const auto &s : options_.slots)
+    for (const auto& s : options_.slots)
         if (s.empty() || s.find_first_of(" \t=\n") != std::string::npos)
             throw Error(ErrorKind::Config, "bad slot name '" + s + "'");
     if (options_.default_tries < 1) throw Error(ErrorKind::Config, "default tries must be >= 1");
     check_tries(options_.default_tries);
 }
 
-void UBootBootControl::require_slot(const std::string &slot) const {
+void UBootBootControl::require_slot(const std::string& slot) const {
     if (std::find(options_.slots.begin(), options_.slots.end(), slot) == options_.slots.end())
         throw Error(ErrorKind::Config, "unknown slot '" + slot + "'");
 }
@@ -120,35 +120,35 @@ std::string UBootBootControl::booted_slot() {
     return slot;
 }
 
-void UBootBootControl::mark_bad(const std::string &slot) {
+void UBootBootControl::mark_bad(const std::string& slot) {
     require_slot(slot);
-    env_->update([&](EnvVars &vars) {
+    env_->update([&](EnvVars& vars) {
         BootState current = boot_state_from_env(vars, options_.slots, options_.default_tries);
         std::vector<std::string> order;
-        for (const auto &s : current.order)
+        for (const auto& s : current.order)
             if (s != slot) order.push_back(s);
         vars["BOOT_ORDER"] = join_words(order);
         vars[boot_left_variable(slot)] = format_boot_tries(0);
     });
 }
 
-void UBootBootControl::set_primary(const std::string &slot, int tries) {
+void UBootBootControl::set_primary(const std::string& slot, int tries) {
     require_slot(slot);
     check_tries(tries);
     if (tries < 1) throw Error(ErrorKind::Config, "a primary slot needs at least one try");
-    env_->update([&](EnvVars &vars) {
+    env_->update([&](EnvVars& vars) {
         BootState current = boot_state_from_env(vars, options_.slots, options_.default_tries);
         std::vector<std::string> order{slot};
-        for (const auto &s : current.order)
+        for (const auto& s : current.order)
             if (s != slot) order.push_back(s);
         vars["BOOT_ORDER"] = join_words(order);
         vars[boot_left_variable(slot)] = format_boot_tries(tries);
     });
 }
 
-void UBootBootControl::mark_good(const std::string &slot) {
+void UBootBootControl::mark_good(const std::string& slot) {
     require_slot(slot);
-    env_->update([&](EnvVars &vars) {
+    env_->update([&](EnvVars& vars) {
         vars[boot_left_variable(slot)] = format_boot_tries(options_.default_tries);
     });
 }

@@ -30,17 +30,17 @@ struct UBootBootControlOptions {
 };
 
 // "rauc.slot=B" from a kernel command line; "" when absent.
-std::string rauc_slot_from_cmdline(const std::string &cmdline);
+std::string rauc_slot_from_cmdline(const std::string& cmdline);
 
 // Parses a BOOT_<slot>_LEFT value: hex digits, optional 0x. Throws Error(Malformed).
-int parse_boot_tries(const std::string &value);
+int parse_boot_tries(const std::string& value);
 // The RAUC spelling of a tries value: lowercase hex without prefix.
 std::string format_boot_tries(int tries);
 
 // BootState as the boot script will see it, defaults applied for missing variables.
-BootState boot_state_from_env(const EnvVars &vars, const std::vector<std::string> &slots,
+BootState boot_state_from_env(const EnvVars& vars, const std::vector<std::string>& slots,
                               int default_tries);
-std::string boot_left_variable(const std::string &slot);
+std::string boot_left_variable(const std::string& slot);
 
 class UBootBootControl : public BootControl {
 public:
@@ -48,15 +48,15 @@ public:
 
     std::vector<std::string> slots() const override { return options_.slots; }
     std::string booted_slot() override;
-    void mark_bad(const std::string &slot) override;
-    void set_primary(const std::string &slot, int tries) override;
-    void mark_good(const std::string &slot) override;
+    void mark_bad(const std::string& slot) override;
+    void set_primary(const std::string& slot, int tries) override;
+    void mark_good(const std::string& slot) override;
     BootState state() override;
 
-    UBootEnv &env() { return *env_; }
+    UBootEnv& env() { return *env_; }
 
 private:
-    void require_slot(const std::string &slot) const;
+    void require_slot(const std::string& slot) const;
 
     std::shared_ptr<UBootEnv> env_;
     UBootBootControlOptions options_;

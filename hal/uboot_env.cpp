@@ -26,32 +26,32 @@ size_t header_size(bool redundant) {
     return redundant ? kCrcSize + 1 : kCrcSize;
 }
 
-uint32_t crc32_of(const char *data, size_t size) {
+uint32_t crc32_of(const char* data, size_t size) {
     uLong crc = ::crc32(0L, Z_NULL, 0);
     // zlib takes uInt lengths; env sizes are bounded by kMaxEnvSize so one call is enough.
-    crc = ::crc32(crc, reinterpret_cast<const Bytef *>(data), static_cast<uInt>(size));
+    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(size));
     return static_cast<uint32_t>(crc);
 }
 
-Error config_error(const std::string &origin, size_t line, const std::string &what) {
+Error config_error(const std::string& origin, size_t line, const std::string& what) {
     return Error(ErrorKind::Config, origin + " line " + std::to_string(line) + ": " + what);
 }
 
 // Parses a whole token as an unsigned/signed number in the given base (0 = C notation).
-bool parse_number(const std::string &token, int base, int64_t *out) {
+bool parse_number(const std::string& token, int base, int64_t* out) {
     if (token.empty()) return false;
     errno = 0;
-    char *end = nullptr;
+    char* end = nullptr;
     long long v = std::strtoll(token.c_str(), &end, base);
     if (errno != 0 || end == token.c_str() || *end != '\0') return false;
     *out = v;
     return true;
 }
 
-bool parse_hex_size(const std::string &token, uint64_t *out) {
+bool parse_hex_size(const std::string& token, uint64_t* out) {
     if (token.empty() || token[0] == '-' || token[0] == '+') return false;
     errno = 0;
-    char *end = nullptr;
+    char* end = nullptr;
     unsigned long long v = std::strtoull(token.c_str(), &end, 16);
     if (errno != 0 || end == token.c_str() || *end != '\0') return false;
     *out = v;
@@ -64,14 +64,14 @@ std::string hex(uint64_t v) {
     return s.str();
 }
 
-std::string describe(const EnvLocation &loc) {
+std::string describe(const EnvLocation& loc) {
     return loc.device + "@" +
            (loc.offset < 0 ? "-" + hex(static_cast<uint64_t>(-loc.offset))
                            : hex(static_cast<uint64_t>(loc.offset)));
 }
 
 // Resolves a location's byte offset on its device (negative offsets count from the end).
-uint64_t resolve_offset(int fd, const EnvLocation &loc) {
+uint64_t resolve_offset(int fd, const EnvLocation& loc) {
     if (loc.offset >= 0) return static_cast<uint64_t>(loc.offset);
     struct stat st {};
     if (::fstat(fd, &st) != 0) throw Error(ErrorKind::Io, "cannot stat " + loc.device);
@@ -89,7 +89,7 @@ uint64_t resolve_offset(int fd, const EnvLocation &loc) {
 // libubootenv itself (a missing /var/lock must not stop the agent).
 class EnvLock {
 public:
-    explicit EnvLock(const std::string &path) {
+    explicit EnvLock(const std::string& path) {
         if (path.empty()) return;
         fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
         if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
@@ -103,8 +103,8 @@ public:
             ::close(fd_);
         }
     }
-    EnvLock(const EnvLock &) = delete;
-    EnvLock &operator=(const EnvLock &) = delete;
+    EnvLock(const EnvLock&) = delete;
+    EnvLock& operator=(const EnvLock&) = delete;
 
 private:
     int fd_ = -1;
@@ -112,7 +112,7 @@ private:
 
 } // namespace
 
-EnvConfig parse_fw_env_config(const std::string &text) {
+EnvConfig parse_fw_env_config(const std::string& text) {
     const std::string origin = "fw_env.config";
     EnvConfig config;
     std::istringstream lines(text);
@@ -167,11 +167,11 @@ EnvConfig parse_fw_env_config(const std::string &text) {
     return config;
 }
 
-EnvConfig load_fw_env_config(const std::string &path) {
+EnvConfig load_fw_env_config(const std::string& path) {
     std::string text = read_file(path, 64 * 1024);
     try {
         return parse_fw_env_config(text);
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         std::string msg = e.what();
         const std::string prefix = "fw_env.config";
         if (msg.rfind(prefix, 0) == 0) msg = path + msg.substr(prefix.size());
@@ -179,10 +179,10 @@ EnvConfig load_fw_env_config(const std::string &path) {
     }
 }
 
-std::string format_fw_env_config(const EnvConfig &config) {
+std::string format_fw_env_config(const EnvConfig& config) {
     std::ostringstream out;
     out << "# device offset envsize [sectorsize [sectors]]\n";
-    for (const auto &c : config.copies) {
+    for (const auto& c : config.copies) {
         out << c.device << " "
             << (c.offset < 0 ? "-" + hex(static_cast<uint64_t>(-c.offset))
                              : hex(static_cast<uint64_t>(c.offset)))
@@ -194,7 +194,7 @@ std::string format_fw_env_config(const EnvConfig &config) {
     return out.str();
 }
 
-void validate_env_variable(const std::string &name, const std::string &value) {
+void validate_env_variable(const std::string& name, const std::string& value) {
     if (name.empty()) throw Error(ErrorKind::Malformed, "environment variable with an empty name");
     if (name.find('=') != std::string::npos || name.find('\0') != std::string::npos)
         throw Error(ErrorKind::Malformed,
@@ -204,13 +204,13 @@ void validate_env_variable(const std::string &name, const std::string &value) {
                     "value of environment variable " + name + " contains a NUL byte");
 }
 
-std::string encode_env_copy(const EnvVars &vars, uint64_t env_size, std::optional<uint8_t> flags) {
+std::string encode_env_copy(const EnvVars& vars, uint64_t env_size, std::optional<uint8_t> flags) {
     if (env_size < kMinEnvSize || env_size > kMaxEnvSize)
         throw Error(ErrorKind::Config, "environment size " + hex(env_size) + " out of range");
     const size_t header = header_size(flags.has_value());
     const size_t capacity = static_cast<size_t>(env_size) - header;
     size_t needed = 1; // the terminating empty entry
-    for (const auto &[name, value] : vars) {
+    for (const auto& [name, value] : vars) {
         validate_env_variable(name, value);
         needed += name.size() + value.size() + 2;
     }
@@ -220,7 +220,7 @@ std::string encode_env_copy(const EnvVars &vars, uint64_t env_size, std::optiona
                                              std::to_string(capacity));
     std::string image(static_cast<size_t>(env_size), '\0');
     size_t pos = header;
-    for (const auto &[name, value] : vars) {
+    for (const auto& [name, value] : vars) {
         image.replace(pos, name.size(), name);
         pos += name.size();
         image[pos++] = '=';
@@ -234,7 +234,7 @@ std::string encode_env_copy(const EnvVars &vars, uint64_t env_size, std::optiona
     return image;
 }
 
-EnvCopy inspect_env_copy(const std::string &image, bool redundant) {
+EnvCopy inspect_env_copy(const std::string& image, bool redundant) {
     const size_t header = header_size(redundant);
     if (image.size() < header + 1) throw Error(ErrorKind::Malformed, "environment copy too small");
     EnvCopy copy;
@@ -247,7 +247,7 @@ EnvCopy inspect_env_copy(const std::string &image, bool redundant) {
     return copy;
 }
 
-EnvVars decode_env_entries(const std::string &data) {
+EnvVars decode_env_entries(const std::string& data) {
     EnvVars vars;
     size_t pos = 0;
     while (true) {
@@ -270,7 +270,7 @@ EnvVars decode_env_entries(const std::string &data) {
     return vars;
 }
 
-int select_active_copy(const EnvCopy &first, const EnvCopy &second) {
+int select_active_copy(const EnvCopy& first, const EnvCopy& second) {
     if (!first.crc_ok && !second.crc_ok)
         throw Error(ErrorKind::Malformed, "both copies of the U-Boot environment have bad CRCs");
     if (!second.crc_ok) return 0;
@@ -285,17 +285,17 @@ UBootEnv::UBootEnv(EnvConfig config, std::string lock_path)
     : config_(std::move(config)), lock_path_(std::move(lock_path)) {
     if (config_.copies.empty() || config_.copies.size() > 2)
         throw Error(ErrorKind::Config, "an environment has one or two copies");
-    for (const auto &c : config_.copies)
+    for (const auto& c : config_.copies)
         if (c.size != config_.env_size() || c.size < kMinEnvSize || c.size > kMaxEnvSize)
             throw Error(ErrorKind::Config, "bad environment size for " + describe(c));
 }
 
-UBootEnv UBootEnv::from_config_file(const std::string &config_path, const std::string &lock_path) {
+UBootEnv UBootEnv::from_config_file(const std::string& config_path, const std::string& lock_path) {
     return UBootEnv(load_fw_env_config(config_path), lock_path);
 }
 
 std::string UBootEnv::read_copy_image(size_t index) const {
-    const EnvLocation &loc = config_.copies.at(index);
+    const EnvLocation& loc = config_.copies.at(index);
     UniqueFd fd = open_or_throw(loc.device, O_RDONLY);
     uint64_t offset = resolve_offset(fd.get(), loc);
     std::string image(static_cast<size_t>(loc.size), '\0');
@@ -303,8 +303,8 @@ std::string UBootEnv::read_copy_image(size_t index) const {
     return image;
 }
 
-void UBootEnv::write_copy_image(size_t index, const std::string &image) {
-    const EnvLocation &loc = config_.copies.at(index);
+void UBootEnv::write_copy_image(size_t index, const std::string& image) {
+    const EnvLocation& loc = config_.copies.at(index);
     UniqueFd fd = open_or_throw(loc.device, O_RDWR);
     uint64_t offset = resolve_offset(fd.get(), loc);
     std::string what = "U-Boot environment " + describe(loc);
@@ -330,7 +330,7 @@ int UBootEnv::active_copy() const {
     return select_active_copy(copies[0], copies[1]);
 }
 
-EnvVars UBootEnv::read_unlocked(int *active, uint8_t *active_flags) const {
+EnvVars UBootEnv::read_unlocked(int* active, uint8_t* active_flags) const {
     std::vector<EnvCopy> copies;
     for (size_t i = 0; i < config_.copies.size(); ++i)
         copies.push_back(inspect_env_copy(read_copy_image(i), config_.redundant()));
@@ -338,7 +338,7 @@ EnvVars UBootEnv::read_unlocked(int *active, uint8_t *active_flags) const {
     if (config_.redundant()) {
         try {
             chosen = select_active_copy(copies[0], copies[1]);
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             throw Error(e.kind(), std::string(e.what()) + " (" + describe(config_.copies[0]) +
                                       ", " + describe(config_.copies[1]) + ")");
         }
@@ -351,7 +351,7 @@ EnvVars UBootEnv::read_unlocked(int *active, uint8_t *active_flags) const {
     return decode_env_entries(copies[static_cast<size_t>(chosen)].data);
 }
 
-void UBootEnv::write_unlocked(const EnvVars &vars) {
+void UBootEnv::write_unlocked(const EnvVars& vars) {
     // Serialise first: a bad name or an oversized environment must change nothing.
     if (!config_.redundant()) {
         std::string image = encode_env_copy(vars, config_.env_size(), std::nullopt);
@@ -370,19 +370,19 @@ EnvVars UBootEnv::read() const {
     return read_unlocked(nullptr, nullptr);
 }
 
-void UBootEnv::write(const EnvVars &vars) {
+void UBootEnv::write(const EnvVars& vars) {
     EnvLock lock(lock_path_);
     write_unlocked(vars);
 }
 
-void UBootEnv::update(const std::function<void(EnvVars &)> &change) {
+void UBootEnv::update(const std::function<void(EnvVars&)>& change) {
     EnvLock lock(lock_path_);
     EnvVars vars = read_unlocked(nullptr, nullptr);
     change(vars);
     write_unlocked(vars);
 }
 
-void UBootEnv::initialize(const EnvVars &vars) {
+void UBootEnv::initialize(const EnvVars& vars) {
     EnvLock lock(lock_path_);
     if (!config_.redundant()) {
         write_copy_image(0, encode_env_copy(vars, config_.env_size(), std::nullopt));

@@ -20,7 +20,7 @@ namespace ota::hal {
 constexpr uint64_t kMaxEnvSize = 1024 * 1024;
 constexpr uint64_t kMinEnvSize = 16;
 // The lock file that libubootenv's fw_printenv/fw_setenv take, so we never interleave with them.
-constexpr const char *kDefaultEnvLockPath = "/var/lock/fw_printenv.lock";
+constexpr const char* kDefaultEnvLockPath = "/var/lock/fw_printenv.lock";
 
 // One line of /etc/fw_env.config: `device offset envsize [sectorsize [sectors]]`.
 struct EnvLocation {
@@ -40,19 +40,19 @@ struct EnvConfig {
 // Parses fw_env.config text with libubootenv's number rules: offset in C notation (0x.. hex,
 // decimal, may be negative), env size / sector size / sector count always hex ("4000" = 0x4000).
 // Lines starting with '#' (and anything after a '#') are comments. Throws Error(Config).
-EnvConfig parse_fw_env_config(const std::string &text);
-EnvConfig load_fw_env_config(const std::string &path = "/etc/fw_env.config");
-std::string format_fw_env_config(const EnvConfig &config);
+EnvConfig parse_fw_env_config(const std::string& text);
+EnvConfig load_fw_env_config(const std::string& path = "/etc/fw_env.config");
+std::string format_fw_env_config(const EnvConfig& config);
 
 // Variables, sorted by name (the order libubootenv writes them in).
 using EnvVars = std::map<std::string, std::string>;
 
 // Name: non-empty, no '=' and no NUL; value: no NUL. Throws Error(Malformed).
-void validate_env_variable(const std::string &name, const std::string &value);
+void validate_env_variable(const std::string& name, const std::string& value);
 
 // Serialises one copy (header included) of exactly env_size bytes. flags is the redundant flags
 // byte, or nullopt for the single-copy layout. Throws Malformed (bad name) or TooLarge.
-std::string encode_env_copy(const EnvVars &vars, uint64_t env_size, std::optional<uint8_t> flags);
+std::string encode_env_copy(const EnvVars& vars, uint64_t env_size, std::optional<uint8_t> flags);
 
 // What one stored copy looks like, before any choice between copies.
 struct EnvCopy {
@@ -60,37 +60,37 @@ struct EnvCopy {
     uint8_t flags = 0; // redundant layout only
     std::string data;  // the area after the header (covered by the CRC)
 };
-EnvCopy inspect_env_copy(const std::string &image, bool redundant);
+EnvCopy inspect_env_copy(const std::string& image, bool redundant);
 
 // Parses the entries of a copy whose CRC is good. Throws Error(Malformed) on an unterminated or
 // nameless entry.
-EnvVars decode_env_entries(const std::string &data);
+EnvVars decode_env_entries(const std::string& data);
 
 // Which copy (0 or 1) libubootenv treats as active given the two copies: the only one with a good
 // CRC, else the one with the larger flags, where 0 after 0xFF counts as newer (wrap-around), and
 // copy 0 on a tie. Throws Error(Malformed) when both CRCs are bad.
-int select_active_copy(const EnvCopy &first, const EnvCopy &second);
+int select_active_copy(const EnvCopy& first, const EnvCopy& second);
 
 // An environment stored on devices or files described by an EnvConfig.
 class UBootEnv {
 public:
     // lock_path: flock()ed around each access, best effort (libubootenv's convention); "" = none.
     explicit UBootEnv(EnvConfig config, std::string lock_path = "");
-    static UBootEnv from_config_file(const std::string &config_path = "/etc/fw_env.config",
-                                     const std::string &lock_path = kDefaultEnvLockPath);
+    static UBootEnv from_config_file(const std::string& config_path = "/etc/fw_env.config",
+                                     const std::string& lock_path = kDefaultEnvLockPath);
 
-    const EnvConfig &config() const { return config_; }
+    const EnvConfig& config() const { return config_; }
 
     // The active copy's variables. Throws Malformed if no copy has a good CRC, Io on I/O errors.
     EnvVars read() const;
     // Replaces the whole environment with vars: one write of the inactive copy (or the single
     // copy), fsynced. Needs a readable current environment to know which copy is active.
-    void write(const EnvVars &vars);
+    void write(const EnvVars& vars);
     // Read-modify-write under the lock: exactly one copy written.
-    void update(const std::function<void(EnvVars &)> &change);
+    void update(const std::function<void(EnvVars&)>& change);
     // Writes a fresh environment to every copy, whatever is there now (factory provisioning and
     // recovery from a fully corrupt environment). Copy 0 becomes active.
-    void initialize(const EnvVars &vars);
+    void initialize(const EnvVars& vars);
 
     // For diagnostics and tests: the raw state of each copy and the active one.
     std::vector<EnvCopy> inspect_copies() const;
@@ -98,9 +98,9 @@ public:
 
 private:
     std::string read_copy_image(size_t index) const;
-    void write_copy_image(size_t index, const std::string &image);
-    EnvVars read_unlocked(int *active, uint8_t *active_flags) const;
-    void write_unlocked(const EnvVars &vars);
+    void write_copy_image(size_t index, const std::string& image);
+    EnvVars read_unlocked(int* active, uint8_t* active_flags) const;
+    void write_unlocked(const EnvVars& vars);
 
     EnvConfig config_;
     std::string lock_path_;

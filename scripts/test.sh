@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs, builds every configuration once and runs the whole test suite:
+#   0. clang-format check of every C++ file (scripts/check-format.sh)
 #   1. host build with AddressSanitizer + UBSan, every ctest label except the emulated ones
 #   2. libFuzzer targets, a bounded time each (clang, ASan + UBSan)
 #   3. cross builds for aarch64 and armhf, the unit tests under qemu-user (label cross)
@@ -85,6 +86,7 @@ emulated_ecu() {
 }
 
 stage "install packages" install_deps
+stage "format (clang-format)" scripts/check-format.sh
 stage "host build (ASan+UBSan)" host_build
 if [[ " ${failed[*]} " != *" host build"* ]]; then
     stage "host tests (ASan+UBSan)" host_tests

@@ -10,8 +10,8 @@
 
 namespace ota::bundle {
 
-int apply_bundle_file(const std::string &bundle_path, const std::string *source_path,
-                      const std::string &output, std::string *error) {
+int apply_bundle_file(const std::string& bundle_path, const std::string* source_path,
+                      const std::string& output, std::string* error) {
     try {
         BundleFile bundle = BundleFile::open_self_verified(bundle_path);
         const uint64_t size = bundle.header().target_size;
@@ -37,7 +37,7 @@ int apply_bundle_file(const std::string &bundle_path, const std::string *source_
             throw Error(ErrorKind::Io, output + " changed size during installation");
         journal.clear();
         return 0;
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
         if (error) *error = e.what();
         return 1;
     }

@@ -9,7 +9,7 @@ namespace ota::bundle {
 // against itself; every blob, the source hash and the final image hash are still verified.
 // Progress is journaled in output + ".journal", so an interrupted run resumes. Returns 0 only if
 // `output` is now exactly the target image; otherwise 1 with a message in *error (if non-null).
-int apply_bundle_file(const std::string &bundle, const std::string *source,
-                      const std::string &output, std::string *error);
+int apply_bundle_file(const std::string& bundle, const std::string* source,
+                      const std::string& output, std::string* error);
 
 } // namespace ota::bundle

@@ -39,7 +39,7 @@ enum class OpType {
 };
 
 // "zero", "zstd", "copy", "zstd_patch", "diff": the spellings used in the header JSON.
-const char *op_type_name(OpType type);
+const char* op_type_name(OpType type);
 // True when the op carries a data blob (Zstd, ZstdPatch, Diff).
 bool op_has_blob(OpType type);
 // True when the op reads the source slot (Copy, ZstdPatch, Diff).

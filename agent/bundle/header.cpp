@@ -7,7 +7,7 @@
 
 namespace ota::bundle {
 
-const char *op_type_name(OpType type) {
+const char* op_type_name(OpType type) {
     switch (type) {
     case OpType::Zero: return "zero";
     case OpType::Zstd: return "zstd";
@@ -26,7 +26,7 @@ bool op_reads_source(OpType type) {
     return type == OpType::Copy || type == OpType::ZstdPatch || type == OpType::Diff;
 }
 
-std::optional<OpType> parse_op_type(const std::string &name) {
+std::optional<OpType> parse_op_type(const std::string& name) {
     for (OpType t : {OpType::Zero, OpType::Zstd, OpType::Copy, OpType::ZstdPatch, OpType::Diff})
         if (name == op_type_name(t)) return t;
     return std::nullopt;
@@ -34,10 +34,10 @@ std::optional<OpType> parse_op_type(const std::string &name) {
 
 namespace {
 
-[[noreturn]] void malformed(const std::string &msg) {
+[[noreturn]] void malformed(const std::string& msg) {
     throw Error(ErrorKind::Malformed, "bundle header: " + msg);
 }
-[[noreturn]] void too_large(const std::string &msg) {
+[[noreturn]] void too_large(const std::string& msg) {
     throw Error(ErrorKind::TooLarge, "bundle header: " + msg);
 }
 
@@ -45,14 +45,14 @@ std::string op_name(size_t i) {
     return "operations[" + std::to_string(i) + "]";
 }
 
-bool is_sha256_hex(const std::string &s) {
+bool is_sha256_hex(const std::string& s) {
     if (s.size() != 64) return false;
     for (char c : s)
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
     return true;
 }
 
-void check_sha256(const std::string &s, const std::string &field) {
+void check_sha256(const std::string& s, const std::string& field) {
     if (!is_sha256_hex(s)) malformed(field + " must be 64 lowercase hex characters");
 }
 
@@ -61,7 +61,7 @@ bool fits(uint64_t a, uint64_t b, uint64_t limit) {
     return a <= limit && b <= limit - a;
 }
 
-void check_path(const std::string &path, const std::string &field) {
+void check_path(const std::string& path, const std::string& field) {
     if (path.empty()) malformed(field + " is empty");
     if (path.size() > kMaxFilePathLength) too_large(field + " is longer than the limit");
     if (path.front() == '/') malformed(field + " must be relative: " + path);
@@ -81,48 +81,48 @@ void check_path(const std::string &path, const std::string &field) {
 
 // --- JSON shape helpers: every object must have exactly the expected keys -----------------------
 
-const Json &member(const Json &obj, const char *key, const std::string &where) {
+const Json& member(const Json& obj, const char* key, const std::string& where) {
     auto it = obj.find(key);
     if (it == obj.end()) malformed(where + " is missing \"" + key + "\"");
     return *it;
 }
 
-void check_keys(const Json &obj, std::initializer_list<const char *> allowed,
-                const std::string &where) {
+void check_keys(const Json& obj, std::initializer_list<const char*> allowed,
+                const std::string& where) {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
         bool ok = false;
-        for (const char *k : allowed)
+        for (const char* k : allowed)
             ok = ok || it.key() == k;
         if (!ok) malformed(where + " has an unexpected key \"" + it.key() + "\"");
     }
 }
 
-uint64_t get_u64(const Json &obj, const char *key, const std::string &where) {
-    const Json &v = member(obj, key, where);
+uint64_t get_u64(const Json& obj, const char* key, const std::string& where) {
+    const Json& v = member(obj, key, where);
     if (!v.is_number_unsigned()) malformed(where + "." + key + " must be a non-negative integer");
     return v.get<uint64_t>();
 }
 
-std::string get_string(const Json &obj, const char *key, const std::string &where) {
-    const Json &v = member(obj, key, where);
+std::string get_string(const Json& obj, const char* key, const std::string& where) {
+    const Json& v = member(obj, key, where);
     if (!v.is_string()) malformed(where + "." + key + " must be a string");
     return v.get<std::string>();
 }
 
-const Json &get_array(const Json &obj, const char *key, const std::string &where) {
-    const Json &v = member(obj, key, where);
+const Json& get_array(const Json& obj, const char* key, const std::string& where) {
+    const Json& v = member(obj, key, where);
     if (!v.is_array()) malformed(where + "." + key + " must be an array");
     return v;
 }
 
-Json op_to_json(const Operation &op) {
+Json op_to_json(const Operation& op) {
     Json j = Json::object();
     j["type"] = op_type_name(op.type);
     j["dst_offset"] = op.dst_offset;
     j["dst_length"] = op.dst_length;
     if (op_reads_source(op.type)) {
         Json ex = Json::array();
-        for (const Extent &e : op.src_extents)
+        for (const Extent& e : op.src_extents)
             ex.push_back(Json::array({e.offset, e.length}));
         j["src_extents"] = std::move(ex);
     }
@@ -134,7 +134,7 @@ Json op_to_json(const Operation &op) {
     return j;
 }
 
-Operation op_from_json(const Json &j, size_t i) {
+Operation op_from_json(const Json& j, size_t i) {
     const std::string where = op_name(i);
     if (!j.is_object()) malformed(where + " must be an object");
     Operation op;
@@ -157,13 +157,13 @@ Operation op_from_json(const Json &j, size_t i) {
     op.dst_offset = get_u64(j, "dst_offset", where);
     op.dst_length = get_u64(j, "dst_length", where);
     if (op_reads_source(op.type)) {
-        const Json &ex = get_array(j, "src_extents", where);
+        const Json& ex = get_array(j, "src_extents", where);
         if (ex.size() > kMaxSourceExtents)
             too_large(where + ".src_extents has " + std::to_string(ex.size()) +
                       " extents, more than " + std::to_string(kMaxSourceExtents));
         op.src_extents.reserve(ex.size());
         for (size_t k = 0; k < ex.size(); ++k) {
-            const Json &e = ex[k];
+            const Json& e = ex[k];
             const std::string ew = where + ".src_extents[" + std::to_string(k) + "]";
             if (!e.is_array() || e.size() != 2 || !e[0].is_number_unsigned() ||
                 !e[1].is_number_unsigned())
@@ -179,8 +179,8 @@ Operation op_from_json(const Json &j, size_t i) {
     return op;
 }
 
-void validate_op(const Header &h, size_t i, uint64_t expected_dst, uint64_t expected_data) {
-    const Operation &op = h.operations[i];
+void validate_op(const Header& h, size_t i, uint64_t expected_dst, uint64_t expected_data) {
+    const Operation& op = h.operations[i];
     const std::string where = op_name(i);
     if (op.dst_length == 0) malformed(where + ".dst_length is 0");
     if (op.dst_length > kMaxOpOutput)
@@ -210,7 +210,7 @@ void validate_op(const Header &h, size_t i, uint64_t expected_dst, uint64_t expe
                       " extents");
         uint64_t total = 0;
         for (size_t k = 0; k < op.src_extents.size(); ++k) {
-            const Extent &e = op.src_extents[k];
+            const Extent& e = op.src_extents[k];
             const std::string ew = where + ".src_extents[" + std::to_string(k) + "]";
             if (e.length == 0) malformed(ew + " has length 0");
             if (!fits(e.offset, e.length, h.source->size))
@@ -231,7 +231,7 @@ void validate_op(const Header &h, size_t i, uint64_t expected_dst, uint64_t expe
 
 } // namespace
 
-void validate_header(const Header &h) {
+void validate_header(const Header& h) {
     if (h.format != 1) malformed("format " + std::to_string(h.format) + " is not supported");
     if (h.payload_kind != "firmware" && h.payload_kind != "model")
         malformed("payload_kind must be \"firmware\" or \"model\"");
@@ -246,7 +246,7 @@ void validate_header(const Header &h) {
     uint64_t dst = 0, data = 0, max_out = 0;
     for (size_t i = 0; i < h.operations.size(); ++i) {
         validate_op(h, i, dst, data);
-        const Operation &op = h.operations[i];
+        const Operation& op = h.operations[i];
         if (!fits(dst, op.dst_length, UINT64_MAX)) malformed(op_name(i) + " overflows");
         dst += op.dst_length;
         data += op.data_length; // each <= kMaxBlobSize, count <= kMaxOperations: no overflow
@@ -261,7 +261,7 @@ void validate_header(const Header &h) {
     uint64_t file_end = 0;
     std::set<std::string> paths;
     for (size_t i = 0; i < h.files.size(); ++i) {
-        const FileEntry &f = h.files[i];
+        const FileEntry& f = h.files[i];
         const std::string where = "files[" + std::to_string(i) + "]";
         check_path(f.path, where + ".path");
         if (!paths.insert(f.path).second) malformed(where + ".path is a duplicate: " + f.path);
@@ -275,14 +275,14 @@ void validate_header(const Header &h) {
     }
 }
 
-uint64_t blob_area_size(const Header &h) {
+uint64_t blob_area_size(const Header& h) {
     uint64_t total = 0;
-    for (const Operation &op : h.operations)
+    for (const Operation& op : h.operations)
         total += op.data_length;
     return total;
 }
 
-std::string header_to_json(const Header &h) {
+std::string header_to_json(const Header& h) {
     Json j = Json::object();
     j["format"] = h.format;
     j["payload_kind"] = h.payload_kind;
@@ -291,18 +291,18 @@ std::string header_to_json(const Header &h) {
     if (h.source) j["source"] = Json{{"size", h.source->size}, {"sha256", h.source->sha256}};
     j["max_op_output"] = h.max_op_output;
     Json ops = Json::array();
-    for (const Operation &op : h.operations)
+    for (const Operation& op : h.operations)
         ops.push_back(op_to_json(op));
     j["operations"] = std::move(ops);
     Json files = Json::array();
-    for (const FileEntry &f : h.files)
+    for (const FileEntry& f : h.files)
         files.push_back(
             Json{{"path", f.path}, {"offset", f.offset}, {"length", f.length}, {"mode", f.mode}});
     j["files"] = std::move(files);
     return canonical_json(j);
 }
 
-Header parse_header(const std::string &bytes) {
+Header parse_header(const std::string& bytes) {
     if (bytes.size() > kMaxHeaderSize)
         too_large("length " + std::to_string(bytes.size()) + " exceeds the limit " +
                   std::to_string(kMaxHeaderSize));
@@ -321,25 +321,25 @@ Header parse_header(const std::string &bytes) {
         h.target_size = get_u64(j, "target_size", "header");
         h.target_sha256 = get_string(j, "target_sha256", "header");
         if (j.contains("source")) {
-            const Json &s = j["source"];
+            const Json& s = j["source"];
             if (!s.is_object()) malformed("source must be an object");
             check_keys(s, {"size", "sha256"}, "source");
             h.source = SourceImage{get_u64(s, "size", "source"), get_string(s, "sha256", "source")};
         }
         h.max_op_output = get_u64(j, "max_op_output", "header");
-        const Json &ops = get_array(j, "operations", "header");
+        const Json& ops = get_array(j, "operations", "header");
         if (ops.size() > kMaxOperations)
             too_large(std::to_string(ops.size()) + " operations, more than " +
                       std::to_string(kMaxOperations));
         h.operations.reserve(ops.size());
         for (size_t i = 0; i < ops.size(); ++i)
             h.operations.push_back(op_from_json(ops[i], i));
-        const Json &files = get_array(j, "files", "header");
+        const Json& files = get_array(j, "files", "header");
         if (files.size() > kMaxFiles)
             too_large(std::to_string(files.size()) + " files, more than " +
                       std::to_string(kMaxFiles));
         for (size_t i = 0; i < files.size(); ++i) {
-            const Json &f = files[i];
+            const Json& f = files[i];
             const std::string where = "files[" + std::to_string(i) + "]";
             if (!f.is_object()) malformed(where + " must be an object");
             check_keys(f, {"path", "offset", "length", "mode"}, where);

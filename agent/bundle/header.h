@@ -13,19 +13,19 @@
 namespace ota::bundle {
 
 // Parses "zero", "zstd", "copy", "zstd_patch", "diff"; nullopt for anything else.
-std::optional<OpType> parse_op_type(const std::string &name);
+std::optional<OpType> parse_op_type(const std::string& name);
 
 // The canonical header bytes. Does not validate: call validate_header() first when the Header was
 // assembled by hand (BundleWriter does).
-std::string header_to_json(const Header &header);
+std::string header_to_json(const Header& header);
 
 // Checks every rule of the format on an in-memory Header (the same rules parse_header applies).
-void validate_header(const Header &header);
+void validate_header(const Header& header);
 
 // Sum of the data_length of all ops: the size of the blob area (valid headers only).
-uint64_t blob_area_size(const Header &header);
+uint64_t blob_area_size(const Header& header);
 
 // Parses and validates header bytes. Refuses more than kMaxHeaderSize bytes before parsing.
-Header parse_header(const std::string &bytes);
+Header parse_header(const std::string& bytes);
 
 } // namespace ota::bundle

@@ -21,25 +21,25 @@ constexpr size_t kReadBackChunk = 2u << 20;
 constexpr size_t kZeroChunk = 1u << 20;
 constexpr size_t kSlots = 2; // decoded ops in flight: one being written, one being decoded
 
-std::string op_label(size_t i, const Operation &op) {
+std::string op_label(size_t i, const Operation& op) {
     return "operation " + std::to_string(i) + " (" + op_type_name(op.type) + ")";
 }
 
 struct DCtxDeleter {
-    void operator()(ZSTD_DCtx *d) const { ZSTD_freeDCtx(d); }
+    void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
 };
 
 // Turns one op into its dst_length output bytes: reads and verifies the blob, then decodes.
 class OpDecoder {
 public:
-    OpDecoder(const BundleFile &bundle, hal::BlockDevice *source, const ApplyDiffFn &apply_diff)
+    OpDecoder(const BundleFile& bundle, hal::BlockDevice* source, const ApplyDiffFn& apply_diff)
         : bundle_(bundle), source_(source), apply_diff_(apply_diff), dctx_(ZSTD_createDCtx()) {
         if (!dctx_) throw Error(ErrorKind::Io, "out of memory for a zstd context");
         ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kMaxWindowLog);
     }
 
-    void decode(size_t i, std::vector<uint8_t> &out) {
-        const Operation &op = bundle_.header().operations[i];
+    void decode(size_t i, std::vector<uint8_t>& out) {
+        const Operation& op = bundle_.header().operations[i];
         out.resize(op.dst_length);
         switch (op.type) {
         case OpType::Zero: std::fill(out.begin(), out.end(), 0); return;
@@ -51,7 +51,7 @@ public:
         case OpType::ZstdPatch: {
             bundle_.read_blob(i, blob_);
             uint64_t total = 0;
-            for (const Extent &e : op.src_extents)
+            for (const Extent& e : op.src_extents)
                 total += e.length;
             prefix_.resize(total);
             read_extents(op.src_extents, prefix_.data());
@@ -70,14 +70,14 @@ public:
     }
 
 private:
-    void read_extents(const std::vector<Extent> &extents, uint8_t *dst) {
-        for (const Extent &e : extents) {
+    void read_extents(const std::vector<Extent>& extents, uint8_t* dst) {
+        for (const Extent& e : extents) {
             source_->read(e.offset, dst, e.length);
             dst += e.length;
         }
     }
 
-    void decompress(size_t i, const Operation &op, std::vector<uint8_t> &out, const void *prefix,
+    void decompress(size_t i, const Operation& op, std::vector<uint8_t>& out, const void* prefix,
                     size_t prefix_size) {
         // The blob must be exactly one frame that declares exactly dst_length bytes; checked
         // before any decoding work. Decoding is one-shot into the op's output buffer, so the
@@ -108,9 +108,9 @@ private:
                                                   std::to_string(op.dst_length));
     }
 
-    const BundleFile &bundle_;
-    hal::BlockDevice *source_;
-    const ApplyDiffFn &apply_diff_;
+    const BundleFile& bundle_;
+    hal::BlockDevice* source_;
+    const ApplyDiffFn& apply_diff_;
     std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx_;
     std::vector<uint8_t> blob_;
     std::vector<uint8_t> prefix_;
@@ -144,7 +144,7 @@ struct Pipeline {
 };
 
 // Runs `body`, turning an exception into a pipeline failure.
-template <class F> void guarded(Pipeline &p, F &&body) {
+template <class F> void guarded(Pipeline& p, F&& body) {
     try {
         body();
     } catch (...) {
@@ -154,7 +154,7 @@ template <class F> void guarded(Pipeline &p, F &&body) {
 
 } // namespace
 
-static ApplyDiffFn &registered_apply_diff() {
+static ApplyDiffFn& registered_apply_diff() {
     static ApplyDiffFn fn;
     return fn;
 }
@@ -163,7 +163,7 @@ void register_apply_diff(ApplyDiffFn fn) {
     registered_apply_diff() = std::move(fn);
 }
 
-std::string device_sha256(hal::BlockDevice &device, uint64_t length) {
+std::string device_sha256(hal::BlockDevice& device, uint64_t length) {
     std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(length, 4u << 20)));
     Hasher h;
     for (uint64_t pos = 0; pos < length;) {
@@ -175,11 +175,11 @@ std::string device_sha256(hal::BlockDevice &device, uint64_t length) {
     return h.finish_hex();
 }
 
-InstallResult install_bundle(const BundleFile &bundle, hal::BlockDevice *source,
-                             hal::BlockDevice &target, InstallJournal &journal,
-                             const InstallOptions &options) {
-    const Header &header = bundle.header();
-    const auto &ops = header.operations;
+InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
+                             hal::BlockDevice& target, InstallJournal& journal,
+                             const InstallOptions& options) {
+    const Header& header = bundle.header();
+    const auto& ops = header.operations;
     InstallResult result;
     result.operations = ops.size();
 
@@ -306,7 +306,7 @@ InstallResult install_bundle(const BundleFile &bundle, hal::BlockDevice *source,
                 slot = std::move(p.ready.front());
                 p.ready.pop_front();
             }
-            const Operation &op = ops[i];
+            const Operation& op = ops[i];
             if (op.type == OpType::Zero) {
                 if (zeros.empty()) zeros.resize(std::min<uint64_t>(op.dst_length, kZeroChunk));
                 for (uint64_t done = 0; done < op.dst_length;) {

@@ -23,8 +23,8 @@ namespace ota::bundle {
 
 // Same signature as ota::delta::apply_diff (agent/delta/diff.h): the agent registers that one.
 using ApplyDiffFn =
-    std::function<void(const uint8_t *blob, size_t blob_size, hal::BlockDevice &source,
-                       const std::vector<Extent> &allowed, uint8_t *out, size_t out_size)>;
+    std::function<void(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
+                       const std::vector<Extent>& allowed, uint8_t* out, size_t out_size)>;
 
 // Process-wide Diff decoder used when InstallOptions::apply_diff is empty. The agent registers
 // ota::delta::apply_diff at startup (the bundle library does not depend on the delta library).
@@ -53,11 +53,11 @@ struct InstallResult {
 // smaller than target_size), SourceMismatch (no/short/different source), HashMismatch (a blob or
 // the final image), Malformed (a blob that does not decode to exactly dst_length), Unsupported
 // (Diff without apply_diff), Io.
-InstallResult install_bundle(const BundleFile &bundle, hal::BlockDevice *source,
-                             hal::BlockDevice &target, InstallJournal &journal,
-                             const InstallOptions &options = {});
+InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
+                             hal::BlockDevice& target, InstallJournal& journal,
+                             const InstallOptions& options = {});
 
 // SHA-256 (hex) of the first `length` bytes of a device, read in large chunks.
-std::string device_sha256(hal::BlockDevice &device, uint64_t length);
+std::string device_sha256(hal::BlockDevice& device, uint64_t length);
 
 } // namespace ota::bundle

@@ -18,13 +18,13 @@ std::optional<JournalState> InstallJournal::load() const {
         s.complete = j.at("complete").get<bool>();
         if (j.at("version").get<int>() != 1) return std::nullopt;
         return s;
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
         LOG_WARN("ignoring unreadable install journal " << path_ << ": " << e.what());
         return std::nullopt;
     }
 }
 
-void InstallJournal::save(const JournalState &s) {
+void InstallJournal::save(const JournalState& s) {
     Json j = {{"version", 1},
               {"header_sha256", s.header_sha256},
               {"target", s.target},

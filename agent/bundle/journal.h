@@ -22,9 +22,9 @@ public:
     // nullopt when there is no journal, or it is unreadable/malformed (then it is ignored: the
     // install starts over, which is always safe).
     virtual std::optional<JournalState> load() const;
-    virtual void save(const JournalState &state);
+    virtual void save(const JournalState& state);
     virtual void clear();
-    const std::string &path() const { return path_; }
+    const std::string& path() const { return path_; }
 
 private:
     std::string path_;

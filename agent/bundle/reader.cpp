@@ -10,7 +10,7 @@
 
 namespace ota::bundle {
 
-uint64_t read_header_length(int fd, const std::string &what) {
+uint64_t read_header_length(int fd, const std::string& what) {
     struct stat st {};
     if (::fstat(fd, &st) != 0) throw Error(ErrorKind::Io, "cannot stat " + what);
     if (static_cast<uint64_t>(st.st_size) < kPreambleSize)
@@ -29,16 +29,16 @@ uint64_t read_header_length(int fd, const std::string &what) {
     return length;
 }
 
-BundleFile BundleFile::open(const std::string &path, const std::string &expected_header_sha256,
+BundleFile BundleFile::open(const std::string& path, const std::string& expected_header_sha256,
                             uint64_t expected_header_length) {
     return open_impl(path, &expected_header_sha256, expected_header_length);
 }
 
-BundleFile BundleFile::open_self_verified(const std::string &path) {
+BundleFile BundleFile::open_self_verified(const std::string& path) {
     return open_impl(path, nullptr, 0);
 }
 
-BundleFile BundleFile::open_impl(const std::string &path, const std::string *expected_sha256,
+BundleFile BundleFile::open_impl(const std::string& path, const std::string* expected_sha256,
                                  uint64_t expected_length) {
     if (expected_sha256 && expected_length > kMaxHeaderSize)
         throw Error(ErrorKind::TooLarge, "signed header length " + std::to_string(expected_length) +
@@ -77,10 +77,10 @@ BundleFile BundleFile::open_impl(const std::string &path, const std::string *exp
     return b;
 }
 
-void BundleFile::read_blob(size_t index, std::vector<uint8_t> &buf) const {
+void BundleFile::read_blob(size_t index, std::vector<uint8_t>& buf) const {
     if (index >= header_.operations.size())
         throw Error(ErrorKind::State, "no operation " + std::to_string(index));
-    const Operation &op = header_.operations[index];
+    const Operation& op = header_.operations[index];
     buf.resize(op.data_length);
     pread_all(fd_.get(), buf.data(), buf.size(), blob_area_offset() + op.data_offset, path_);
     Hasher h;

@@ -16,18 +16,18 @@ public:
     // Throws TooLarge (header length above the bound or not the expected one), HashMismatch
     // (header bytes), Malformed (magic, header JSON, file shorter or longer than the header says)
     // or Io. Nothing is parsed before the header hash matched.
-    static BundleFile open(const std::string &path, const std::string &expected_header_sha256,
+    static BundleFile open(const std::string& path, const std::string& expected_header_sha256,
                            uint64_t expected_header_length);
     // For offline use (ota-agent apply, benchmarks) where no signed metadata exists: the header is
     // trusted as found, every other check still applies.
-    static BundleFile open_self_verified(const std::string &path);
+    static BundleFile open_self_verified(const std::string& path);
 
-    BundleFile(BundleFile &&) noexcept = default;
-    BundleFile &operator=(BundleFile &&) noexcept = default;
+    BundleFile(BundleFile&&) noexcept = default;
+    BundleFile& operator=(BundleFile&&) noexcept = default;
 
-    const Header &header() const { return header_; }
-    const std::string &path() const { return path_; }
-    const std::string &header_sha256() const { return header_sha256_; }
+    const Header& header() const { return header_; }
+    const std::string& path() const { return path_; }
+    const std::string& header_sha256() const { return header_sha256_; }
     uint64_t header_length() const { return header_length_; }
     // File offset of the blob area (kPreambleSize + header length).
     uint64_t blob_area_offset() const { return kPreambleSize + header_length_; }
@@ -35,11 +35,11 @@ public:
 
     // Reads the blob of operation `index` into `buf` (resized to data_length) and checks its
     // SHA-256: Error(HashMismatch) if it differs. Safe to call from any thread.
-    void read_blob(size_t index, std::vector<uint8_t> &buf) const;
+    void read_blob(size_t index, std::vector<uint8_t>& buf) const;
 
 private:
     BundleFile() = default;
-    static BundleFile open_impl(const std::string &path, const std::string *expected_sha256,
+    static BundleFile open_impl(const std::string& path, const std::string* expected_sha256,
                                 uint64_t expected_length);
 
     std::string path_;
@@ -51,6 +51,6 @@ private:
 };
 
 // Reads only the preamble and returns the header length it announces (bounded by kMaxHeaderSize).
-uint64_t read_header_length(int fd, const std::string &what);
+uint64_t read_header_length(int fd, const std::string& what);
 
 } // namespace ota::bundle

@@ -23,7 +23,7 @@ BundleWriter::~BundleWriter() {
 }
 
 void BundleWriter::add_operation(OpType type, uint64_t dst_length, std::vector<Extent> src_extents,
-                                 const void *blob, size_t blob_size) {
+                                 const void* blob, size_t blob_size) {
     if (finished_) throw Error(ErrorKind::State, "bundle writer already finished");
     if (op_has_blob(type) != (blob_size > 0))
         throw Error(ErrorKind::State, std::string("a ") + op_type_name(type) + " op " +
@@ -47,12 +47,12 @@ void BundleWriter::add_operation(OpType type, uint64_t dst_length, std::vector<E
 
 void BundleWriter::add_copy(std::vector<Extent> src_extents) {
     uint64_t total = 0;
-    for (const Extent &e : src_extents)
+    for (const Extent& e : src_extents)
         total += e.length;
     add_operation(OpType::Copy, total, std::move(src_extents), nullptr, 0);
 }
 
-BundleInfo BundleWriter::finish(const std::string &target_sha256) {
+BundleInfo BundleWriter::finish(const std::string& target_sha256) {
     if (finished_) throw Error(ErrorKind::State, "bundle writer already finished");
     header_.target_size = dst_end_;
     header_.target_sha256 = target_sha256;
@@ -106,17 +106,17 @@ BundleInfo BundleWriter::finish(const std::string &target_sha256) {
 namespace {
 
 struct ZstdCCtxDeleter {
-    void operator()(ZSTD_CCtx *c) const { ZSTD_freeCCtx(c); }
+    void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
 };
 
-bool all_zero(const uint8_t *p, size_t n) {
+bool all_zero(const uint8_t* p, size_t n) {
     return n == 0 || (p[0] == 0 && std::equal(p, p + n - 1, p + 1));
 }
 
 } // namespace
 
-BundleInfo build_full_bundle(const std::string &image_path, const std::string &out_path,
-                             const FullBundleOptions &options) {
+BundleInfo build_full_bundle(const std::string& image_path, const std::string& out_path,
+                             const FullBundleOptions& options) {
     if (options.chunk_size == 0 || options.chunk_size > kMaxOpOutput)
         throw Error(ErrorKind::Config,
                     "chunk size must be between 1 and " + std::to_string(kMaxOpOutput) + " bytes");
@@ -179,7 +179,7 @@ BundleInfo build_full_bundle(const std::string &image_path, const std::string &o
         for (unsigned t = 1; t < filled; ++t)
             pool.emplace_back(compress, t);
         if (filled) compress(0);
-        for (auto &th : pool)
+        for (auto& th : pool)
             th.join();
         for (unsigned t = 0; t < filled; ++t) {
             if (!errors[t].empty())

@@ -38,29 +38,29 @@ public:
     // finish(). Nothing is left behind if the writer is destroyed without finish().
     explicit BundleWriter(std::string out_path);
     ~BundleWriter();
-    BundleWriter(const BundleWriter &) = delete;
-    BundleWriter &operator=(const BundleWriter &) = delete;
+    BundleWriter(const BundleWriter&) = delete;
+    BundleWriter& operator=(const BundleWriter&) = delete;
 
-    void set_payload_kind(const std::string &kind) { header_.payload_kind = kind; }
-    void set_source(const SourceImage &source) { header_.source = source; }
+    void set_payload_kind(const std::string& kind) { header_.payload_kind = kind; }
+    void set_source(const SourceImage& source) { header_.source = source; }
     void set_files(std::vector<FileEntry> files) { header_.files = std::move(files); }
 
     // Appends an operation writing the next dst_length target bytes. `blob` must be empty for
     // Zero and Copy and non-empty for the others.
     void add_operation(OpType type, uint64_t dst_length, std::vector<Extent> src_extents,
-                       const void *blob, size_t blob_size);
+                       const void* blob, size_t blob_size);
     void add_zero(uint64_t length) { add_operation(OpType::Zero, length, {}, nullptr, 0); }
-    void add_zstd(uint64_t dst_length, const void *frame, size_t frame_size) {
+    void add_zstd(uint64_t dst_length, const void* frame, size_t frame_size) {
         add_operation(OpType::Zstd, dst_length, {}, frame, frame_size);
     }
     void add_copy(std::vector<Extent> src_extents);
 
     // Bytes of target covered so far.
     uint64_t target_size() const { return dst_end_; }
-    const Header &header() const { return header_; }
+    const Header& header() const { return header_; }
 
     // Validates, writes the bundle atomically and returns its identity.
-    BundleInfo finish(const std::string &target_sha256);
+    BundleInfo finish(const std::string& target_sha256);
 
 private:
     std::string out_path_;
@@ -82,7 +82,7 @@ struct FullBundleOptions {
 
 // A full-image bundle: chunks that are entirely zero become Zero ops (runs of them merged up to
 // kMaxOpOutput), the others Zstd ops, one independent frame per chunk.
-BundleInfo build_full_bundle(const std::string &image_path, const std::string &out_path,
-                             const FullBundleOptions &options = {});
+BundleInfo build_full_bundle(const std::string& image_path, const std::string& out_path,
+                             const FullBundleOptions& options = {});
 
 } // namespace ota::bundle

@@ -24,7 +24,7 @@ using namespace ota;
 
 namespace {
 
-const char *kUsage = R"(usage: ota-agent [--config FILE] [--json] [-v|-q] COMMAND [ARGS]
+const char* kUsage = R"(usage: ota-agent [--config FILE] [--json] [-v|-q] COMMAND [ARGS]
 
 Commands on an ECU (need --config, default /etc/ota/agent.json):
   check                 refresh the signed metadata and show the update for this ECU, if any
@@ -67,7 +67,7 @@ struct Args {
 class EventPrinter {
 public:
     explicit EventPrinter(bool json) : json_(json), tty_(::isatty(STDOUT_FILENO)) {}
-    void operator()(const update::Event &e) {
+    void operator()(const update::Event& e) {
         if (json_) {
             Json j{{"event", e.step}, {"message", e.message}};
             if (e.total) {
@@ -97,10 +97,10 @@ private:
     bool tty_;
 };
 
-int cmd_apply(const Args &a) {
+int cmd_apply(const Args& a) {
     std::string bundle, source, output;
     for (size_t i = 0; i < a.rest.size(); ++i) {
-        const std::string &s = a.rest[i];
+        const std::string& s = a.rest[i];
         if (s == "--source" && i + 1 < a.rest.size())
             source = a.rest[++i];
         else if (s == "--output" && i + 1 < a.rest.size())
@@ -127,7 +127,7 @@ int cmd_apply(const Args &a) {
     return 0;
 }
 
-int run(const Args &a) {
+int run(const Args& a) {
     if (a.command == "apply") return cmd_apply(a);
     update::AgentConfig config = update::load_config(a.config);
     if (a.command == "validate") {
@@ -145,7 +145,7 @@ int run(const Args &a) {
         Json req;
         try {
             req = Json::parse(a.rest[0]);
-        } catch (const Json::exception &e) {
+        } catch (const Json::exception& e) {
             throw Error(ErrorKind::Config, std::string("ctl: request is not JSON: ") + e.what());
         }
         Json resp = service::control_request(config.control_socket, req);
@@ -167,19 +167,19 @@ int run(const Args &a) {
     // One-shot commands honour the vehicle policy too (no control socket: consent must come
     // from the vehicle state).
     update::InstallGate gate(config.vehicle, update::make_vehicle_state(config.vehicle), nullptr,
-                             [&](const std::string &m) {
+                             [&](const std::string& m) {
                                  printer(update::Event{"wait", m, 0, 0});
                              });
-    engine.set_gate([&](const std::string &phase) { gate.wait(phase); });
+    engine.set_gate([&](const std::string& phase) { gate.wait(phase); });
 
     if (a.command == "check") {
         auto plan = engine.check_plan();
         if (a.json) {
-            const update::Selection *first =
+            const update::Selection* first =
                 plan && !plan->items.empty() ? &plan->items.back() : nullptr;
             Json comps = Json::array();
             if (plan)
-                for (const auto &it : plan->items)
+                for (const auto& it : plan->items)
                     comps.push_back(Json{{"component", it.chosen.component},
                                          {"kind", it.chosen.kind},
                                          {"version", it.chosen.version},
@@ -233,7 +233,7 @@ int run(const Args &a) {
                     static_cast<unsigned long long>(s["installed_version"].get<uint64_t>()));
         std::printf("booted slot:   %s\n", s["booted_slot"].get<std::string>().c_str());
         std::string order;
-        for (const auto &o : s["boot_order"])
+        for (const auto& o : s["boot_order"])
             order += (order.empty() ? "" : " ") + o.get<std::string>();
         std::printf("BOOT_ORDER:    %s\n", order.c_str());
         for (auto it = s["tries_left"].begin(); it != s["tries_left"].end(); ++it)
@@ -244,7 +244,7 @@ int run(const Args &a) {
                         s["pending"]["slot"].get<std::string>().c_str(),
                         s["pending"]["stage"].get<std::string>().c_str());
         for (auto it = s["models"].begin(); it != s["models"].end(); ++it) {
-            auto v = [](const Json &x) {
+            auto v = [](const Json& x) {
                 return x.is_null() ? std::string("-") : std::to_string(x.get<uint64_t>());
             };
             std::printf("model %-8s current %s, previous %s%s\n", it.key().c_str(),
@@ -266,7 +266,7 @@ int run(const Args &a) {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     Args a;
     for (int i = 1; i < argc; ++i) {
         std::string s = argv[i];
@@ -304,11 +304,11 @@ int main(int argc, char **argv) {
     }
     try {
         return run(a);
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         std::fprintf(stderr, "ota-agent: %s failed [%s]: %s\n", a.command.c_str(),
                      error_kind_name(e.kind()), e.what());
         return 1;
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
         std::fprintf(stderr, "ota-agent: %s failed: %s\n", a.command.c_str(), e.what());
         return 1;
     }

@@ -56,7 +56,9 @@ std::vector<uint8_t> Hasher::finish() {
     return out;
 }
 
-std::string Hasher::finish_hex() { return to_hex(finish()); }
+std::string Hasher::finish_hex() {
+    return to_hex(finish());
+}
 
 std::vector<uint8_t> sha256(const void* data, size_t size) {
     Hasher h(HashAlgorithm::Sha256);
@@ -97,7 +99,8 @@ std::string file_sha256_hex(const std::string& path, int64_t length) {
 bool equal_constant_time(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     unsigned char diff = 0;
-    for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    for (size_t i = 0; i < a.size(); ++i)
+        diff |= static_cast<unsigned char>(a[i] ^ b[i]);
     return diff == 0;
 }
 
@@ -144,8 +147,8 @@ bool verify_signature(const std::string& scheme, const std::string& public_key_p
         PkContext key;
         // mbedtls_pk_parse_public_key wants the terminating NUL counted for PEM input.
         std::string pem = public_key_pem;
-        if (mbedtls_pk_parse_public_key(&key.pk, reinterpret_cast<const unsigned char*>(pem.c_str()),
-                                        pem.size() + 1) != 0)
+        if (mbedtls_pk_parse_public_key(
+                &key.pk, reinterpret_cast<const unsigned char*>(pem.c_str()), pem.size() + 1) != 0)
             return false;
         std::vector<uint8_t> digest = sha256(message.data(), message.size());
         if (scheme == kSchemeEcdsaP256) {
@@ -193,7 +196,8 @@ SigningKey SigningKey::generate(const std::string& scheme, unsigned rsa_bits) {
             mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), rng, nullptr) != 0)
             throw Error(ErrorKind::Unsupported, "ECDSA P-256 key generation failed");
     } else if (scheme == kSchemeRsaPss) {
-        if (rsa_bits < 2048) throw Error(ErrorKind::Config, "RSA keys must have at least 2048 bits");
+        if (rsa_bits < 2048)
+            throw Error(ErrorKind::Config, "RSA keys must have at least 2048 bits");
         if (mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA)) != 0 ||
             mbedtls_rsa_gen_key(mbedtls_pk_rsa(pk), rng, nullptr, rsa_bits, 65537) != 0)
             throw Error(ErrorKind::Unsupported, "RSA key generation failed");

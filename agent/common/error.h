@@ -1,5 +1,5 @@
-// Errors raised across the agent. Every failure carries a kind (so callers can react, e.g. fall back
-// from a delta to a full bundle) and a message specific enough for an integrator to act on.
+// Errors raised across the agent. Every failure carries a kind (so callers can react, e.g. fall
+// back from a delta to a full bundle) and a message specific enough for an integrator to act on.
 #pragma once
 #include <stdexcept>
 #include <string>

@@ -9,8 +9,12 @@ namespace ota {
 static std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
 static std::mutex g_log_mutex;
 
-void set_log_level(LogLevel level) { g_level = static_cast<int>(level); }
-LogLevel log_level() { return static_cast<LogLevel>(g_level.load()); }
+void set_log_level(LogLevel level) {
+    g_level = static_cast<int>(level);
+}
+LogLevel log_level() {
+    return static_cast<LogLevel>(g_level.load());
+}
 
 void log_message(LogLevel level, const std::string& message) {
     static const char* names[] = {"debug", "info", "warn", "error", ""};

@@ -14,27 +14,27 @@ namespace ota::models {
 
 // Checks that `files` tile [0, image_size) exactly, in order, with safe relative paths (no "..",
 // no leading '/', no empty or "." components, no duplicates). Throws Error(Malformed).
-void check_file_layout(const std::vector<bundle::FileEntry> &files, uint64_t image_size);
+void check_file_layout(const std::vector<bundle::FileEntry>& files, uint64_t image_size);
 
 class FileSetDevice : public hal::BlockDevice {
 public:
     // Read-only over existing files in `dir`; each must exist with exactly its listed length.
-    static std::unique_ptr<FileSetDevice> open(const std::string &dir,
+    static std::unique_ptr<FileSetDevice> open(const std::string& dir,
                                                std::vector<bundle::FileEntry> files);
     // Creates (or reopens, for a resumed install) every file in `dir` with its length, so any
     // offset of the image can be written and read back.
-    static std::unique_ptr<FileSetDevice> create(const std::string &dir,
+    static std::unique_ptr<FileSetDevice> create(const std::string& dir,
                                                  std::vector<bundle::FileEntry> files);
 
     uint64_t size() const override { return size_; }
-    void read(uint64_t offset, void *buf, size_t len) override;
-    void write(uint64_t offset, const void *buf, size_t len) override;
+    void read(uint64_t offset, void* buf, size_t len) override;
+    void write(uint64_t offset, const void* buf, size_t len) override;
     void sync() override;
-    const std::string &path() const override { return dir_; }
+    const std::string& path() const override { return dir_; }
 
 private:
     FileSetDevice(std::string dir, std::vector<bundle::FileEntry> files, bool writable);
-    template <class Fn> void for_range(uint64_t offset, size_t len, Fn &&fn);
+    template <class Fn> void for_range(uint64_t offset, size_t len, Fn&& fn);
     int fd_of(size_t index);
 
     std::string dir_;

@@ -17,19 +17,19 @@ namespace ota::models {
 
 namespace {
 
-std::optional<uint64_t> parse_version(const std::string &s) {
+std::optional<uint64_t> parse_version(const std::string& s) {
     if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos)
         return std::nullopt;
     return std::stoull(s);
 }
 
-int remove_entry(const char *path, const struct stat *, int, struct FTW *) {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
     return ::remove(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 } // namespace
 
-void check_model_name(const std::string &name) {
+void check_model_name(const std::string& name) {
     if (name.empty() || name.size() > 64 || name.front() == '.' ||
         name.find_first_not_of(
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
@@ -39,7 +39,7 @@ void check_model_name(const std::string &name) {
                         "\" must be 1-64 of [A-Za-z0-9._-], not starting with '.'");
 }
 
-void remove_tree(const std::string &path) {
+void remove_tree(const std::string& path) {
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) return;
     if (::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
@@ -48,28 +48,28 @@ void remove_tree(const std::string &path) {
 
 ModelStore::ModelStore(std::string root) : root_(std::move(root)) {}
 
-std::string ModelStore::model_dir(const std::string &name) const {
+std::string ModelStore::model_dir(const std::string& name) const {
     check_model_name(name);
     return join_path(root_, name);
 }
-std::string ModelStore::version_dir(const std::string &name, uint64_t version) const {
+std::string ModelStore::version_dir(const std::string& name, uint64_t version) const {
     return join_path(model_dir(name), std::to_string(version));
 }
-std::string ModelStore::current_path(const std::string &name) const {
+std::string ModelStore::current_path(const std::string& name) const {
     return join_path(model_dir(name), "current");
 }
 
 std::vector<std::string> ModelStore::models() const {
     std::vector<std::string> out;
-    DIR *d = ::opendir(root_.c_str());
+    DIR* d = ::opendir(root_.c_str());
     if (!d) return out;
-    while (dirent *e = ::readdir(d)) {
+    while (dirent* e = ::readdir(d)) {
         std::string n = e->d_name;
         if (n.empty() || n[0] == '.') continue;
         try {
             check_model_name(n);
             out.push_back(n);
-        } catch (const Error &) {
+        } catch (const Error&) {
         }
     }
     ::closedir(d);
@@ -77,7 +77,7 @@ std::vector<std::string> ModelStore::models() const {
     return out;
 }
 
-std::optional<uint64_t> ModelStore::link_version(const std::string &name, const char *link) const {
+std::optional<uint64_t> ModelStore::link_version(const std::string& name, const char* link) const {
     char buf[64];
     const std::string p = join_path(model_dir(name), link);
     ssize_t n = ::readlink(p.c_str(), buf, sizeof buf - 1);
@@ -85,17 +85,17 @@ std::optional<uint64_t> ModelStore::link_version(const std::string &name, const 
     return parse_version(std::string(buf, static_cast<size_t>(n)));
 }
 
-std::optional<uint64_t> ModelStore::current_version(const std::string &name) const {
+std::optional<uint64_t> ModelStore::current_version(const std::string& name) const {
     return link_version(name, "current");
 }
-std::optional<uint64_t> ModelStore::previous_version(const std::string &name) const {
+std::optional<uint64_t> ModelStore::previous_version(const std::string& name) const {
     return link_version(name, "previous");
 }
-std::optional<uint64_t> ModelStore::trial_version(const std::string &name) const {
+std::optional<uint64_t> ModelStore::trial_version(const std::string& name) const {
     return link_version(name, "trial");
 }
 
-void ModelStore::set_link(const std::string &name, const char *link, uint64_t version) {
+void ModelStore::set_link(const std::string& name, const char* link, uint64_t version) {
     const std::string dir = model_dir(name);
     const std::string tmp = join_path(dir, std::string(".") + link + ".new");
     ::unlink(tmp.c_str());
@@ -104,14 +104,14 @@ void ModelStore::set_link(const std::string &name, const char *link, uint64_t ve
     rename_durable(tmp, join_path(dir, link)); // rename(2) replaces the old link atomically
 }
 
-void ModelStore::remove_link(const std::string &name, const char *link) {
+void ModelStore::remove_link(const std::string& name, const char* link) {
     const std::string p = join_path(model_dir(name), link);
     if (::unlink(p.c_str()) != 0 && errno != ENOENT)
         throw Error(ErrorKind::Io, "cannot remove " + p + ": " + std::strerror(errno));
     fsync_directory(model_dir(name));
 }
 
-std::optional<ModelManifest> ModelStore::manifest(const std::string &name, uint64_t version) const {
+std::optional<ModelManifest> ModelStore::manifest(const std::string& name, uint64_t version) const {
     const std::string p = version_dir(name, version) + ".manifest.json";
     if (!file_exists(p)) return std::nullopt;
     try {
@@ -121,24 +121,24 @@ std::optional<ModelManifest> ModelStore::manifest(const std::string &name, uint6
         m.version = j.at("version").get<uint64_t>();
         m.image_length = j.at("image_length").get<uint64_t>();
         m.image_sha256 = j.at("image_sha256").get<std::string>();
-        for (const auto &f : j.at("files"))
+        for (const auto& f : j.at("files"))
             m.files.push_back(
                 bundle::FileEntry{f.at("path").get<std::string>(), f.at("offset").get<uint64_t>(),
                                   f.at("length").get<uint64_t>(), f.at("mode").get<uint32_t>()});
         check_file_layout(m.files, m.image_length);
         return m;
-    } catch (const Json::exception &e) {
+    } catch (const Json::exception& e) {
         throw Error(ErrorKind::Malformed, p + ": " + e.what());
     }
 }
 
-bool ModelStore::is_staged(const std::string &name, uint64_t version) const {
+bool ModelStore::is_staged(const std::string& name, uint64_t version) const {
     struct stat st;
     return ::stat(version_dir(name, version).c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
            manifest(name, version).has_value();
 }
 
-std::unique_ptr<hal::BlockDevice> ModelStore::open_current_image(const std::string &name) const {
+std::unique_ptr<hal::BlockDevice> ModelStore::open_current_image(const std::string& name) const {
     auto v = current_version(name);
     if (!v) throw Error(ErrorKind::SourceMismatch, "model " + name + " has no installed version");
     auto m = manifest(name, *v);
@@ -148,9 +148,9 @@ std::unique_ptr<hal::BlockDevice> ModelStore::open_current_image(const std::stri
     return FileSetDevice::open(version_dir(name, *v), m->files);
 }
 
-void ModelStore::stage(const std::string &name, uint64_t version, const bundle::BundleFile &bf,
-                       bundle::InstallJournal &journal, const bundle::InstallOptions &options) {
-    const bundle::Header &h = bf.header();
+void ModelStore::stage(const std::string& name, uint64_t version, const bundle::BundleFile& bf,
+                       bundle::InstallJournal& journal, const bundle::InstallOptions& options) {
+    const bundle::Header& h = bf.header();
     if (h.payload_kind != "model")
         throw Error(ErrorKind::Malformed, "bundle for model " + name + " has payload_kind \"" +
                                               h.payload_kind + "\", not \"model\"");
@@ -168,18 +168,18 @@ void ModelStore::stage(const std::string &name, uint64_t version, const bundle::
     auto target = FileSetDevice::create(partial, h.files);
     bundle::install_bundle(bf, source.get(), *target, journal, options);
     // The installer read every byte back and matched target_sha256. Modes now, then publish.
-    for (const auto &f : h.files) {
+    for (const auto& f : h.files) {
         const std::string p = join_path(partial, f.path);
         if (::chmod(p.c_str(), f.mode) != 0)
             throw Error(ErrorKind::Io, "cannot chmod " + p + ": " + std::strerror(errno));
     }
     // Folders created for nested paths must be durable before the rename publishes them.
-    for (const auto &f : h.files)
+    for (const auto& f : h.files)
         fsync_directory(parent_directory(join_path(partial, f.path)));
     fsync_directory(partial);
 
     Json files = Json::array();
-    for (const auto &f : h.files)
+    for (const auto& f : h.files)
         files.push_back(
             Json{{"path", f.path}, {"offset", f.offset}, {"length", f.length}, {"mode", f.mode}});
     Json m{{"name", name},
@@ -193,7 +193,7 @@ void ModelStore::stage(const std::string &name, uint64_t version, const bundle::
     journal.clear();
 }
 
-void ModelStore::activate(const std::string &name, uint64_t version) {
+void ModelStore::activate(const std::string& name, uint64_t version) {
     if (!is_staged(name, version))
         throw Error(ErrorKind::State, "model " + name + " version " + std::to_string(version) +
                                           " is not installed in the store");
@@ -204,12 +204,12 @@ void ModelStore::activate(const std::string &name, uint64_t version) {
     set_link(name, "current", version); // the one atomic switch applications see
 }
 
-void ModelStore::commit(const std::string &name) {
+void ModelStore::commit(const std::string& name) {
     remove_link(name, "trial");
     collect_garbage(name);
 }
 
-std::optional<uint64_t> ModelStore::rollback(const std::string &name) {
+std::optional<uint64_t> ModelStore::rollback(const std::string& name) {
     auto cur = current_version(name);
     auto prev = previous_version(name);
     if (!cur) {
@@ -229,7 +229,7 @@ std::optional<uint64_t> ModelStore::rollback(const std::string &name) {
 
 std::vector<std::string> ModelStore::recover() {
     std::vector<std::string> rolled;
-    for (const auto &name : models()) {
+    for (const auto& name : models()) {
         auto trial = trial_version(name);
         if (!trial) continue;
         if (current_version(name) == trial) {
@@ -244,7 +244,7 @@ std::vector<std::string> ModelStore::recover() {
     return rolled;
 }
 
-void ModelStore::discard_staged(const std::string &name, uint64_t version) {
+void ModelStore::discard_staged(const std::string& name, uint64_t version) {
     if (current_version(name) == version || previous_version(name) == version) return;
     ::unlink((version_dir(name, version) + ".manifest.json").c_str());
     remove_tree(version_dir(name, version));
@@ -252,16 +252,16 @@ void ModelStore::discard_staged(const std::string &name, uint64_t version) {
     fsync_directory(model_dir(name));
 }
 
-void ModelStore::collect_garbage(const std::string &name) {
+void ModelStore::collect_garbage(const std::string& name) {
     const std::string dir = model_dir(name);
     auto cur = current_version(name), prev = previous_version(name), trial = trial_version(name);
-    DIR *d = ::opendir(dir.c_str());
+    DIR* d = ::opendir(dir.c_str());
     if (!d) return;
     std::vector<std::string> doomed;
-    while (dirent *e = ::readdir(d)) {
+    while (dirent* e = ::readdir(d)) {
         std::string n = e->d_name;
         std::string base = n;
-        for (const char *suffix : {".manifest.json", ".partial"})
+        for (const char* suffix : {".manifest.json", ".partial"})
             if (base.size() > std::strlen(suffix) &&
                 base.compare(base.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
                 base.resize(base.size() - std::strlen(suffix));
@@ -270,7 +270,7 @@ void ModelStore::collect_garbage(const std::string &name) {
         doomed.push_back(n);
     }
     ::closedir(d);
-    for (const auto &n : doomed) {
+    for (const auto& n : doomed) {
         const std::string p = join_path(dir, n);
         if (n.size() > 14 && n.compare(n.size() - 14, 14, ".manifest.json") == 0)
             ::unlink(p.c_str());

@@ -34,56 +34,56 @@ struct ModelManifest {
 };
 
 // Model names: 1-64 of [A-Za-z0-9._-], not starting with '.'. Throws Error(Malformed).
-void check_model_name(const std::string &name);
+void check_model_name(const std::string& name);
 
 class ModelStore {
 public:
     explicit ModelStore(std::string root);
-    const std::string &root() const { return root_; }
+    const std::string& root() const { return root_; }
 
     std::vector<std::string> models() const; // names with a folder in the store
-    std::optional<uint64_t> current_version(const std::string &name) const;
-    std::optional<uint64_t> previous_version(const std::string &name) const;
-    std::optional<uint64_t> trial_version(const std::string &name) const;
-    std::string model_dir(const std::string &name) const;
-    std::string version_dir(const std::string &name, uint64_t version) const;
-    std::string current_path(const std::string &name) const; // ROOT/NAME/current
-    std::optional<ModelManifest> manifest(const std::string &name, uint64_t version) const;
-    bool is_staged(const std::string &name, uint64_t version) const;
+    std::optional<uint64_t> current_version(const std::string& name) const;
+    std::optional<uint64_t> previous_version(const std::string& name) const;
+    std::optional<uint64_t> trial_version(const std::string& name) const;
+    std::string model_dir(const std::string& name) const;
+    std::string version_dir(const std::string& name, uint64_t version) const;
+    std::string current_path(const std::string& name) const; // ROOT/NAME/current
+    std::optional<ModelManifest> manifest(const std::string& name, uint64_t version) const;
+    bool is_staged(const std::string& name, uint64_t version) const;
 
     // The installed current version as one read-only image (the source of a model delta).
     // Throws Error(SourceMismatch) when there is none or its files are incomplete.
-    std::unique_ptr<hal::BlockDevice> open_current_image(const std::string &name) const;
+    std::unique_ptr<hal::BlockDevice> open_current_image(const std::string& name) const;
 
     // Writes a model bundle (payload_kind "model") into NAME/VERSION.partial through the verified
     // streaming installer (every blob checked, whole image hashed at the end), then publishes it as
     // NAME/VERSION with its manifest. Does not activate. Resumes through `journal`.
-    void stage(const std::string &name, uint64_t version, const bundle::BundleFile &bundle,
-               bundle::InstallJournal &journal, const bundle::InstallOptions &options);
+    void stage(const std::string& name, uint64_t version, const bundle::BundleFile& bundle,
+               bundle::InstallJournal& journal, const bundle::InstallOptions& options);
 
     // previous <- current, trial <- version, current <- version. The version must be staged.
-    void activate(const std::string &name, uint64_t version);
+    void activate(const std::string& name, uint64_t version);
     // The trial version passed its health check: drop the trial marker and delete versions
     // other than current and previous.
-    void commit(const std::string &name);
+    void commit(const std::string& name);
     // current <- previous (or no current if there was none); the abandoned version is deleted.
     // Returns the version that was current, nullopt if there was nothing to roll back.
-    std::optional<uint64_t> rollback(const std::string &name);
+    std::optional<uint64_t> rollback(const std::string& name);
     // Start-up: roll back every model whose activation was not committed. Returns their names.
     std::vector<std::string> recover();
     // Deletes staged versions that never became current/previous (an abandoned release).
-    void discard_staged(const std::string &name, uint64_t version);
+    void discard_staged(const std::string& name, uint64_t version);
 
 private:
-    std::optional<uint64_t> link_version(const std::string &name, const char *link) const;
-    void set_link(const std::string &name, const char *link, uint64_t version);
-    void remove_link(const std::string &name, const char *link);
-    void collect_garbage(const std::string &name);
+    std::optional<uint64_t> link_version(const std::string& name, const char* link) const;
+    void set_link(const std::string& name, const char* link, uint64_t version);
+    void remove_link(const std::string& name, const char* link);
+    void collect_garbage(const std::string& name);
 
     std::string root_;
 };
 
 // Removes a folder tree (no symlinks followed). Missing = nothing to do.
-void remove_tree(const std::string &path);
+void remove_tree(const std::string& path);
 
 } // namespace ota::models

@@ -21,7 +21,7 @@ namespace {
 constexpr size_t kMaxRequestLine = 64 * 1024; // a longer line closes the connection
 constexpr size_t kMaxClients = 32;
 
-sockaddr_un address_of(const std::string &path) {
+sockaddr_un address_of(const std::string& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof addr.sun_path)
@@ -45,7 +45,7 @@ ControlServer::ControlServer(std::string path, Handler handler)
     listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (listen_fd_ < 0)
         throw Error(ErrorKind::Io, "socket(): " + std::string(std::strerror(errno)));
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::chmod(path_.c_str(), 0660) != 0 || ::listen(listen_fd_, 8) != 0) {
         std::string why = std::strerror(errno);
         ::close(listen_fd_);
@@ -62,7 +62,7 @@ ControlServer::~ControlServer() {
     char c = 'q';
     (void)!::write(wake_[1], &c, 1);
     if (thread_.joinable()) thread_.join();
-    for (auto &cl : clients_)
+    for (auto& cl : clients_)
         ::close(cl.fd);
     ::close(listen_fd_);
     ::close(wake_[0]);
@@ -70,7 +70,7 @@ ControlServer::~ControlServer() {
     ::unlink(path_.c_str());
 }
 
-bool ControlServer::send_line(int fd, const std::string &line) {
+bool ControlServer::send_line(int fd, const std::string& line) {
     std::string data = line + "\n";
     size_t off = 0;
     // Non-blocking socket: a client that does not read within ~1 s is dropped.
@@ -89,14 +89,14 @@ bool ControlServer::send_line(int fd, const std::string &line) {
     return off == data.size();
 }
 
-void ControlServer::broadcast(const Json &event) {
+void ControlServer::broadcast(const Json& event) {
     const std::string line = event.dump();
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto &c : clients_)
+    for (auto& c : clients_)
         if (c.subscribed && !send_line(c.fd, line)) ::shutdown(c.fd, SHUT_RDWR);
 }
 
-void ControlServer::handle_line(Client &c, const std::string &line) {
+void ControlServer::handle_line(Client& c, const std::string& line) {
     Json response;
     Json id;
     try {
@@ -111,9 +111,9 @@ void ControlServer::handle_line(Client &c, const std::string &line) {
         } else {
             response = handler_(req);
         }
-    } catch (const Json::exception &e) {
+    } catch (const Json::exception& e) {
         response = Json{{"ok", false}, {"error", std::string("not JSON: ") + e.what()}};
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
         response = Json{{"ok", false}, {"error", e.what()}};
     }
     if (!id.is_null()) response["id"] = id;
@@ -127,7 +127,7 @@ void ControlServer::loop() {
             std::lock_guard<std::mutex> lock(mutex_);
             fds.push_back({wake_[0], POLLIN, 0});
             fds.push_back({listen_fd_, POLLIN, 0});
-            for (const auto &c : clients_)
+            for (const auto& c : clients_)
                 fds.push_back({c.fd, POLLIN, 0});
         }
         if (::poll(fds.data(), fds.size(), -1) < 0) {
@@ -151,7 +151,7 @@ void ControlServer::loop() {
         for (size_t i = 2; i < fds.size(); ++i) {
             if (!fds[i].revents) continue;
             auto it = std::find_if(clients_.begin(), clients_.end(),
-                                   [&](const Client &c) { return c.fd == fds[i].fd; });
+                                   [&](const Client& c) { return c.fd == fds[i].fd; });
             if (it == clients_.end()) continue;
             char buf[4096];
             ssize_t n = ::recv(it->fd, buf, sizeof buf, 0);
@@ -173,13 +173,13 @@ void ControlServer::loop() {
         for (int fd : closed) {
             ::close(fd);
             clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
-                                          [&](const Client &c) { return c.fd == fd; }),
+                                          [&](const Client& c) { return c.fd == fd; }),
                            clients_.end());
         }
     }
 }
 
-Json control_request(const std::string &path, const Json &request, int timeout_ms) {
+Json control_request(const std::string& path, const Json& request, int timeout_ms) {
     sockaddr_un addr = address_of(path);
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw Error(ErrorKind::Io, "socket(): " + std::string(std::strerror(errno)));
@@ -187,7 +187,7 @@ Json control_request(const std::string &path, const Json &request, int timeout_m
         int fd;
         ~Closer() { ::close(fd); }
     } closer{fd};
-    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0)
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
         throw Error(ErrorKind::Network, "cannot connect to the agent at " + path + ": " +
                                             std::strerror(errno) + " (is the daemon running?)");
     std::string line = request.dump() + "\n";

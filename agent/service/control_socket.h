@@ -17,16 +17,16 @@ class ControlServer {
 public:
     // handler(request) -> response object (without "id", which the server echoes). Runs on the
     // server thread; must not block for long.
-    using Handler = std::function<Json(const Json &request)>;
+    using Handler = std::function<Json(const Json& request)>;
 
     // Binds `path` (mode 0660; a stale socket file is replaced) and starts the thread.
     ControlServer(std::string path, Handler handler);
     ~ControlServer();
-    ControlServer(const ControlServer &) = delete;
-    ControlServer &operator=(const ControlServer &) = delete;
+    ControlServer(const ControlServer&) = delete;
+    ControlServer& operator=(const ControlServer&) = delete;
 
     // Sends one event line to every subscribed client (slow clients are dropped, never waited on).
-    void broadcast(const Json &event);
+    void broadcast(const Json& event);
 
 private:
     struct Client {
@@ -35,8 +35,8 @@ private:
         bool subscribed = false;
     };
     void loop();
-    void handle_line(Client &c, const std::string &line);
-    static bool send_line(int fd, const std::string &line);
+    void handle_line(Client& c, const std::string& line);
+    static bool send_line(int fd, const std::string& line);
 
     std::string path_;
     Handler handler_;
@@ -48,6 +48,6 @@ private:
 };
 
 // Client side (ota-agent commands, tests): connects, sends one request, returns the response.
-Json control_request(const std::string &path, const Json &request, int timeout_ms = 5000);
+Json control_request(const std::string& path, const Json& request, int timeout_ms = 5000);
 
 } // namespace ota::service

@@ -23,35 +23,35 @@ namespace ota::service {
 
 namespace {
 
-[[noreturn]] void bad(const std::string &key, const std::string &why) {
+[[noreturn]] void bad(const std::string& key, const std::string& why) {
     throw Error(ErrorKind::Config, "configuration: \"" + key + "\" " + why);
 }
 
-bool is_dir(const std::string &p) {
+bool is_dir(const std::string& p) {
     struct stat st;
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-void check_command(const std::string &key, const std::vector<std::string> &argv) {
+void check_command(const std::string& key, const std::vector<std::string>& argv) {
     if (argv.empty()) return;
-    const std::string &exe = argv[0];
+    const std::string& exe = argv[0];
     if (exe.find('/') != std::string::npos && ::access(exe.c_str(), X_OK) != 0)
         bad(key, "names " + exe + ", which is not an executable file");
 }
 
-std::atomic<bool> *g_stop = nullptr;
+std::atomic<bool>* g_stop = nullptr;
 extern "C" void on_signal(int) {
     if (g_stop) g_stop->store(true);
 }
 
 } // namespace
 
-void validate_runtime(const update::AgentConfig &c) {
+void validate_runtime(const update::AgentConfig& c) {
     if (!file_exists(c.trusted_root) && !file_exists(join_path(c.metadata_dir(), "root.json")))
         bad("trusted_root", "names " + c.trusted_root + ", which does not exist");
     try {
         make_directories(c.state_dir);
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         bad("state_dir", std::string("cannot be created: ") + e.what());
     }
     if (::access(c.state_dir.c_str(), W_OK) != 0)
@@ -61,17 +61,17 @@ void validate_runtime(const update::AgentConfig &c) {
     if (c.bootloader.type == "uboot" && !file_exists(c.bootloader.fw_env_config))
         bad("bootloader.fw_env_config",
             "names " + c.bootloader.fw_env_config + ", which does not exist");
-    for (const auto &[slot, dev] : c.slots)
+    for (const auto& [slot, dev] : c.slots)
         if (!file_exists(dev)) bad("slots." + slot, "names " + dev + ", which does not exist");
     check_command("health_check", c.health_check);
     check_command("reboot_command", c.reboot_command);
     if (!c.models.store.empty()) {
         try {
             make_directories(c.models.store);
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             bad("models.store", std::string("cannot be created: ") + e.what());
         }
-        for (const auto &[name, m] : c.models.models)
+        for (const auto& [name, m] : c.models.models)
             check_command("models.components." + name + ".health_check", m.health_check);
     }
     if (c.vehicle.type == "sim" && !is_dir(parent_directory(c.vehicle.file)))
@@ -82,22 +82,22 @@ void validate_runtime(const update::AgentConfig &c) {
         std::string pem;
         try {
             pem = read_file(c.report.device_key, 64 * 1024);
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             bad("report.device_key", std::string("cannot be read: ") + e.what());
         }
         try {
             SigningKey key = SigningKey::from_pem(pem);
             if (key.scheme() != kSchemeEcdsaP256)
                 bad("report.device_key", "must be an ECDSA P-256 key, not " + key.scheme());
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             if (e.kind() == ErrorKind::Config) throw;
             bad("report.device_key", std::string("is not a PEM private key: ") + e.what());
         }
     }
 }
 
-int run_daemon(const update::AgentConfig &config, const DaemonOptions &options,
-               const update::EventSink &printer) {
+int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
+               const update::EventSink& printer) {
     validate_runtime(config);
     update::Platform platform = update::make_platform(config);
     net::CurlFetcher fetcher(config.transport);
@@ -114,13 +114,13 @@ int run_daemon(const update::AgentConfig &config, const DaemonOptions &options,
     Json snapshot_status = Json::object();
     Json progress = nullptr;
     std::string phase = "starting";
-    auto set_phase = [&](const std::string &p) {
+    auto set_phase = [&](const std::string& p) {
         std::lock_guard<std::mutex> lock(snapshot_mutex);
         phase = p;
     };
 
     std::unique_ptr<ControlServer> server;
-    auto sink = [&](const update::Event &e) {
+    auto sink = [&](const update::Event& e) {
         if (printer) printer(e);
         Json ev{{"event", e.step}, {"message", e.message}};
         if (e.total) {
@@ -135,7 +135,7 @@ int run_daemon(const update::AgentConfig &config, const DaemonOptions &options,
     };
     if (!config.control_socket.empty()) {
         server =
-            std::make_unique<ControlServer>(config.control_socket, [&](const Json &req) -> Json {
+            std::make_unique<ControlServer>(config.control_socket, [&](const Json& req) -> Json {
                 const std::string cmd = req["cmd"].get<std::string>();
                 if (cmd == "status") {
                     std::lock_guard<std::mutex> lock(snapshot_mutex);
@@ -169,10 +169,10 @@ int run_daemon(const update::AgentConfig &config, const DaemonOptions &options,
 
     update::Engine engine(config, platform, fetcher, sink);
     update::InstallGate gate(config.vehicle, update::make_vehicle_state(config.vehicle), &flags,
-                             [&](const std::string &msg) {
+                             [&](const std::string& msg) {
                                  sink(update::Event{"wait", msg, 0, 0});
                              });
-    engine.set_gate([&](const std::string &p) {
+    engine.set_gate([&](const std::string& p) {
         set_phase("waiting-" + p);
         gate.wait(p);
         set_phase(p == "install" ? "installing" : "rebooting");
@@ -182,7 +182,7 @@ int run_daemon(const update::AgentConfig &config, const DaemonOptions &options,
             Json s = engine.status();
             std::lock_guard<std::mutex> lock(snapshot_mutex);
             snapshot_status = s;
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             LOG_WARN("status: " << e.what());
         }
     };
@@ -191,7 +191,7 @@ int run_daemon(const update::AgentConfig &config, const DaemonOptions &options,
         try {
             send_report(config, engine.status());
             sink(update::Event{"report", "signed status report sent", 0, 0});
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             LOG_WARN("status report not sent: " << e.what());
         }
     };
@@ -202,7 +202,7 @@ int run_daemon(const update::AgentConfig &config, const DaemonOptions &options,
     try {
         std::string outcome = engine.boot_check(uo);
         LOG_INFO("boot-check: " << outcome);
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         LOG_ERROR("boot-check failed: " << e.what());
     }
     refresh();
@@ -210,7 +210,7 @@ int run_daemon(const update::AgentConfig &config, const DaemonOptions &options,
         set_phase("updating");
         try {
             engine.update(uo);
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             LOG_ERROR("update attempt failed [" << error_kind_name(e.kind()) << "]: " << e.what());
             sink(update::Event{"error", e.what(), 0, 0});
         }

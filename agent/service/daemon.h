@@ -18,10 +18,10 @@ struct DaemonOptions {
 
 // Everything the daemon needs that parse_config cannot see: files that must exist, the device
 // key, the bootloader's environment, the store folder. Throws Error(Config) naming the key.
-void validate_runtime(const update::AgentConfig &config);
+void validate_runtime(const update::AgentConfig& config);
 
 // Returns the process exit status (0 after a clean stop).
-int run_daemon(const update::AgentConfig &config, const DaemonOptions &options,
-               const update::EventSink &printer);
+int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
+               const update::EventSink& printer);
 
 } // namespace ota::service

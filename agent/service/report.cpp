@@ -9,7 +9,7 @@
 
 namespace ota::service {
 
-Json build_report(const update::AgentConfig &config, const Json &status, uint64_t counter) {
+Json build_report(const update::AgentConfig& config, const Json& status, uint64_t counter) {
     Json installed = Json::object();
     installed[config.component] =
         Json{{"version", status.value("installed_version", uint64_t{0})}, {"image_sha256", ""}};
@@ -20,7 +20,7 @@ Json build_report(const update::AgentConfig &config, const Json &status, uint64_
     if (status.contains("models"))
         for (auto it = status["models"].begin(); it != status["models"].end(); ++it)
             if ((*it)["current"].is_number_unsigned()) {
-                Json &entry = installed[it.key()];
+                Json& entry = installed[it.key()];
                 entry["version"] = (*it)["current"];
                 if (!entry.contains("image_sha256")) entry["image_sha256"] = "";
             }
@@ -37,7 +37,7 @@ Json build_report(const update::AgentConfig &config, const Json &status, uint64_
                 {"last_result", status.value("last_result", Json(nullptr))}};
 }
 
-Json sign_report(const Json &signed_part, const SigningKey &key) {
+Json sign_report(const Json& signed_part, const SigningKey& key) {
     auto sig = key.sign(canonical_json(signed_part));
     return Json{{"signed", signed_part},
                 {"signatures", Json::array({Json{{"keyid", sha256_hex(key.public_pem())},
@@ -45,19 +45,19 @@ Json sign_report(const Json &signed_part, const SigningKey &key) {
                                                  {"sig", to_hex(sig.data(), sig.size())}}})}};
 }
 
-bool verify_report(const Json &report, const std::string &public_key_pem) {
+bool verify_report(const Json& report, const std::string& public_key_pem) {
     if (!report.is_object() || !report.contains("signed") || !report.contains("signatures") ||
         !report["signatures"].is_array())
         return false;
     const std::string message = canonical_json(report["signed"]);
-    for (const auto &s : report["signatures"]) {
+    for (const auto& s : report["signatures"]) {
         if (!s.is_object() || !s.contains("sig") || !s["sig"].is_string() ||
             !s.contains("method") || !s["method"].is_string())
             continue;
         std::vector<uint8_t> sig;
         try {
             sig = from_hex(s["sig"].get<std::string>());
-        } catch (const Error &) {
+        } catch (const Error&) {
             continue;
         }
         if (verify_signature(s["method"].get<std::string>(), public_key_pem, message, sig))
@@ -67,16 +67,16 @@ bool verify_report(const Json &report, const std::string &public_key_pem) {
 }
 
 namespace {
-size_t discard(char *, size_t size, size_t n, void *) {
+size_t discard(char*, size_t size, size_t n, void*) {
     return size * n;
 }
 } // namespace
 
-void post_json(const std::string &url, const std::string &body,
-               const net::TransportOptions &transport) {
-    CURL *curl = curl_easy_init();
+void post_json(const std::string& url, const std::string& body,
+               const net::TransportOptions& transport) {
+    CURL* curl = curl_easy_init();
     if (!curl) throw Error(ErrorKind::Network, "curl_easy_init failed");
-    struct curl_slist *headers = nullptr;
+    struct curl_slist* headers = nullptr;
     headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Expect:");
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
@@ -111,14 +111,14 @@ void post_json(const std::string &url, const std::string &body,
                                             std::to_string(status));
 }
 
-Json send_report(const update::AgentConfig &config, const Json &status) {
+Json send_report(const update::AgentConfig& config, const Json& status) {
     SigningKey key = SigningKey::from_pem(read_file(config.report.device_key, 64 * 1024));
     const std::string counter_path = config.state_dir + "/report-counter";
     uint64_t counter = 0;
     if (file_exists(counter_path)) {
         try {
             counter = std::stoull(read_file(counter_path, 64));
-        } catch (const std::exception &) {
+        } catch (const std::exception&) {
             counter = 0;
         }
     }

@@ -20,18 +20,18 @@ namespace ota::service {
 
 // Builds the "signed" part from Engine::status() output. `counter` increases with every report
 // (kept in state_dir/report-counter) so a server can refuse replayed reports.
-Json build_report(const update::AgentConfig &config, const Json &status, uint64_t counter);
+Json build_report(const update::AgentConfig& config, const Json& status, uint64_t counter);
 // Wraps it into {"signed", "signatures"}.
-Json sign_report(const Json &signed_part, const SigningKey &key);
+Json sign_report(const Json& signed_part, const SigningKey& key);
 // True when `report` carries a valid signature of the public key over its signed part.
-bool verify_report(const Json &report, const std::string &public_key_pem);
+bool verify_report(const Json& report, const std::string& public_key_pem);
 
 // Builds, signs, stores (state_dir/last-report.json) and POSTs the report. Throws Error(Network)
 // when the server does not answer 2xx; the report file stays for inspection.
-Json send_report(const update::AgentConfig &config, const Json &status);
+Json send_report(const update::AgentConfig& config, const Json& status);
 
 // POSTs a JSON body with the transport's TLS settings; throws Error(Network) unless 2xx.
-void post_json(const std::string &url, const std::string &body,
-               const net::TransportOptions &transport);
+void post_json(const std::string& url, const std::string& body,
+               const net::TransportOptions& transport);
 
 } // namespace ota::service

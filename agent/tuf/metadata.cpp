@@ -17,23 +17,23 @@ constexpr size_t kMaxSignatures = 1024;
 constexpr size_t kMaxEntries = 1u << 20; // targets or snapshot entries
 constexpr uint64_t kMaxThreshold = 1024;
 
-[[noreturn]] void malformed(const std::string &what, const std::string &why) {
+[[noreturn]] void malformed(const std::string& what, const std::string& why) {
     throw Error(ErrorKind::Malformed, what + ": " + why);
 }
 
-const Json &member(const Json &obj, const char *name, const std::string &what) {
+const Json& member(const Json& obj, const char* name, const std::string& what) {
     auto it = obj.find(name);
     if (it == obj.end()) malformed(what, std::string("missing \"") + name + "\"");
     return *it;
 }
 
-std::string get_string(const Json &obj, const char *name, const std::string &what) {
-    const Json &v = member(obj, name, what);
+std::string get_string(const Json& obj, const char* name, const std::string& what) {
+    const Json& v = member(obj, name, what);
     if (!v.is_string()) malformed(what, std::string("\"") + name + "\" must be a string");
     return v.get<std::string>();
 }
 
-uint64_t get_uint(const Json &v, const std::string &what) {
+uint64_t get_uint(const Json& v, const std::string& what) {
     if (!v.is_number_integer()) malformed(what, "must be an integer");
     if (v.is_number_unsigned()) return v.get<uint64_t>();
     int64_t i = v.get<int64_t>();
@@ -41,13 +41,13 @@ uint64_t get_uint(const Json &v, const std::string &what) {
     return static_cast<uint64_t>(i);
 }
 
-const Json &get_object(const Json &obj, const char *name, const std::string &what) {
-    const Json &v = member(obj, name, what);
+const Json& get_object(const Json& obj, const char* name, const std::string& what) {
+    const Json& v = member(obj, name, what);
     if (!v.is_object()) malformed(what, std::string("\"") + name + "\" must be an object");
     return v;
 }
 
-std::map<std::string, std::string> parse_hashes(const Json &v, const std::string &what) {
+std::map<std::string, std::string> parse_hashes(const Json& v, const std::string& what) {
     if (!v.is_object() || v.empty()) malformed(what, "\"hashes\" must be a non-empty object");
     std::map<std::string, std::string> out;
     for (auto it = v.begin(); it != v.end(); ++it) {
@@ -59,7 +59,7 @@ std::map<std::string, std::string> parse_hashes(const Json &v, const std::string
     return out;
 }
 
-MetaFile parse_metafile(const Json &v, const std::string &what) {
+MetaFile parse_metafile(const Json& v, const std::string& what) {
     if (!v.is_object()) malformed(what, "must be an object");
     MetaFile m;
     m.version = get_uint(member(v, "version", what), what + " version");
@@ -69,18 +69,18 @@ MetaFile parse_metafile(const Json &v, const std::string &what) {
     return m;
 }
 
-std::map<std::string, Key> parse_keys(const Json &v, const std::string &what) {
+std::map<std::string, Key> parse_keys(const Json& v, const std::string& what) {
     if (!v.is_object()) malformed(what, "\"keys\" must be an object");
     if (v.size() > kMaxKeys) malformed(what, "too many keys");
     std::map<std::string, Key> keys;
     for (auto it = v.begin(); it != v.end(); ++it) {
-        const Json &k = it.value();
+        const Json& k = it.value();
         std::string kwhat = what + " key " + it.key();
         if (!k.is_object()) malformed(kwhat, "must be an object");
         Key key;
         key.keytype = get_string(k, "keytype", kwhat);
         key.scheme = get_string(k, "scheme", kwhat);
-        const Json &keyval = get_object(k, "keyval", kwhat);
+        const Json& keyval = get_object(k, "keyval", kwhat);
         // A key without a "public" string (or of an unknown type) is kept: it simply cannot
         // produce a valid signature. Unsupported schemes must not make the metadata unusable.
         if (auto p = keyval.find("public"); p != keyval.end() && p->is_string())
@@ -90,16 +90,16 @@ std::map<std::string, Key> parse_keys(const Json &v, const std::string &what) {
     return keys;
 }
 
-RoleKeys parse_role_keys(const Json &v, const std::string &what) {
+RoleKeys parse_role_keys(const Json& v, const std::string& what) {
     if (!v.is_object()) malformed(what, "must be an object");
     RoleKeys r;
-    const Json &ids = member(v, "keyids", what);
+    const Json& ids = member(v, "keyids", what);
     if (!ids.is_array()) malformed(what, "\"keyids\" must be an array");
     if (ids.size() > kMaxKeys) malformed(what, "too many keyids");
-    for (const auto &id : ids) {
+    for (const auto& id : ids) {
         if (!id.is_string()) malformed(what, "keyids must be strings");
         std::string s = id.get<std::string>();
-        for (const auto &existing : r.keyids)
+        for (const auto& existing : r.keyids)
             if (existing == s) malformed(what, "duplicate keyid " + s);
         r.keyids.push_back(s);
     }
@@ -109,18 +109,18 @@ RoleKeys parse_role_keys(const Json &v, const std::string &what) {
     return r;
 }
 
-std::vector<std::string> parse_string_array(const Json &v, const std::string &what) {
+std::vector<std::string> parse_string_array(const Json& v, const std::string& what) {
     if (!v.is_array()) malformed(what, "must be an array");
     if (v.size() > kMaxEntries) malformed(what, "too many entries");
     std::vector<std::string> out;
-    for (const auto &s : v) {
+    for (const auto& s : v) {
         if (!s.is_string()) malformed(what, "entries must be strings");
         out.push_back(s.get<std::string>());
     }
     return out;
 }
 
-SuccinctRoles parse_succinct_roles(const Json &v, const std::string &dwhat) {
+SuccinctRoles parse_succinct_roles(const Json& v, const std::string& dwhat) {
     const std::string what = dwhat + " succinct_roles";
     if (!v.is_object()) malformed(what, "must be an object");
     SuccinctRoles s;
@@ -139,7 +139,7 @@ size_t succinct_suffix_length(uint32_t bit_length) {
 
 } // namespace
 
-std::string SuccinctRoles::role_for_target(const std::string &target_path) const {
+std::string SuccinctRoles::role_for_target(const std::string& target_path) const {
     const std::vector<uint8_t> digest = sha256(target_path.data(), target_path.size());
     uint32_t first = (uint32_t{digest[0]} << 24) | (uint32_t{digest[1]} << 16) |
                      (uint32_t{digest[2]} << 8) | uint32_t{digest[3]};
@@ -150,7 +150,7 @@ std::string SuccinctRoles::role_for_target(const std::string &target_path) const
     return name_prefix + "-" + hex.substr(8 - succinct_suffix_length(bit_length));
 }
 
-bool SuccinctRoles::is_delegated_role(const std::string &role) const {
+bool SuccinctRoles::is_delegated_role(const std::string& role) const {
     const size_t digits = succinct_suffix_length(bit_length);
     if (role.size() != name_prefix.size() + 1 + digits) return false;
     if (role.compare(0, name_prefix.size(), name_prefix) != 0 || role[name_prefix.size()] != '-')
@@ -164,30 +164,30 @@ bool SuccinctRoles::is_delegated_role(const std::string &role) const {
     return bin < (uint64_t{1} << bit_length);
 }
 
-std::vector<DelegationStep> Delegations::roles_for_target(const std::string &target_path) const {
+std::vector<DelegationStep> Delegations::roles_for_target(const std::string& target_path) const {
     if (succinct_roles) return {{succinct_roles->role_for_target(target_path), true}};
     std::vector<DelegationStep> out;
-    for (const auto &r : roles)
+    for (const auto& r : roles)
         if (r.matches(target_path)) out.push_back({r.name, r.terminating});
     return out;
 }
 
-const RoleKeys *Delegations::role_keys(const std::string &role) const {
+const RoleKeys* Delegations::role_keys(const std::string& role) const {
     if (succinct_roles)
         return succinct_roles->is_delegated_role(role) ? &succinct_roles->keys : nullptr;
-    for (const auto &r : roles)
+    for (const auto& r : roles)
         if (r.name == role) return &r.keys;
     return nullptr;
 }
 
-std::string normalized_key(const std::string &public_pem) {
+std::string normalized_key(const std::string& public_pem) {
     std::string out;
     for (char c : public_pem)
         if (!std::isspace(static_cast<unsigned char>(c))) out.push_back(c);
     return out;
 }
 
-int64_t parse_expiry(const std::string &s) {
+int64_t parse_expiry(const std::string& s) {
     // Only the form the specification uses: YYYY-MM-DDTHH:MM:SSZ.
     int y, mo, d, h, mi, se;
     char tail = 0;
@@ -218,16 +218,16 @@ std::string format_expiry(int64_t epoch_seconds) {
     return buf;
 }
 
-Envelope parse_envelope(const std::string &raw, const std::string &expected_type) {
+Envelope parse_envelope(const std::string& raw, const std::string& expected_type) {
     const std::string what = expected_type + " metadata";
     Envelope env;
     env.raw = raw;
     Json doc = parse_json(raw, what);
     if (!doc.is_object()) malformed(what, "top level must be an object");
-    const Json &sigs = member(doc, "signatures", what);
+    const Json& sigs = member(doc, "signatures", what);
     if (!sigs.is_array()) malformed(what, "\"signatures\" must be an array");
     if (sigs.size() > kMaxSignatures) malformed(what, "too many signatures");
-    for (const auto &s : sigs) {
+    for (const auto& s : sigs) {
         if (!s.is_object()) malformed(what, "each signature must be an object");
         Signature sig;
         sig.keyid = get_string(s, "keyid", what + " signature");
@@ -249,17 +249,17 @@ Envelope parse_envelope(const std::string &raw, const std::string &expected_type
     return env;
 }
 
-RootMeta parse_root(const Envelope &env) {
+RootMeta parse_root(const Envelope& env) {
     const std::string what = "root metadata";
     RootMeta r;
-    const Json &s = env.signed_json;
+    const Json& s = env.signed_json;
     if (auto it = s.find("consistent_snapshot"); it != s.end()) {
         if (!it->is_boolean()) malformed(what, "\"consistent_snapshot\" must be a boolean");
         r.consistent_snapshot = it->get<bool>();
     }
     r.keys = parse_keys(get_object(s, "keys", what), what);
-    const Json &roles = get_object(s, "roles", what);
-    for (const char *name : {"root", "timestamp", "snapshot", "targets"}) {
+    const Json& roles = get_object(s, "roles", what);
+    for (const char* name : {"root", "timestamp", "snapshot", "targets"}) {
         auto it = roles.find(name);
         if (it == roles.end()) malformed(what, std::string("missing role \"") + name + "\"");
         r.roles[name] = parse_role_keys(*it, what + " role " + name);
@@ -270,9 +270,9 @@ RootMeta parse_root(const Envelope &env) {
     return r;
 }
 
-TimestampMeta parse_timestamp(const Envelope &env) {
+TimestampMeta parse_timestamp(const Envelope& env) {
     const std::string what = "timestamp metadata";
-    const Json &meta = get_object(env.signed_json, "meta", what);
+    const Json& meta = get_object(env.signed_json, "meta", what);
     auto it = meta.find("snapshot.json");
     if (it == meta.end() || meta.size() != 1)
         malformed(what, "\"meta\" must list exactly \"snapshot.json\"");
@@ -281,9 +281,9 @@ TimestampMeta parse_timestamp(const Envelope &env) {
     return t;
 }
 
-SnapshotMeta parse_snapshot(const Envelope &env) {
+SnapshotMeta parse_snapshot(const Envelope& env) {
     const std::string what = "snapshot metadata";
-    const Json &meta = get_object(env.signed_json, "meta", what);
+    const Json& meta = get_object(env.signed_json, "meta", what);
     if (meta.size() > kMaxEntries) malformed(what, "too many entries");
     SnapshotMeta s;
     for (auto it = meta.begin(); it != meta.end(); ++it)
@@ -291,10 +291,10 @@ SnapshotMeta parse_snapshot(const Envelope &env) {
     return s;
 }
 
-TargetsMeta parse_targets(const Envelope &env) {
+TargetsMeta parse_targets(const Envelope& env) {
     const std::string what = "targets metadata";
     TargetsMeta t;
-    const Json &targets = get_object(env.signed_json, "targets", what);
+    const Json& targets = get_object(env.signed_json, "targets", what);
     if (targets.size() > kMaxEntries) malformed(what, "too many targets");
     for (auto it = targets.begin(); it != targets.end(); ++it) {
         std::string twhat = what + " target " + it.key();
@@ -319,15 +319,15 @@ TargetsMeta parse_targets(const Envelope &env) {
             t.delegations = std::move(del);
             return t;
         }
-        const Json &roles = member(*d, "roles", dwhat);
+        const Json& roles = member(*d, "roles", dwhat);
         if (!roles.is_array()) malformed(dwhat, "\"roles\" must be an array");
         if (roles.size() > kMaxKeys) malformed(dwhat, "too many roles");
-        for (const auto &r : roles) {
+        for (const auto& r : roles) {
             if (!r.is_object()) malformed(dwhat, "each role must be an object");
             DelegatedRole role;
             role.name = get_string(r, "name", dwhat + " role");
             std::string rwhat = dwhat + " role " + role.name;
-            for (const auto &existing : del.roles)
+            for (const auto& existing : del.roles)
                 if (existing.name == role.name) malformed(rwhat, "duplicate role name");
             if (role.name.empty() || role.name == "root" || role.name == "timestamp" ||
                 role.name == "snapshot" || role.name == "targets")
@@ -352,10 +352,10 @@ TargetsMeta parse_targets(const Envelope &env) {
     return t;
 }
 
-static bool segment_matches(const char *p, const char *pend, const char *s, const char *send) {
+static bool segment_matches(const char* p, const char* pend, const char* s, const char* send) {
     // Glob of one path segment: '*' any run, '?' one character. Iterative with backtracking.
-    const char *star = nullptr;
-    const char *star_s = nullptr;
+    const char* star = nullptr;
+    const char* star_s = nullptr;
     while (s < send) {
         if (p < pend && (*p == '?' || *p == *s)) {
             ++p;
@@ -375,7 +375,7 @@ static bool segment_matches(const char *p, const char *pend, const char *s, cons
     return p == pend;
 }
 
-static std::vector<std::string> split_path(const std::string &s) {
+static std::vector<std::string> split_path(const std::string& s) {
     std::vector<std::string> parts;
     size_t start = 0;
     while (true) {
@@ -388,7 +388,7 @@ static std::vector<std::string> split_path(const std::string &s) {
     return parts;
 }
 
-bool path_pattern_matches(const std::string &pattern, const std::string &path) {
+bool path_pattern_matches(const std::string& pattern, const std::string& path) {
     auto pp = split_path(pattern);
     auto sp = split_path(path);
     if (pp.size() != sp.size()) return false;
@@ -399,22 +399,22 @@ bool path_pattern_matches(const std::string &pattern, const std::string &path) {
     return true;
 }
 
-bool DelegatedRole::matches(const std::string &target_path) const {
+bool DelegatedRole::matches(const std::string& target_path) const {
     if (paths) {
-        for (const auto &p : *paths)
+        for (const auto& p : *paths)
             if (path_pattern_matches(p, target_path)) return true;
         return false;
     }
     if (path_hash_prefixes) {
         std::string digest = sha256_hex(target_path);
-        for (const auto &prefix : *path_hash_prefixes)
+        for (const auto& prefix : *path_hash_prefixes)
             if (digest.compare(0, prefix.size(), prefix) == 0) return true;
         return false;
     }
     return false; // neither set: the role is trusted for nothing
 }
 
-std::string percent_encode(const std::string &s) {
+std::string percent_encode(const std::string& s) {
     static const char digits[] = "0123456789ABCDEF";
     std::string out;
     for (unsigned char c : s) {

@@ -75,7 +75,7 @@ struct DelegatedRole {
     std::optional<std::vector<std::string>> paths;
     std::optional<std::vector<std::string>> path_hash_prefixes;
     // True if this role is trusted for target_path (spec 5.7.x path pattern rules).
-    bool matches(const std::string &target_path) const;
+    bool matches(const std::string& target_path) const;
 };
 
 // TAP 15 "succinct hash bin delegations": 2^bit_length roles NAME_PREFIX-HEX, each trusted for
@@ -84,8 +84,8 @@ struct SuccinctRoles {
     RoleKeys keys;
     uint32_t bit_length = 1; // 1..32
     std::string name_prefix;
-    std::string role_for_target(const std::string &target_path) const;
-    bool is_delegated_role(const std::string &role) const;
+    std::string role_for_target(const std::string& target_path) const;
+    bool is_delegated_role(const std::string& role) const;
 };
 
 // A role a delegator hands a target search to, in the delegator's order.
@@ -99,9 +99,9 @@ struct Delegations {
     std::vector<DelegatedRole> roles; // empty when succinct_roles is used
     std::optional<SuccinctRoles> succinct_roles;
     // The roles trusted for target_path, in order (spec 5.7.x).
-    std::vector<DelegationStep> roles_for_target(const std::string &target_path) const;
+    std::vector<DelegationStep> roles_for_target(const std::string& target_path) const;
     // Keys and threshold of a delegated role, nullptr when this delegator does not delegate it.
-    const RoleKeys *role_keys(const std::string &role) const;
+    const RoleKeys* role_keys(const std::string& role) const;
 };
 
 struct TargetsMeta {
@@ -111,25 +111,25 @@ struct TargetsMeta {
 
 // Splits raw bytes into an Envelope; throws Error(Malformed) on anything that is not a signed
 // TUF document of `expected_type` ("root", "timestamp", "snapshot", "targets").
-Envelope parse_envelope(const std::string &raw, const std::string &expected_type);
-RootMeta parse_root(const Envelope &env);
-TimestampMeta parse_timestamp(const Envelope &env);
-SnapshotMeta parse_snapshot(const Envelope &env);
-TargetsMeta parse_targets(const Envelope &env);
+Envelope parse_envelope(const std::string& raw, const std::string& expected_type);
+RootMeta parse_root(const Envelope& env);
+TimestampMeta parse_timestamp(const Envelope& env);
+SnapshotMeta parse_snapshot(const Envelope& env);
+TargetsMeta parse_targets(const Envelope& env);
 
 // "2030-01-01T00:00:00Z" -> seconds since the epoch; throws Error(Malformed).
-int64_t parse_expiry(const std::string &iso8601);
+int64_t parse_expiry(const std::string& iso8601);
 std::string format_expiry(int64_t epoch_seconds);
 
 // TUF path pattern match: '*' and '?' within one path segment, segments must align.
-bool path_pattern_matches(const std::string &pattern, const std::string &path);
+bool path_pattern_matches(const std::string& pattern, const std::string& path);
 
 // Public key material of a PEM key with all whitespace removed, so the same key written under two
 // keyids (or with different line breaks) is recognised as one key.
-std::string normalized_key(const std::string &public_pem);
+std::string normalized_key(const std::string& public_pem);
 
 // Percent-encoding of everything but unreserved characters (RFC 3986), '/' included: used for
 // delegated role names in URLs and in file names.
-std::string percent_encode(const std::string &s);
+std::string percent_encode(const std::string& s);
 
 } // namespace ota::tuf

@@ -8,14 +8,14 @@
 
 namespace ota::tuf {
 
-uint64_t count_valid_signatures(const Envelope &env, const std::map<std::string, Key> &keys,
-                                const RoleKeys &role) {
+uint64_t count_valid_signatures(const Envelope& env, const std::map<std::string, Key>& keys,
+                                const RoleKeys& role) {
     std::set<std::string> counted_keyids;
     std::set<std::string> counted_keys; // public key material, so one key under two ids counts once
-    for (const auto &sig : env.signatures) {
+    for (const auto& sig : env.signatures) {
         if (counted_keyids.count(sig.keyid)) continue;
         bool in_role = false;
-        for (const auto &id : role.keyids)
+        for (const auto& id : role.keyids)
             in_role = in_role || id == sig.keyid;
         if (!in_role) continue;
         auto key = keys.find(sig.keyid);
@@ -32,8 +32,8 @@ uint64_t count_valid_signatures(const Envelope &env, const std::map<std::string,
     return counted_keyids.size();
 }
 
-void verify_threshold(const Envelope &env, const std::map<std::string, Key> &keys,
-                      const RoleKeys &role, const std::string &what) {
+void verify_threshold(const Envelope& env, const std::map<std::string, Key>& keys,
+                      const RoleKeys& role, const std::string& what) {
     uint64_t valid = count_valid_signatures(env, keys, role);
     if (valid < role.threshold)
         throw Error(ErrorKind::BadSignature, what + ": " + std::to_string(valid) +
@@ -41,13 +41,13 @@ void verify_threshold(const Envelope &env, const std::map<std::string, Key> &key
                                                  std::to_string(role.threshold));
 }
 
-void verify_length_and_hashes(const std::string &data, std::optional<uint64_t> length,
-                              const std::map<std::string, std::string> &hashes,
-                              const std::string &what) {
+void verify_length_and_hashes(const std::string& data, std::optional<uint64_t> length,
+                              const std::map<std::string, std::string>& hashes,
+                              const std::string& what) {
     if (length && data.size() != *length)
         throw Error(ErrorKind::HashMismatch, what + ": length is " + std::to_string(data.size()) +
                                                  ", metadata says " + std::to_string(*length));
-    for (const auto &[alg, expected] : hashes) {
+    for (const auto& [alg, expected] : hashes) {
         std::string actual;
         if (alg == "sha256")
             actual = sha256_hex(data);
@@ -56,7 +56,7 @@ void verify_length_and_hashes(const std::string &data, std::optional<uint64_t> l
         else
             throw Error(ErrorKind::Unsupported, what + ": unsupported hash algorithm " + alg);
         std::string lower = expected;
-        for (auto &c : lower)
+        for (auto& c : lower)
             c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (!equal_constant_time(actual, lower))
             throw Error(ErrorKind::HashMismatch,
@@ -64,24 +64,24 @@ void verify_length_and_hashes(const std::string &data, std::optional<uint64_t> l
     }
 }
 
-TrustedSet::TrustedSet(const std::string &root_bytes, int64_t reference_time)
+TrustedSet::TrustedSet(const std::string& root_bytes, int64_t reference_time)
     : reference_time_(reference_time) {
     root_.env = parse_envelope(root_bytes, "root");
     root_.meta = parse_root(root_.env);
     verify_threshold(root_.env, root_.meta.keys, root_.meta.roles.at("root"), "trusted root");
 }
 
-const TrustedTargets *TrustedSet::delegated(const std::string &role) const {
+const TrustedTargets* TrustedSet::delegated(const std::string& role) const {
     auto it = delegated_.find(role);
     return it == delegated_.end() ? nullptr : &it->second;
 }
 
-void TrustedSet::check_expiry(const Envelope &env, const std::string &what) const {
+void TrustedSet::check_expiry(const Envelope& env, const std::string& what) const {
     if (env.expires <= reference_time_)
         throw Error(ErrorKind::Expired, what + " expired at " + format_expiry(env.expires));
 }
 
-bool TrustedSet::update_root(const std::string &bytes) {
+bool TrustedSet::update_root(const std::string& bytes) {
     if (timestamp_)
         throw Error(ErrorKind::State, "root cannot be updated after the timestamp was loaded");
     TrustedRoot next;
@@ -98,18 +98,18 @@ bool TrustedSet::update_root(const std::string &bytes) {
     // A rotation = a key of the role was removed (or its keyid now names other key material).
     // Keys only added, or a changed threshold, keep the old metadata as a rollback basis (it
     // simply fails verification if it no longer meets the threshold).
-    auto role_keys = [](const TrustedRoot &r, const char *role) {
+    auto role_keys = [](const TrustedRoot& r, const char* role) {
         std::set<std::string> out;
-        for (const auto &id : r.meta.roles.at(role).keyids) {
+        for (const auto& id : r.meta.roles.at(role).keyids) {
             auto k = r.meta.keys.find(id);
             out.insert(id + "\n" +
                        (k == r.meta.keys.end() ? "" : normalized_key(k->second.public_pem)));
         }
         return out;
     };
-    auto removed = [&](const char *role) {
+    auto removed = [&](const char* role) {
         const auto before = role_keys(root_, role), after = role_keys(next, role);
-        for (const auto &k : before)
+        for (const auto& k : before)
             if (!after.count(k)) return true;
         return false;
     };
@@ -122,7 +122,7 @@ void TrustedSet::check_root_not_expired() const {
     check_expiry(root_.env, "root metadata");
 }
 
-bool TrustedSet::update_timestamp(const std::string &bytes, bool from_local) {
+bool TrustedSet::update_timestamp(const std::string& bytes, bool from_local) {
     if (snapshot_) throw Error(ErrorKind::State, "timestamp cannot be updated after the snapshot");
     check_root_not_expired(); // the root the timestamp is checked against must be the final one
     TrustedTimestamp next;
@@ -153,11 +153,11 @@ bool TrustedSet::update_timestamp(const std::string &bytes, bool from_local) {
     return true;
 }
 
-void TrustedSet::update_snapshot(const std::string &bytes, bool from_local) {
+void TrustedSet::update_snapshot(const std::string& bytes, bool from_local) {
     if (!timestamp_) throw Error(ErrorKind::State, "snapshot needs a trusted timestamp");
     if (targets_) throw Error(ErrorKind::State, "snapshot cannot be updated after targets");
     check_expiry(timestamp_->env, "timestamp metadata");
-    const MetaFile &expected = timestamp_->meta.snapshot;
+    const MetaFile& expected = timestamp_->meta.snapshot;
     if (!from_local) verify_length_and_hashes(bytes, expected.length, expected.hashes, "snapshot");
     TrustedSnapshot next;
     next.env = parse_envelope(bytes, "snapshot");
@@ -165,7 +165,7 @@ void TrustedSet::update_snapshot(const std::string &bytes, bool from_local) {
     verify_threshold(next.env, root_.meta.keys, root_.meta.roles.at("snapshot"),
                      "snapshot metadata");
     if (snapshot_) {
-        for (const auto &[name, old_file] : snapshot_->meta.meta) {
+        for (const auto& [name, old_file] : snapshot_->meta.meta) {
             auto it = next.meta.meta.find(name);
             if (it == next.meta.meta.end())
                 throw Error(ErrorKind::Rollback, "new snapshot no longer lists " + name);
@@ -183,7 +183,7 @@ void TrustedSet::update_snapshot(const std::string &bytes, bool from_local) {
 }
 
 void TrustedSet::check_final_snapshot() const {
-    const MetaFile &expected = timestamp_->meta.snapshot;
+    const MetaFile& expected = timestamp_->meta.snapshot;
     if (snapshot_->env.version != expected.version)
         throw Error(ErrorKind::Rollback,
                     "snapshot version " + std::to_string(snapshot_->env.version) +
@@ -191,7 +191,7 @@ void TrustedSet::check_final_snapshot() const {
     check_expiry(snapshot_->env, "snapshot metadata");
 }
 
-const MetaFile &TrustedSet::snapshot_entry(const std::string &filename) const {
+const MetaFile& TrustedSet::snapshot_entry(const std::string& filename) const {
     if (!snapshot_) throw Error(ErrorKind::State, "targets need a trusted snapshot");
     check_final_snapshot();
     auto it = snapshot_->meta.meta.find(filename);
@@ -200,9 +200,9 @@ const MetaFile &TrustedSet::snapshot_entry(const std::string &filename) const {
     return it->second;
 }
 
-void TrustedSet::update_targets(const std::string &bytes) {
+void TrustedSet::update_targets(const std::string& bytes) {
     if (targets_) throw Error(ErrorKind::State, "top-level targets are already trusted");
-    const MetaFile &expected = snapshot_entry("targets.json");
+    const MetaFile& expected = snapshot_entry("targets.json");
     // Also for the local copy: the snapshot may list new hashes for the same version.
     verify_length_and_hashes(bytes, expected.length, expected.hashes, "targets");
     TrustedTargets next;
@@ -217,14 +217,14 @@ void TrustedSet::update_targets(const std::string &bytes) {
     targets_ = std::move(next);
 }
 
-void TrustedSet::update_delegated_targets(const std::string &bytes, const std::string &role,
-                                          const std::string &delegator) {
-    const TrustedTargets *parent = delegator == "targets" ? targets() : delegated(delegator);
+void TrustedSet::update_delegated_targets(const std::string& bytes, const std::string& role,
+                                          const std::string& delegator) {
+    const TrustedTargets* parent = delegator == "targets" ? targets() : delegated(delegator);
     if (!parent) throw Error(ErrorKind::State, "delegator " + delegator + " is not trusted");
     if (!parent->meta.delegations) throw Error(ErrorKind::State, delegator + " delegates nothing");
-    const RoleKeys *role_keys = parent->meta.delegations->role_keys(role);
+    const RoleKeys* role_keys = parent->meta.delegations->role_keys(role);
     if (!role_keys) throw Error(ErrorKind::State, delegator + " does not delegate to " + role);
-    const MetaFile &expected = snapshot_entry(role + ".json");
+    const MetaFile& expected = snapshot_entry(role + ".json");
     const std::string what = "delegated targets " + role;
     verify_length_and_hashes(bytes, expected.length, expected.hashes, what);
     TrustedTargets next;

@@ -19,31 +19,31 @@ int64_t system_time_now() {
     return static_cast<int64_t>(::time(nullptr));
 }
 
-std::string role_filename(const std::string &role) {
+std::string role_filename(const std::string& role) {
     return percent_encode(role) + ".json";
 }
 
-Updater::Updater(UpdaterConfig config, net::Fetcher &fetcher, Clock clock)
+Updater::Updater(UpdaterConfig config, net::Fetcher& fetcher, Clock clock)
     : config_(std::move(config)), fetcher_(fetcher), clock_(std::move(clock)) {}
 
-void Updater::initialize(const std::string &metadata_dir, const std::string &root_bytes) {
+void Updater::initialize(const std::string& metadata_dir, const std::string& root_bytes) {
     make_directories(metadata_dir);
     write_file_atomic(join_path(metadata_dir, "root.json"), root_bytes);
 }
 
-std::string Updater::load_local(const std::string &filename) const {
+std::string Updater::load_local(const std::string& filename) const {
     return read_file(join_path(config_.metadata_dir, filename), kMaxLocalMetadata);
 }
 
-void Updater::persist(const std::string &filename, const std::string &bytes) const {
+void Updater::persist(const std::string& filename, const std::string& bytes) const {
     write_file_atomic(join_path(config_.metadata_dir, filename), bytes);
 }
 
-void Updater::remove_local(const std::string &filename) const {
+void Updater::remove_local(const std::string& filename) const {
     remove_file_durable(join_path(config_.metadata_dir, filename));
 }
 
-std::string Updater::role_url(const std::string &role, uint64_t version) const {
+std::string Updater::role_url(const std::string& role, uint64_t version) const {
     const std::string name = role_filename(role);
     if (trusted_->root().meta.consistent_snapshot)
         return config_.metadata_base_url + std::to_string(version) + "." + name;
@@ -68,7 +68,7 @@ void Updater::load_root() {
         try {
             bytes = fetcher_.fetch(config_.metadata_base_url + std::to_string(next) + ".root.json",
                                    config_.max_root_length);
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             if (e.kind() == ErrorKind::NotFound) break;
             throw;
         }
@@ -87,7 +87,7 @@ void Updater::load_root() {
 void Updater::update_timestamp() {
     try {
         trusted_->update_timestamp(load_local("timestamp.json"), /*from_local=*/true);
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         LOG_DEBUG("local timestamp not used: " << e.what());
     }
     std::string bytes =
@@ -99,10 +99,10 @@ void Updater::update_snapshot() {
     try {
         trusted_->update_snapshot(load_local("snapshot.json"), /*from_local=*/true);
         return; // the local snapshot is the one the timestamp names
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         LOG_DEBUG("local snapshot not used: " << e.what());
     }
-    const MetaFile &meta = trusted_->timestamp()->meta.snapshot;
+    const MetaFile& meta = trusted_->timestamp()->meta.snapshot;
     uint64_t max = meta.length.value_or(config_.max_snapshot_length);
     std::string bytes = fetcher_.fetch(role_url("snapshot", meta.version), max);
     trusted_->update_snapshot(bytes);
@@ -113,7 +113,7 @@ void Updater::update_targets() {
     try {
         trusted_->update_targets(load_local("targets.json"));
         return;
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         LOG_DEBUG("local targets not used: " << e.what());
     }
     auto it = trusted_->snapshot()->meta.meta.find("targets.json");
@@ -125,15 +125,15 @@ void Updater::update_targets() {
     persist("targets.json", bytes);
 }
 
-const TrustedTargets &Updater::load_delegated(const std::string &role,
-                                              const std::string &delegator) {
-    if (const TrustedTargets *t = trusted_->delegated(role)) return *t;
+const TrustedTargets& Updater::load_delegated(const std::string& role,
+                                              const std::string& delegator) {
+    if (const TrustedTargets* t = trusted_->delegated(role)) return *t;
     const std::string filename = role_filename(role);
     try {
         // A cached copy is verified again, against its current delegator.
         trusted_->update_delegated_targets(load_local(filename), role, delegator);
         return *trusted_->delegated(role);
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         LOG_DEBUG("local " << filename << " not used: " << e.what());
     }
     auto it = trusted_->snapshot()->meta.meta.find(role + ".json");
@@ -146,7 +146,7 @@ const TrustedTargets &Updater::load_delegated(const std::string &role,
     return *trusted_->delegated(role);
 }
 
-std::optional<TargetFile> Updater::find_target(const std::string &target_path) {
+std::optional<TargetFile> Updater::find_target(const std::string& target_path) {
     if (!trusted_ || !trusted_->targets()) throw Error(ErrorKind::State, "refresh first");
     // Pre-order depth-first search (spec 5.7.x): a stack of (role, delegator), children pushed in
     // reverse so they are visited in the delegator's order; a visited role is never loaded again
@@ -162,14 +162,14 @@ std::optional<TargetFile> Updater::find_target(const std::string &target_path) {
                                           << config_.max_delegations << " delegated roles");
             break;
         }
-        const TrustedTargets &t =
+        const TrustedTargets& t =
             role == "targets" ? *trusted_->targets() : load_delegated(role, delegator);
         if (auto it = t.meta.targets.find(target_path); it != t.meta.targets.end())
             return it->second;
         visited.insert(role);
         if (!t.meta.delegations) continue;
         std::vector<std::pair<std::string, std::string>> children;
-        for (const auto &step : t.meta.delegations->roles_for_target(target_path)) {
+        for (const auto& step : t.meta.delegations->roles_for_target(target_path)) {
             children.emplace_back(step.name, role);
             if (step.terminating) {
                 to_visit.clear(); // nothing outside a terminating delegation is consulted
@@ -185,21 +185,21 @@ std::vector<TargetFile> Updater::all_targets() {
     if (!trusted_ || !trusted_->targets()) throw Error(ErrorKind::State, "refresh first");
     std::vector<TargetFile> out;
     std::set<std::string> seen;
-    for (const auto &[path, target] : trusted_->targets()->meta.targets) {
+    for (const auto& [path, target] : trusted_->targets()->meta.targets) {
         out.push_back(target);
         seen.insert(path);
     }
     // Every delegated role reachable from targets (bounded), but a delegated target counts only
     // where the delegation search for its path resolves to the same file.
     std::vector<std::pair<std::string, std::string>> roles;
-    auto add_children = [&](const TrustedTargets &t, const std::string &role) {
+    auto add_children = [&](const TrustedTargets& t, const std::string& role) {
         if (!t.meta.delegations) return;
-        const Delegations &d = *t.meta.delegations;
-        for (const auto &r : d.roles)
+        const Delegations& d = *t.meta.delegations;
+        for (const auto& r : d.roles)
             roles.emplace_back(r.name, role);
         if (!d.succinct_roles) return;
-        for (const auto &entry : trusted_->snapshot()->meta.meta) {
-            const std::string &file = entry.first;
+        for (const auto& entry : trusted_->snapshot()->meta.meta) {
+            const std::string& file = entry.first;
             if (file.size() <= 5 || file.compare(file.size() - 5, 5, ".json") != 0) continue;
             std::string name = file.substr(0, file.size() - 5);
             if (d.succinct_roles->is_delegated_role(name)) roles.emplace_back(name, role);
@@ -210,8 +210,8 @@ std::vector<TargetFile> Updater::all_targets() {
     for (size_t i = 0; i < roles.size() && visited.size() <= config_.max_delegations; ++i) {
         auto [role, delegator] = roles[i];
         if (!visited.insert(role).second) continue;
-        const TrustedTargets &t = load_delegated(role, delegator);
-        for (const auto &[path, target] : t.meta.targets) {
+        const TrustedTargets& t = load_delegated(role, delegator);
+        for (const auto& [path, target] : t.meta.targets) {
             if (seen.count(path)) continue;
             auto resolved = find_target(path);
             if (resolved && resolved->hashes == target.hashes &&
@@ -225,7 +225,7 @@ std::vector<TargetFile> Updater::all_targets() {
     return out;
 }
 
-std::string Updater::target_url(const TargetFile &target) const {
+std::string Updater::target_url(const TargetFile& target) const {
     std::string dir, base = target.path;
     if (auto pos = target.path.rfind('/'); pos != std::string::npos) {
         dir = target.path.substr(0, pos + 1);
@@ -239,18 +239,18 @@ std::string Updater::target_url(const TargetFile &target) const {
     return config_.targets_base_url + dir + base;
 }
 
-static bool file_matches_target(const std::string &path, const TargetFile &target) {
+static bool file_matches_target(const std::string& path, const TargetFile& target) {
     if (!file_exists(path) || file_size(path) != target.length) return false;
     try {
         std::string data = read_file(path, target.length);
         verify_length_and_hashes(data, target.length, target.hashes, target.path);
         return true;
-    } catch (const Error &) {
+    } catch (const Error&) {
         return false;
     }
 }
 
-void Updater::download_target(const TargetFile &target, const std::string &dest_path) {
+void Updater::download_target(const TargetFile& target, const std::string& dest_path) {
     if (file_matches_target(dest_path, target)) return;
     // Downloaded next to the metadata, verified, then moved into place: the destination folder
     // only ever holds verified, complete artifacts.

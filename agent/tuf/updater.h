@@ -31,43 +31,43 @@ int64_t system_time_now();
 
 class Updater {
 public:
-    Updater(UpdaterConfig config, net::Fetcher &fetcher, Clock clock = system_time_now);
+    Updater(UpdaterConfig config, net::Fetcher& fetcher, Clock clock = system_time_now);
 
     // Stores the initial trusted root (ota-tuf-client init); it is verified at the next refresh.
-    static void initialize(const std::string &metadata_dir, const std::string &root_bytes);
+    static void initialize(const std::string& metadata_dir, const std::string& root_bytes);
 
     // Runs root rotation, timestamp, snapshot and top-level targets. Throws ota::Error.
     void refresh();
     // Delegation search (pre-order depth first) for one target; nullopt when no role lists it.
-    std::optional<TargetFile> find_target(const std::string &target_path);
+    std::optional<TargetFile> find_target(const std::string& target_path);
     // Every target trusted by the top-level targets role or a delegation that covers it.
     std::vector<TargetFile> all_targets();
     // Target URL (consistent snapshot HASH. prefix applied).
-    std::string target_url(const TargetFile &target) const;
+    std::string target_url(const TargetFile& target) const;
     // Downloads and verifies a target into `dest_path` (atomically; nothing is left there on
     // failure). Skips the download when dest_path already holds the verified target.
-    void download_target(const TargetFile &target, const std::string &dest_path);
+    void download_target(const TargetFile& target, const std::string& dest_path);
 
-    const TrustedSet &trusted() const { return *trusted_; }
+    const TrustedSet& trusted() const { return *trusted_; }
 
 private:
-    std::string load_local(const std::string &filename) const;
-    void persist(const std::string &filename, const std::string &bytes) const;
-    void remove_local(const std::string &filename) const;
+    std::string load_local(const std::string& filename) const;
+    void persist(const std::string& filename, const std::string& bytes) const;
+    void remove_local(const std::string& filename) const;
     void load_root();
     void update_timestamp();
     void update_snapshot();
     void update_targets();
-    const TrustedTargets &load_delegated(const std::string &role, const std::string &delegator);
-    std::string role_url(const std::string &role, uint64_t version) const;
+    const TrustedTargets& load_delegated(const std::string& role, const std::string& delegator);
+    std::string role_url(const std::string& role, uint64_t version) const;
 
     UpdaterConfig config_;
-    net::Fetcher &fetcher_;
+    net::Fetcher& fetcher_;
     Clock clock_;
     std::unique_ptr<TrustedSet> trusted_;
 };
 
 // File name used for a role's trusted copy: "ROLE.json" with the role name percent-encoded.
-std::string role_filename(const std::string &role);
+std::string role_filename(const std::string& role);
 
 } // namespace ota::tuf

@@ -32,7 +32,7 @@ struct Options {
     std::vector<std::string> arguments;
 };
 
-[[noreturn]] void usage_error(const std::string &message) {
+[[noreturn]] void usage_error(const std::string& message) {
     throw ota::Error(ota::ErrorKind::Config,
                      message +
                          "\nusage: ota-tuf-client --metadata-dir MD init ROOT_FILE\n"
@@ -41,7 +41,7 @@ struct Options {
                          "--target-name T... --target-dir TD --target-base-url TURL download");
 }
 
-Options parse_arguments(int argc, char **argv) {
+Options parse_arguments(int argc, char** argv) {
     Options o;
     int i = 1;
     // Options come before the subcommand; "--name value" and "--name=value" are both accepted.
@@ -81,7 +81,7 @@ std::string with_slash(std::string url) {
     return url;
 }
 
-void run_init(const Options &o) {
+void run_init(const Options& o) {
     if (o.arguments.size() != 1) usage_error("init takes exactly one TRUSTED_ROOT_FILE");
     const std::string root = ota::read_file(o.arguments[0], kMaxTrustedRootFile);
     // Refuse to trust a root that is not even valid on its own (shape, self-signatures).
@@ -89,7 +89,7 @@ void run_init(const Options &o) {
     ota::tuf::Updater::initialize(o.metadata_dir, root);
 }
 
-ota::tuf::UpdaterConfig updater_config(const Options &o) {
+ota::tuf::UpdaterConfig updater_config(const Options& o) {
     if (o.metadata_url.empty()) usage_error("--metadata-url is required");
     ota::tuf::UpdaterConfig c;
     c.metadata_dir = o.metadata_dir;
@@ -98,14 +98,14 @@ ota::tuf::UpdaterConfig updater_config(const Options &o) {
     return c;
 }
 
-void run_refresh(const Options &o) {
+void run_refresh(const Options& o) {
     if (!o.arguments.empty()) usage_error("refresh takes no arguments");
     ota::net::CurlFetcher fetcher;
     ota::tuf::Updater updater(updater_config(o), fetcher);
     updater.refresh();
 }
 
-void run_download(const Options &o) {
+void run_download(const Options& o) {
     if (!o.arguments.empty()) usage_error("download takes no arguments");
     if (o.target_names.empty()) usage_error("download needs at least one --target-name");
     if (o.target_dir.empty()) usage_error("--target-dir is required");
@@ -114,7 +114,7 @@ void run_download(const Options &o) {
     ota::tuf::Updater updater(updater_config(o), fetcher);
     updater.refresh();
     ota::make_directories(o.target_dir);
-    for (const auto &name : o.target_names) {
+    for (const auto& name : o.target_names) {
         auto target = updater.find_target(name);
         if (!target)
             throw ota::Error(ota::ErrorKind::NotFound,
@@ -127,7 +127,7 @@ void run_download(const Options &o) {
     }
 }
 
-int run(int argc, char **argv) {
+int run(int argc, char** argv) {
     Options o = parse_arguments(argc, argv);
     if (o.command == "init")
         run_init(o);
@@ -142,14 +142,14 @@ int run(int argc, char **argv) {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     ota::set_log_level(ota::LogLevel::Warn);
     try {
         return run(argc, argv);
-    } catch (const ota::Error &e) {
+    } catch (const ota::Error& e) {
         std::fprintf(stderr, "ota-tuf-client: %s error: %s\n", ota::error_kind_name(e.kind()),
                      e.what());
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
         std::fprintf(stderr, "ota-tuf-client: error: %s\n", e.what());
     } catch (...) {
         std::fprintf(stderr, "ota-tuf-client: unexpected error\n");

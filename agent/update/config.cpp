@@ -9,17 +9,17 @@ namespace ota::update {
 
 namespace {
 
-[[noreturn]] void bad(const std::string &key, const std::string &why) {
+[[noreturn]] void bad(const std::string& key, const std::string& why) {
     throw Error(ErrorKind::Config, "configuration: \"" + key + "\" " + why);
 }
 
-void check_keys(const Json &obj, const std::string &where, const std::set<std::string> &allowed) {
+void check_keys(const Json& obj, const std::string& where, const std::set<std::string>& allowed) {
     for (auto it = obj.begin(); it != obj.end(); ++it)
         if (!allowed.count(it.key())) bad(where + it.key(), "is not a known setting");
 }
 
-std::string str(const Json &obj, const std::string &where, const char *key, bool required,
-                const std::string &def = "") {
+std::string str(const Json& obj, const std::string& where, const char* key, bool required,
+                const std::string& def = "") {
     auto it = obj.find(key);
     if (it == obj.end()) {
         if (required) bad(where + key, "is required");
@@ -29,7 +29,7 @@ std::string str(const Json &obj, const std::string &where, const char *key, bool
     return it->get<std::string>();
 }
 
-uint64_t num(const Json &obj, const std::string &where, const char *key, uint64_t def,
+uint64_t num(const Json& obj, const std::string& where, const char* key, uint64_t def,
              uint64_t min = 0, uint64_t max = UINT64_MAX) {
     auto it = obj.find(key);
     if (it == obj.end()) return def;
@@ -40,34 +40,34 @@ uint64_t num(const Json &obj, const std::string &where, const char *key, uint64_
     return v;
 }
 
-bool flag(const Json &obj, const std::string &where, const char *key, bool def) {
+bool flag(const Json& obj, const std::string& where, const char* key, bool def) {
     auto it = obj.find(key);
     if (it == obj.end()) return def;
     if (!it->is_boolean()) bad(where + key, "must be true or false");
     return it->get<bool>();
 }
 
-bool valid_model_name(const std::string &n) {
+bool valid_model_name(const std::string& n) {
     return !n.empty() && n.size() <= 64 && n.front() != '.' &&
            n.find_first_not_of(
                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
                std::string::npos;
 }
 
-std::vector<std::string> argv(const Json &obj, const std::string &where, const char *key) {
+std::vector<std::string> argv(const Json& obj, const std::string& where, const char* key) {
     auto it = obj.find(key);
     if (it == obj.end()) return {};
     if (it->is_string()) return {"/bin/sh", "-c", it->get<std::string>()};
     if (!it->is_array() || it->empty()) bad(where + key, "must be a command string or argv array");
     std::vector<std::string> out;
-    for (const auto &a : *it) {
+    for (const auto& a : *it) {
         if (!a.is_string()) bad(where + key, "argv entries must be strings");
         out.push_back(a.get<std::string>());
     }
     return out;
 }
 
-std::string url_dir(const std::string &key, std::string url) {
+std::string url_dir(const std::string& key, std::string url) {
     if (url.empty()) bad(key, "must not be empty");
     if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0 &&
         url.rfind("file://", 0) != 0)
@@ -76,14 +76,14 @@ std::string url_dir(const std::string &key, std::string url) {
     return url;
 }
 
-std::string resolve(const std::string &base_dir, const std::string &path) {
+std::string resolve(const std::string& base_dir, const std::string& path) {
     if (path.empty() || path.front() == '/' || base_dir.empty()) return path;
     return join_path(base_dir, path);
 }
 
 } // namespace
 
-AgentConfig parse_config(const Json &j, const std::string &base_dir) {
+AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     if (!j.is_object()) throw Error(ErrorKind::Config, "configuration must be a JSON object");
     check_keys(j, "",
                {"hardware_id", "component", "state_dir", "trusted_root", "metadata_url",
@@ -104,7 +104,7 @@ AgentConfig parse_config(const Json &j, const std::string &base_dir) {
     c.health_check = argv(j, "", "health_check");
     c.reboot_command = argv(j, "", "reboot_command");
 
-    const Json &bl = j.contains("bootloader") ? j["bootloader"] : Json::object();
+    const Json& bl = j.contains("bootloader") ? j["bootloader"] : Json::object();
     if (!bl.is_object()) bad("bootloader", "must be an object");
     check_keys(bl, "bootloader.", {"type", "fw_env_config", "cmdline", "dir", "tries"});
     c.bootloader.type = str(bl, "bootloader.", "type", false, "uboot");
@@ -118,7 +118,7 @@ AgentConfig parse_config(const Json &j, const std::string &base_dir) {
     c.bootloader.tries = static_cast<int>(num(bl, "bootloader.", "tries", 3, 1, 9));
 
     if (j.contains("slots")) {
-        const Json &s = j["slots"];
+        const Json& s = j["slots"];
         if (!s.is_object() || s.size() != 2)
             bad("slots", "must map exactly two slot names to devices");
         for (auto it = s.begin(); it != s.end(); ++it) {
@@ -130,13 +130,13 @@ AgentConfig parse_config(const Json &j, const std::string &base_dir) {
     }
 
     if (j.contains("transport")) {
-        const Json &t = j["transport"];
+        const Json& t = j["transport"];
         if (!t.is_object()) bad("transport", "must be an object");
         check_keys(t, "transport.",
                    {"ca_file", "pinned_public_key", "client_cert", "client_key",
                     "connect_timeout_s", "low_speed_bytes", "low_speed_time_s",
                     "max_bytes_per_second", "retries", "retry_base_ms", "retry_max_ms"});
-        auto &o = c.transport;
+        auto& o = c.transport;
         o.ca_file = resolve(base_dir, str(t, "transport.", "ca_file", false));
         o.pinned_public_key = str(t, "transport.", "pinned_public_key", false);
         o.client_cert = resolve(base_dir, str(t, "transport.", "client_cert", false));
@@ -154,7 +154,7 @@ AgentConfig parse_config(const Json &j, const std::string &base_dir) {
             bad("transport.client_cert", "and transport.client_key must be given together");
     }
     if (j.contains("limits")) {
-        const Json &l = j["limits"];
+        const Json& l = j["limits"];
         if (!l.is_object()) bad("limits", "must be an object");
         check_keys(l, "limits.", {"max_bundle_length", "max_timestamp_length", "max_root_length"});
         c.max_bundle_length = num(l, "limits.", "max_bundle_length", c.max_bundle_length, 1);
@@ -163,7 +163,7 @@ AgentConfig parse_config(const Json &j, const std::string &base_dir) {
         c.max_root_length = num(l, "limits.", "max_root_length", c.max_root_length, 1);
     }
     if (j.contains("models")) {
-        const Json &m = j["models"];
+        const Json& m = j["models"];
         if (!m.is_object()) bad("models", "must be an object");
         check_keys(m, "models.", {"store", "health_timeout_s", "components"});
         c.models.store = resolve(base_dir, str(m, "models.", "store", true));
@@ -171,7 +171,7 @@ AgentConfig parse_config(const Json &j, const std::string &base_dir) {
         c.models.health_timeout_s =
             static_cast<int>(num(m, "models.", "health_timeout_s", 120, 1, 3600));
         if (m.contains("components")) {
-            const Json &comps = m["components"];
+            const Json& comps = m["components"];
             if (!comps.is_object()) bad("models.components", "must map model names to settings");
             for (auto it = comps.begin(); it != comps.end(); ++it) {
                 const std::string where = "models.components." + it.key();
@@ -184,12 +184,12 @@ AgentConfig parse_config(const Json &j, const std::string &base_dir) {
         }
     }
     if (j.contains("vehicle")) {
-        const Json &v = j["vehicle"];
+        const Json& v = j["vehicle"];
         if (!v.is_object()) bad("vehicle", "must be an object");
         check_keys(v, "vehicle.",
                    {"type", "file", "require_parked", "require_ignition_off", "min_battery_percent",
                     "require_consent", "poll_ms", "max_wait_s"});
-        auto &p = c.vehicle;
+        auto& p = c.vehicle;
         p.type = str(v, "vehicle.", "type", false, "none");
         if (p.type != "none" && p.type != "sim") bad("vehicle.type", "must be \"none\" or \"sim\"");
         p.file = resolve(base_dir, str(v, "vehicle.", "file", p.type == "sim"));
@@ -205,7 +205,7 @@ AgentConfig parse_config(const Json &j, const std::string &base_dir) {
     if (c.control_socket.size() > 100)
         bad("control_socket", "is longer than a Unix socket path may be");
     if (j.contains("report")) {
-        const Json &r = j["report"];
+        const Json& r = j["report"];
         if (!r.is_object()) bad("report", "must be an object");
         check_keys(r, "report.", {"url", "device_key", "ecu_serial"});
         c.report.url = str(r, "report.", "url", true);
@@ -217,17 +217,17 @@ AgentConfig parse_config(const Json &j, const std::string &base_dir) {
     return c;
 }
 
-AgentConfig load_config(const std::string &path) {
+AgentConfig load_config(const std::string& path) {
     std::string text;
     try {
         text = read_file(path, 1 << 20);
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         throw Error(ErrorKind::Config, "cannot read configuration: " + std::string(e.what()));
     }
     Json j;
     try {
         j = Json::parse(text);
-    } catch (const Json::exception &e) {
+    } catch (const Json::exception& e) {
         throw Error(ErrorKind::Config, path + " is not valid JSON: " + e.what());
     }
     return parse_config(j, parent_directory(path));

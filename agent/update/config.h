@@ -78,7 +78,7 @@ struct AgentConfig {
 };
 
 // Throws Error(Config) with the offending key in the message.
-AgentConfig parse_config(const Json &json, const std::string &base_dir);
-AgentConfig load_config(const std::string &path);
+AgentConfig parse_config(const Json& json, const std::string& base_dir);
+AgentConfig load_config(const std::string& path);
 
 } // namespace ota::update

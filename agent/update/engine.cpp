@@ -23,57 +23,57 @@ namespace ota::update {
 
 namespace {
 
-const Json &field(const Json &obj, const char *name, const std::string &what) {
+const Json& field(const Json& obj, const char* name, const std::string& what) {
     auto it = obj.find(name);
     if (it == obj.end())
         throw Error(ErrorKind::Malformed, what + ": custom field \"" + name + "\" is missing");
     return *it;
 }
 
-std::string hex_field(const Json &obj, const char *name, const std::string &what) {
-    const Json &v = field(obj, name, what);
+std::string hex_field(const Json& obj, const char* name, const std::string& what) {
+    const Json& v = field(obj, name, what);
     if (!v.is_string() || v.get<std::string>().size() != 64 || !is_hex(v.get<std::string>()))
         throw Error(ErrorKind::Malformed, what + ": \"" + name + "\" must be a SHA-256 in hex");
     return v.get<std::string>();
 }
 
-uint64_t uint_field(const Json &obj, const char *name, const std::string &what) {
-    const Json &v = field(obj, name, what);
+uint64_t uint_field(const Json& obj, const char* name, const std::string& what) {
+    const Json& v = field(obj, name, what);
     if (!v.is_number_unsigned())
         throw Error(ErrorKind::Malformed,
                     what + ": \"" + name + "\" must be a non-negative integer");
     return v.get<uint64_t>();
 }
 
-std::string string_field(const Json &obj, const char *name, const std::string &what) {
-    const Json &v = field(obj, name, what);
+std::string string_field(const Json& obj, const char* name, const std::string& what) {
+    const Json& v = field(obj, name, what);
     if (!v.is_string())
         throw Error(ErrorKind::Malformed, what + ": \"" + name + "\" must be a string");
     return v.get<std::string>();
 }
 
-std::string other_slot(const std::map<std::string, std::string> &slots, const std::string &active) {
-    for (const auto &[name, dev] : slots)
+std::string other_slot(const std::map<std::string, std::string>& slots, const std::string& active) {
+    for (const auto& [name, dev] : slots)
         if (name != active) return name;
     throw Error(ErrorKind::Config, "no inactive slot");
 }
 
 } // namespace
 
-BundleTarget parse_bundle_target(const tuf::TargetFile &target) {
+BundleTarget parse_bundle_target(const tuf::TargetFile& target) {
     const std::string what = "target " + target.path;
     if (!target.custom.is_object()) throw Error(ErrorKind::Malformed, what + ": no custom fields");
-    const Json &c = target.custom;
+    const Json& c = target.custom;
     BundleTarget t;
     t.target = target;
     t.hardware_id = string_field(c, "hardware_id", what);
     t.component = c.contains("component") ? string_field(c, "component", what) : "rootfs";
     t.kind = c.contains("kind") ? string_field(c, "kind", what) : "firmware";
     t.version = uint_field(c, "version", what);
-    const Json &image = field(c, "image", what);
+    const Json& image = field(c, "image", what);
     t.image_sha256 = hex_field(image, "sha256", what + " image");
     t.image_length = uint_field(image, "length", what + " image");
-    const Json &bundle = field(c, "bundle", what);
+    const Json& bundle = field(c, "bundle", what);
     t.header_sha256 = hex_field(bundle, "header_sha256", what + " bundle");
     t.header_length = uint_field(bundle, "header_length", what + " bundle");
     if (c.contains("delta_from") && !c["delta_from"].is_null()) {
@@ -83,29 +83,29 @@ BundleTarget parse_bundle_target(const tuf::TargetFile &target) {
     return t;
 }
 
-bool is_release_target(const tuf::TargetFile &target) {
+bool is_release_target(const tuf::TargetFile& target) {
     return target.custom.is_object() && target.custom.contains("kind") &&
            target.custom["kind"] == "release";
 }
 
-ReleaseTarget parse_release_target(const tuf::TargetFile &target) {
+ReleaseTarget parse_release_target(const tuf::TargetFile& target) {
     const std::string what = "release target " + target.path;
     if (!is_release_target(target))
         throw Error(ErrorKind::Malformed, what + ": kind is not \"release\"");
-    const Json &c = target.custom;
+    const Json& c = target.custom;
     ReleaseTarget r;
     r.target = target;
     r.hardware_id = string_field(c, "hardware_id", what);
     r.version = uint_field(c, "version", what);
-    const Json &rel = field(c, "release", what);
+    const Json& rel = field(c, "release", what);
     r.id = string_field(rel, "id", what + " release");
     if (r.id.empty() || r.id.size() > 128)
         throw Error(ErrorKind::Malformed, what + ": bad release id");
-    const Json &comps = field(rel, "components", what + " release");
+    const Json& comps = field(rel, "components", what + " release");
     if (!comps.is_array() || comps.empty() || comps.size() > 64)
         throw Error(ErrorKind::Malformed, what + ": \"components\" must list 1-64 components");
     std::set<std::string> seen;
-    for (const auto &e : comps) {
+    for (const auto& e : comps) {
         if (!e.is_object())
             throw Error(ErrorKind::Malformed, what + ": component entries must be objects");
         std::string name = string_field(e, "component", what + " component");
@@ -116,36 +116,36 @@ ReleaseTarget parse_release_target(const tuf::TargetFile &target) {
     return r;
 }
 
-Engine::Engine(AgentConfig config, Platform &platform, net::Fetcher &fetcher, EventSink events)
+Engine::Engine(AgentConfig config, Platform& platform, net::Fetcher& fetcher, EventSink events)
     : config_(std::move(config)), platform_(platform), fetcher_(fetcher),
       events_(std::move(events)) {
     if (!config_.models.store.empty())
         store_ = std::make_unique<models::ModelStore>(config_.models.store);
 }
 
-uint64_t Engine::component_version(const AgentState &state, const std::string &component) const {
+uint64_t Engine::component_version(const AgentState& state, const std::string& component) const {
     if (component == config_.component) return installed_version(state);
     if (store_) return store_->current_version(component).value_or(0);
     auto it = state.installed.find(component);
     return it == state.installed.end() ? 0 : it->second.version;
 }
 
-void Engine::gate(const std::string &phase) {
+void Engine::gate(const std::string& phase) {
     if (gate_) gate_(phase);
 }
 
-void Engine::emit(const std::string &step, const std::string &message, uint64_t done,
+void Engine::emit(const std::string& step, const std::string& message, uint64_t done,
                   uint64_t total) {
     if (events_) events_(Event{step, message, done, total});
 }
 
-void Engine::record(AgentState &state, const std::string &outcome, const std::string &component,
-                    uint64_t version, const std::string &message) {
+void Engine::record(AgentState& state, const std::string& outcome, const std::string& component,
+                    uint64_t version, const std::string& message) {
     state.last_result =
         LastResult{outcome, component, version, message, static_cast<int64_t>(::time(nullptr))};
 }
 
-uint64_t Engine::installed_version(const AgentState &state) const {
+uint64_t Engine::installed_version(const AgentState& state) const {
     auto it = state.installed.find(config_.component);
     return it == state.installed.end() ? config_.installed_version : it->second.version;
 }
@@ -177,19 +177,19 @@ namespace {
 
 // The newest (or exactly `want`) version of one component for this hardware: a delta from the
 // installed version when there is one, else the full bundle.
-std::optional<Selection> select_component(const std::vector<tuf::TargetFile> &targets,
-                                          const AgentConfig &config, const std::string &component,
-                                          const std::string &kind, uint64_t installed,
-                                          const std::set<uint64_t> &failed,
+std::optional<Selection> select_component(const std::vector<tuf::TargetFile>& targets,
+                                          const AgentConfig& config, const std::string& component,
+                                          const std::string& kind, uint64_t installed,
+                                          const std::set<uint64_t>& failed,
                                           std::optional<uint64_t> want,
-                                          std::set<std::string> *other_hardware) {
+                                          std::set<std::string>* other_hardware) {
     std::vector<BundleTarget> candidates;
-    for (const auto &target : targets) {
+    for (const auto& target : targets) {
         if (is_release_target(target)) continue;
         BundleTarget t;
         try {
             t = parse_bundle_target(target);
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             LOG_WARN("ignoring " << target.path << ": " << e.what());
             continue;
         }
@@ -208,11 +208,11 @@ std::optional<Selection> select_component(const std::vector<tuf::TargetFile> &ta
     }
     if (candidates.empty()) return std::nullopt;
     uint64_t best = 0;
-    for (const auto &c : candidates)
+    for (const auto& c : candidates)
         best = std::max(best, c.version);
     Selection sel;
     std::optional<BundleTarget> delta;
-    for (const auto &c : candidates) {
+    for (const auto& c : candidates) {
         if (c.version != best) continue;
         if (!c.delta_from_version)
             sel.full = c;
@@ -230,7 +230,7 @@ std::optional<Selection> select_component(const std::vector<tuf::TargetFile> &ta
     return sel;
 }
 
-std::string describe(const Selection &sel, uint64_t installed) {
+std::string describe(const Selection& sel, uint64_t installed) {
     return sel.chosen.component + " " + std::to_string(installed) + " -> " +
            std::to_string(sel.chosen.version) + " (" + sel.chosen.target.path + ", " +
            std::to_string(sel.chosen.target.length) + " bytes" +
@@ -250,7 +250,7 @@ std::optional<Selection> Engine::check() {
     if (!sel) {
         if (!other_hardware.empty()) {
             std::string list;
-            for (const auto &h : other_hardware)
+            for (const auto& h : other_hardware)
                 list += (list.empty() ? "" : ", ") + h;
             throw Error(ErrorKind::WrongHardware, "newer " + config_.component +
                                                       " versions exist only for other hardware (" +
@@ -270,13 +270,13 @@ std::optional<Plan> Engine::check_plan() {
     // A release for this hardware above the installed one wins over standalone targets.
     std::optional<ReleaseTarget> release;
     const uint64_t installed_release = state.release ? state.release->version : 0;
-    const auto &failed_releases = state.failed_versions["release"];
-    for (const auto &target : targets) {
+    const auto& failed_releases = state.failed_versions["release"];
+    for (const auto& target : targets) {
         if (!is_release_target(target)) continue;
         ReleaseTarget r;
         try {
             r = parse_release_target(target);
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             LOG_WARN("ignoring " << target.path << ": " << e.what());
             continue;
         }
@@ -290,7 +290,7 @@ std::optional<Plan> Engine::check_plan() {
         plan.release = ReleaseRef{release->id, release->version};
         std::optional<Selection> firmware;
         std::string summary;
-        for (const auto &[component, version] : release->components) {
+        for (const auto& [component, version] : release->components) {
             const bool is_firmware = component == config_.component;
             if (!is_firmware && !store_)
                 throw Error(ErrorKind::Config, "release " + release->id + " contains model " +
@@ -327,12 +327,12 @@ std::optional<Plan> Engine::check_plan() {
     Plan plan;
     std::set<std::string> names;
     if (store_) {
-        for (const auto &[name, settings] : config_.models.models)
+        for (const auto& [name, settings] : config_.models.models)
             names.insert(name);
-        for (const auto &name : store_->models())
+        for (const auto& name : store_->models())
             names.insert(name);
     }
-    for (const auto &name : names) {
+    for (const auto& name : names) {
         const uint64_t installed = component_version(state, name);
         auto sel = select_component(targets, config_, name, "model", installed,
                                     state.failed_versions[name], std::nullopt, nullptr);
@@ -352,7 +352,7 @@ std::optional<Plan> Engine::check_plan() {
     if (plan.items.empty()) {
         if (!other_hardware.empty()) {
             std::string list;
-            for (const auto &h : other_hardware)
+            for (const auto& h : other_hardware)
                 list += (list.empty() ? "" : ", ") + h;
             throw Error(ErrorKind::WrongHardware, "newer " + config_.component +
                                                       " versions exist only for other hardware (" +
@@ -364,14 +364,14 @@ std::optional<Plan> Engine::check_plan() {
     return plan;
 }
 
-std::string Engine::download(const BundleTarget &t, const std::set<std::string> &keep) {
+std::string Engine::download(const BundleTarget& t, const std::set<std::string>& keep) {
     const std::string dir = config_.state_dir + "/download";
     make_directories(dir);
     const std::string name = t.target.hashes.at("sha256") + ".bundle";
     const std::string path = join_path(dir, name);
     // Only the bundles of the current attempt are kept: partial files of others are removed.
-    if (DIR *d = ::opendir(dir.c_str())) {
-        while (dirent *e = ::readdir(d)) {
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (dirent* e = ::readdir(d)) {
             std::string n = e->d_name;
             if (n != "." && n != ".." && n != name && !keep.count(n))
                 ::unlink(join_path(dir, n).c_str());
@@ -410,9 +410,9 @@ std::string Engine::download(const BundleTarget &t, const std::set<std::string> 
     return path;
 }
 
-void Engine::install_firmware(const BundleTarget &t, const std::string &bundle_path,
-                              AgentState &state, const std::string &active,
-                              const std::string &target_slot) {
+void Engine::install_firmware(const BundleTarget& t, const std::string& bundle_path,
+                              AgentState& state, const std::string& active,
+                              const std::string& target_slot) {
     // Nothing is written before the whole bundle matched its signed hash (download()), and the
     // header must match the hash named in the signed target before it is parsed.
     bundle::BundleFile bf = bundle::BundleFile::open(bundle_path, t.header_sha256, t.header_length);
@@ -467,7 +467,7 @@ void Engine::install_firmware(const BundleTarget &t, const std::string &bundle_p
     journal.clear();
 }
 
-void Engine::stage(const BundleTarget &t, const std::string &bundle_path, AgentState &state) {
+void Engine::stage(const BundleTarget& t, const std::string& bundle_path, AgentState& state) {
     if (t.kind == "firmware") {
         const std::string active = platform_.boot->booted_slot();
         if (!platform_.slots.count(active))
@@ -496,7 +496,7 @@ void Engine::stage(const BundleTarget &t, const std::string &bundle_path, AgentS
                        " verified end to end (SHA-256 " + t.image_sha256.substr(0, 16) + "...)");
 }
 
-bool Engine::model_healthy(const std::string &name, uint64_t version, std::string *output) {
+bool Engine::model_healthy(const std::string& name, uint64_t version, std::string* output) {
     auto it = config_.models.models.find(name);
     if (it == config_.models.models.end() || it->second.health_check.empty()) return true;
     emit("health", "running the health check of model " + name);
@@ -505,7 +505,7 @@ bool Engine::model_healthy(const std::string &name, uint64_t version, std::strin
                      "OTA_MODEL_DIR=" + store_->current_path(name)}) == 0;
 }
 
-bool Engine::update(const UpdateOptions &options) {
+bool Engine::update(const UpdateOptions& options) {
     AgentState state = load_state(config_.state_dir);
     if (state.pending && state.pending->stage == PendingStage::Switched)
         throw Error(ErrorKind::State, "version " + std::to_string(state.pending->version) +
@@ -525,8 +525,8 @@ bool Engine::update(const UpdateOptions &options) {
     return run_plan(*plan, state, {}, options);
 }
 
-bool Engine::run_plan(Plan &plan, AgentState &state, std::vector<std::string> paths,
-                      const UpdateOptions &options) {
+bool Engine::run_plan(Plan& plan, AgentState& state, std::vector<std::string> paths,
+                      const UpdateOptions& options) {
     const std::string what = plan.release ? "release " + plan.release->id : "update";
     if (plan.items.empty()) {
         // Every component of the release is already installed.
@@ -538,7 +538,7 @@ bool Engine::run_plan(Plan &plan, AgentState &state, std::vector<std::string> pa
     }
     // 1. Download and verify everything (allowed while driving).
     std::set<std::string> keep;
-    for (const auto &item : plan.items)
+    for (const auto& item : plan.items)
         keep.insert(item.chosen.target.hashes.at("sha256") + ".bundle");
     for (size_t i = paths.size(); i < plan.items.size(); ++i)
         paths.push_back(download(plan.items[i].chosen, keep));
@@ -549,7 +549,7 @@ bool Engine::run_plan(Plan &plan, AgentState &state, std::vector<std::string> pa
     // 3. Write every component without activating any (a failure here activates nothing).
     std::vector<BundleTarget> staged;
     auto discard_models = [&]() {
-        for (const auto &t : staged)
+        for (const auto& t : staged)
             if (t.kind == "model") store_->discard_staged(t.component, t.version);
     };
     for (size_t i = 0; i < plan.items.size(); ++i) {
@@ -557,8 +557,8 @@ bool Engine::run_plan(Plan &plan, AgentState &state, std::vector<std::string> pa
         try {
             try {
                 stage(chosen, paths[i], state);
-            } catch (const Error &e) {
-                const auto &full = plan.items[i].full;
+            } catch (const Error& e) {
+                const auto& full = plan.items[i].full;
                 if (!chosen.delta_from_version || !full ||
                     (e.kind() != ErrorKind::SourceMismatch && e.kind() != ErrorKind::NotFound))
                     throw;
@@ -570,7 +570,7 @@ bool Engine::run_plan(Plan &plan, AgentState &state, std::vector<std::string> pa
                 paths[i] = download(chosen, keep);
                 stage(chosen, paths[i], state);
             }
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             discard_models();
             if (plan.items.size() > 1) {
                 record(state, "failed", chosen.component, chosen.version,
@@ -589,8 +589,8 @@ bool Engine::run_plan(Plan &plan, AgentState &state, std::vector<std::string> pa
 
     // 4. Activate the models one by one, each with its health check; any failure rolls back all.
     std::vector<PendingModel> activated;
-    const BundleTarget *firmware = nullptr;
-    for (const auto &t : staged) {
+    const BundleTarget* firmware = nullptr;
+    for (const auto& t : staged) {
         if (t.kind != "model") {
             firmware = &t;
             continue;
@@ -610,7 +610,7 @@ bool Engine::run_plan(Plan &plan, AgentState &state, std::vector<std::string> pa
         state.failed_versions[t.component].insert(t.version);
         if (plan.release) state.failed_versions["release"].insert(plan.release->version);
         if (firmware || std::any_of(staged.begin(), staged.end(),
-                                    [](const BundleTarget &s) { return s.kind == "firmware"; }))
+                                    [](const BundleTarget& s) { return s.kind == "firmware"; }))
             state.pending.reset(); // its slot stays marked bad: never switched to
         const std::string msg = "model " + t.component + " version " + std::to_string(t.version) +
                                 " failed its health check: " + out;
@@ -620,7 +620,7 @@ bool Engine::run_plan(Plan &plan, AgentState &state, std::vector<std::string> pa
     }
 
     if (!firmware) {
-        for (const auto &m : activated) {
+        for (const auto& m : activated) {
             store_->commit(m.name);
             auto mf = store_->manifest(m.name, m.version);
             state.installed[m.name] = InstalledComponent{m.version, "", mf ? mf->image_sha256 : ""};
@@ -655,7 +655,7 @@ bool Engine::run_plan(Plan &plan, AgentState &state, std::vector<std::string> pa
     return true;
 }
 
-bool Engine::install(const std::string &file_or_url, const UpdateOptions &options) {
+bool Engine::install(const std::string& file_or_url, const UpdateOptions& options) {
     AgentState state = load_state(config_.state_dir);
     if (state.pending && state.pending->stage == PendingStage::Switched)
         throw Error(ErrorKind::State, "version " + std::to_string(state.pending->version) +
@@ -674,7 +674,7 @@ bool Engine::install(const std::string &file_or_url, const UpdateOptions &option
     const uint64_t size = file_size(path);
     const std::string digest = file_sha256_hex(path);
     std::optional<BundleTarget> found;
-    for (const auto &target : targets) {
+    for (const auto& target : targets) {
         auto h = target.hashes.find("sha256");
         if (target.length != size || h == target.hashes.end() ||
             !equal_constant_time(h->second, digest))
@@ -687,7 +687,7 @@ bool Engine::install(const std::string &file_or_url, const UpdateOptions &option
             ErrorKind::BadSignature,
             file_or_url + " (" + std::to_string(size) + " bytes, SHA-256 " + digest.substr(0, 16) +
                 "...) is not a target of the signed metadata: refusing to install unsigned code");
-    const BundleTarget &t = *found;
+    const BundleTarget& t = *found;
     emit("verify", file_or_url + " is the signed target " + t.target.path);
     if (t.hardware_id != config_.hardware_id)
         throw Error(ErrorKind::WrongHardware, t.target.path + " is for hardware " + t.hardware_id +
@@ -710,10 +710,10 @@ bool Engine::install(const std::string &file_or_url, const UpdateOptions &option
     return run_plan(plan, state, {path}, options);
 }
 
-std::string Engine::boot_check(const UpdateOptions &options) {
+std::string Engine::boot_check(const UpdateOptions& options) {
     AgentState state = load_state(config_.state_dir);
     const std::string booted = platform_.boot->booted_slot();
-    auto healthy = [&](std::string *out) {
+    auto healthy = [&](std::string* out) {
         if (options.skip_health || config_.health_check.empty()) return true;
         emit("health", "running health check");
         return run_hook(config_.health_check, options.health_timeout_s, out) == 0;
@@ -721,7 +721,7 @@ std::string Engine::boot_check(const UpdateOptions &options) {
     // Models activated without a firmware switch and never committed (power cut during their
     // health check): back to their previous version.
     if (store_ && !(state.pending && state.pending->stage == PendingStage::Switched)) {
-        for (const auto &name : store_->recover()) {
+        for (const auto& name : store_->recover()) {
             emit("rollback", "model " + name +
                                  " was not committed before the restart: restored to version " +
                                  std::to_string(store_->current_version(name).value_or(0)));
@@ -762,7 +762,7 @@ std::string Engine::boot_check(const UpdateOptions &options) {
         }
         platform_.boot->mark_good(p.slot);
         state.installed[p.component] = InstalledComponent{p.version, p.slot, p.image_sha256};
-        for (const auto &m : p.models) {
+        for (const auto& m : p.models) {
             if (!store_) break;
             store_->commit(m.name);
             auto mf = store_->manifest(m.name, m.version);
@@ -783,7 +783,7 @@ std::string Engine::boot_check(const UpdateOptions &options) {
     // We run the old slot although the new one was switched to: the bootloader fell back.
     state.failed_versions[p.component].insert(p.version);
     if (p.release) state.failed_versions["release"].insert(p.release->version);
-    for (const auto &m : p.models)
+    for (const auto& m : p.models)
         if (store_) store_->rollback(m.name);
     state.pending.reset();
     platform_.boot->mark_bad(p.slot);
@@ -805,13 +805,13 @@ std::string Engine::mark_good() {
     return boot_check(o);
 }
 
-std::string Engine::rollback(const std::string &component, const UpdateOptions &options) {
+std::string Engine::rollback(const std::string& component, const UpdateOptions& options) {
     AgentState state = load_state(config_.state_dir);
     if (!component.empty() && component != config_.component) {
         if (!store_ || !store_->current_version(component))
             throw Error(ErrorKind::NotFound, "no installed model named " + component);
         if (state.pending && state.pending->stage == PendingStage::Switched)
-            for (const auto &m : state.pending->models)
+            for (const auto& m : state.pending->models)
                 if (m.name == component)
                     throw Error(ErrorKind::State,
                                 "model " + component +
@@ -843,7 +843,7 @@ std::string Engine::rollback(const std::string &component, const UpdateOptions &
         platform_.boot->mark_good(booted);
     else
         platform_.boot->set_primary(p.from_slot, config_.bootloader.tries);
-    for (const auto &m : p.models)
+    for (const auto& m : p.models)
         if (store_) store_->rollback(m.name);
     state.failed_versions[p.component].insert(p.version);
     if (p.release) state.failed_versions["release"].insert(p.release->version);
@@ -872,7 +872,7 @@ Json Engine::status() {
     j["tries_left"] = bs.tries_left;
     Json models = Json::object();
     if (store_) {
-        for (const auto &name : store_->models()) {
+        for (const auto& name : store_->models()) {
             auto opt = [](std::optional<uint64_t> v) { return v ? Json(*v) : Json(nullptr); };
             models[name] = Json{{"current", opt(store_->current_version(name))},
                                 {"previous", opt(store_->previous_version(name))},

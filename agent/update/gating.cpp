@@ -9,13 +9,13 @@
 
 namespace ota::update {
 
-std::unique_ptr<hal::VehicleStateProvider> make_vehicle_state(const VehiclePolicy &policy) {
+std::unique_ptr<hal::VehicleStateProvider> make_vehicle_state(const VehiclePolicy& policy) {
     if (policy.type == "sim") return std::make_unique<hal::sim::SimVehicleState>(policy.file);
     return nullptr;
 }
 
 InstallGate::InstallGate(VehiclePolicy policy, std::unique_ptr<hal::VehicleStateProvider> vehicle,
-                         ControlFlags *flags, std::function<void(const std::string &)> notify)
+                         ControlFlags* flags, std::function<void(const std::string&)> notify)
     : policy_(std::move(policy)), vehicle_(std::move(vehicle)), flags_(flags),
       notify_(std::move(notify)) {}
 
@@ -29,7 +29,7 @@ std::string InstallGate::blocked_reason() {
     hal::VehicleState s;
     try {
         s = vehicle_->read();
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         return std::string("vehicle state unknown (") + e.what() + ")";
     }
     if (policy_.require_parked && !s.parked) return "vehicle is not parked";
@@ -43,7 +43,7 @@ std::string InstallGate::blocked_reason() {
     return "";
 }
 
-void InstallGate::wait(const std::string &phase) {
+void InstallGate::wait(const std::string& phase) {
     const auto start = std::chrono::steady_clock::now();
     std::string last;
     while (true) {

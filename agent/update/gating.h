@@ -22,23 +22,23 @@ struct ControlFlags {
 };
 
 // Builds the provider named in the policy; nullptr for type "none".
-std::unique_ptr<hal::VehicleStateProvider> make_vehicle_state(const VehiclePolicy &policy);
+std::unique_ptr<hal::VehicleStateProvider> make_vehicle_state(const VehiclePolicy& policy);
 
 class InstallGate {
 public:
     InstallGate(VehiclePolicy policy, std::unique_ptr<hal::VehicleStateProvider> vehicle,
-                ControlFlags *flags, std::function<void(const std::string &)> notify = {});
+                ControlFlags* flags, std::function<void(const std::string&)> notify = {});
     // "" when `phase` ("install", "reboot") may run now; else why not, in words.
     std::string blocked_reason();
     // Blocks until allowed, re-reading the vehicle state every poll_ms and telling `notify` each
     // time the reason changes. Throws Error(State) after max_wait_s, or when the daemon stops.
-    void wait(const std::string &phase);
+    void wait(const std::string& phase);
 
 private:
     VehiclePolicy policy_;
     std::unique_ptr<hal::VehicleStateProvider> vehicle_;
-    ControlFlags *flags_;
-    std::function<void(const std::string &)> notify_;
+    ControlFlags* flags_;
+    std::function<void(const std::string&)> notify_;
 };
 
 } // namespace ota::update

@@ -14,7 +14,7 @@
 #include <thread>
 #include <unistd.h>
 
-extern char **environ;
+extern char** environ;
 
 namespace ota::update {
 
@@ -33,13 +33,13 @@ private:
 };
 } // namespace
 
-Platform make_platform(const AgentConfig &config) {
+Platform make_platform(const AgentConfig& config) {
     Platform p;
     if (config.bootloader.type == "sim") {
         auto ecu = hal::sim::SimulatedEcu::open(config.bootloader.sim_dir);
         p.boot = ecu.boot_control();
         p.rebooter = ecu.rebooter();
-        for (const auto &slot : ecu.slots())
+        for (const auto& slot : ecu.slots())
             p.slots[slot] = ecu.slot_device(slot);
     } else {
         auto env = std::make_shared<hal::UBootEnv>(
@@ -47,7 +47,7 @@ Platform make_platform(const AgentConfig &config) {
         hal::UBootBootControlOptions options;
         options.cmdline_path = config.bootloader.cmdline;
         options.slots.clear();
-        for (const auto &[name, dev] : config.slots)
+        for (const auto& [name, dev] : config.slots)
             options.slots.push_back(name);
         p.boot = std::make_unique<hal::UBootBootControl>(env, options);
         p.rebooter = std::make_unique<hal::LinuxRebooter>();
@@ -58,8 +58,8 @@ Platform make_platform(const AgentConfig &config) {
     return p;
 }
 
-int run_hook(const std::vector<std::string> &argv, int timeout_s, std::string *output,
-             const std::vector<std::string> &extra_env) {
+int run_hook(const std::vector<std::string>& argv, int timeout_s, std::string* output,
+             const std::vector<std::string>& extra_env) {
     if (argv.empty()) return 0;
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) return -1;
@@ -67,15 +67,15 @@ int run_hook(const std::vector<std::string> &argv, int timeout_s, std::string *o
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
     posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
-    std::vector<char *> args;
-    for (const auto &a : argv)
-        args.push_back(const_cast<char *>(a.c_str()));
+    std::vector<char*> args;
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    std::vector<char *> envp;
-    for (char **e = environ; e && *e; ++e)
+    std::vector<char*> envp;
+    for (char** e = environ; e && *e; ++e)
         envp.push_back(*e);
-    for (const auto &e : extra_env)
-        envp.push_back(const_cast<char *>(e.c_str()));
+    for (const auto& e : extra_env)
+        envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
     pid_t pid = 0;
     int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());

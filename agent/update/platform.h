@@ -16,11 +16,11 @@ struct Platform {
     std::map<std::string, std::string> slots; // name -> device path
 };
 
-Platform make_platform(const AgentConfig &config);
+Platform make_platform(const AgentConfig& config);
 
 // Runs argv, waits up to timeout_s; returns the exit status (or -1 when it could not run or
 // timed out, after killing it). *output receives combined stdout/stderr, capped.
-int run_hook(const std::vector<std::string> &argv, int timeout_s, std::string *output,
-             const std::vector<std::string> &extra_env = {});
+int run_hook(const std::vector<std::string>& argv, int timeout_s, std::string* output,
+             const std::vector<std::string>& extra_env = {});
 
 } // namespace ota::update

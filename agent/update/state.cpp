@@ -5,26 +5,26 @@
 
 namespace ota::update {
 
-static Json release_json(const ReleaseRef &r) {
+static Json release_json(const ReleaseRef& r) {
     return Json{{"id", r.id}, {"version", r.version}};
 }
-static ReleaseRef release_from(const Json &j) {
+static ReleaseRef release_from(const Json& j) {
     return ReleaseRef{j.at("id").get<std::string>(), j.at("version").get<uint64_t>()};
 }
 
-static const char *stage_name(PendingStage s) {
+static const char* stage_name(PendingStage s) {
     return s == PendingStage::Installing ? "installing" : "switched";
 }
 
 Json AgentState::to_json() const {
     Json j = Json::object();
     Json inst = Json::object();
-    for (const auto &[name, c] : installed)
+    for (const auto& [name, c] : installed)
         inst[name] =
             Json{{"version", c.version}, {"slot", c.slot}, {"image_sha256", c.image_sha256}};
     j["installed"] = inst;
     if (pending) {
-        const auto &p = *pending;
+        const auto& p = *pending;
         j["pending"] = Json{{"stage", stage_name(p.stage)},
                             {"component", p.component},
                             {"version", p.version},
@@ -34,7 +34,7 @@ Json AgentState::to_json() const {
                             {"image_sha256", p.image_sha256},
                             {"health_failures", p.health_failures}};
         Json models = Json::array();
-        for (const auto &m : p.models)
+        for (const auto& m : p.models)
             models.push_back(Json{{"name", m.name}, {"version", m.version}});
         j["pending"]["models"] = models;
         j["pending"]["release"] = p.release ? release_json(*p.release) : Json(nullptr);
@@ -42,7 +42,7 @@ Json AgentState::to_json() const {
         j["pending"] = nullptr;
     }
     Json failed = Json::object();
-    for (const auto &[name, versions] : failed_versions)
+    for (const auto& [name, versions] : failed_versions)
         failed[name] = versions;
     j["failed_versions"] = failed;
     if (last_result)
@@ -55,7 +55,7 @@ Json AgentState::to_json() const {
     return j;
 }
 
-AgentState AgentState::from_json(const Json &j) {
+AgentState AgentState::from_json(const Json& j) {
     try {
         AgentState s;
         for (auto it = j.at("installed").begin(); it != j.at("installed").end(); ++it)
@@ -63,7 +63,7 @@ AgentState AgentState::from_json(const Json &j) {
                 InstalledComponent{it->at("version").get<uint64_t>(), it->value("slot", ""),
                                    it->value("image_sha256", "")};
         if (j.contains("pending") && !j["pending"].is_null()) {
-            const Json &p = j["pending"];
+            const Json& p = j["pending"];
             PendingUpdate u;
             std::string stage = p.at("stage").get<std::string>();
             if (stage != "installing" && stage != "switched")
@@ -77,7 +77,7 @@ AgentState AgentState::from_json(const Json &j) {
             u.image_sha256 = p.at("image_sha256").get<std::string>();
             u.health_failures = p.value("health_failures", 0);
             if (p.contains("models"))
-                for (const auto &m : p["models"])
+                for (const auto& m : p["models"])
                     u.models.push_back(PendingModel{m.at("name").get<std::string>(),
                                                     m.at("version").get<uint64_t>()});
             if (p.contains("release") && !p["release"].is_null())
@@ -88,7 +88,7 @@ AgentState AgentState::from_json(const Json &j) {
             for (auto it = j["failed_versions"].begin(); it != j["failed_versions"].end(); ++it)
                 s.failed_versions[it.key()] = it->get<std::set<uint64_t>>();
         if (j.contains("last_result")) {
-            const Json &r = j["last_result"];
+            const Json& r = j["last_result"];
             s.last_result = LastResult{r.at("outcome").get<std::string>(), r.value("component", ""),
                                        r.value("version", uint64_t{0}), r.value("message", ""),
                                        r.value("time", int64_t{0})};
@@ -96,18 +96,18 @@ AgentState AgentState::from_json(const Json &j) {
         if (j.contains("release") && !j["release"].is_null())
             s.release = release_from(j["release"]);
         return s;
-    } catch (const Json::exception &e) {
+    } catch (const Json::exception& e) {
         throw Error(ErrorKind::Malformed, std::string("agent state is malformed: ") + e.what());
     }
 }
 
-AgentState load_state(const std::string &state_dir) {
+AgentState load_state(const std::string& state_dir) {
     const std::string path = state_dir + "/agent-state.json";
     if (!file_exists(path)) return AgentState{};
     return AgentState::from_json(parse_json(read_file(path, 1 << 20), path));
 }
 
-void save_state(const std::string &state_dir, const AgentState &state) {
+void save_state(const std::string& state_dir, const AgentState& state) {
     make_directories(state_dir);
     write_file_atomic(state_dir + "/agent-state.json", state.to_json().dump(1) + "\n");
 }

@@ -65,12 +65,12 @@ struct AgentState {
     std::optional<ReleaseRef> release; // the last release installed completely
 
     Json to_json() const;
-    static AgentState from_json(const Json &j);
+    static AgentState from_json(const Json& j);
 };
 
 // Missing file = fresh state. A corrupt file is an error (never silently reset: it could hide an
 // interrupted install).
-AgentState load_state(const std::string &state_dir);
-void save_state(const std::string &state_dir, const AgentState &state);
+AgentState load_state(const std::string& state_dir);
+void save_state(const std::string& state_dir, const AgentState& state);
 
 } // namespace ota::update

@@ -20,7 +20,7 @@ using ota::ErrorKind;
 using namespace ota::hal;
 using namespace ota::hal::sim;
 
-const char *kUsage =
+const char* kUsage =
     "usage:\n"
     "  ota-sim create --dir D --slot-size BYTES --image-a FILE [--redundant-env]\n"
     "  ota-sim make-image --version N [--health ok|fail|panic] --size BYTES --seed S OUT\n"
@@ -31,15 +31,15 @@ const char *kUsage =
 struct Args {
     std::map<std::string, std::string> options;
     std::vector<std::string> positional;
-    bool has(const std::string &k) const { return options.count(k) > 0; }
-    std::string get(const std::string &k) const {
+    bool has(const std::string& k) const { return options.count(k) > 0; }
+    std::string get(const std::string& k) const {
         auto it = options.find(k);
         if (it == options.end()) throw Error(ErrorKind::Config, "missing option " + k);
         return it->second;
     }
 };
 
-Args parse_args(int argc, char **argv, const std::vector<std::string> &flags) {
+Args parse_args(int argc, char** argv, const std::vector<std::string>& flags) {
     Args args;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
@@ -57,27 +57,27 @@ Args parse_args(int argc, char **argv, const std::vector<std::string> &flags) {
     return args;
 }
 
-uint64_t parse_u64(const std::string &name, const std::string &s) {
+uint64_t parse_u64(const std::string& name, const std::string& s) {
     if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
         throw Error(ErrorKind::Config, name + " must be a decimal number, got '" + s + "'");
     return std::strtoull(s.c_str(), nullptr, 10);
 }
 
-std::string join(const std::vector<std::string> &v) {
+std::string join(const std::vector<std::string>& v) {
     std::string out;
-    for (const auto &s : v)
+    for (const auto& s : v)
         out += (out.empty() ? "" : " ") + s;
     return out;
 }
 
-void print_state_line(const BootState &state) {
+void print_state_line(const BootState& state) {
     std::cout << "BOOT_ORDER=\"" << join(state.order) << "\"";
-    for (const auto &[slot, left] : state.tries_left)
+    for (const auto& [slot, left] : state.tries_left)
         std::cout << " BOOT_" << slot << "_LEFT=" << left;
     std::cout << "\n";
 }
 
-int cmd_create(const Args &args) {
+int cmd_create(const Args& args) {
     SimulatedEcu ecu =
         SimulatedEcu::create(args.get("--dir"), parse_u64("--slot-size", args.get("--slot-size")),
                              args.get("--image-a"), args.has("--redundant-env"));
@@ -87,7 +87,7 @@ int cmd_create(const Args &args) {
     return 0;
 }
 
-int cmd_make_image(const Args &args) {
+int cmd_make_image(const Args& args) {
     if (args.positional.size() != 1)
         throw Error(ErrorKind::Config, "make-image needs exactly one output file");
     SimHealth health =
@@ -99,10 +99,10 @@ int cmd_make_image(const Args &args) {
     return 0;
 }
 
-int cmd_boot(const Args &args) {
+int cmd_boot(const Args& args) {
     SimulatedEcu ecu = SimulatedEcu::open(args.get("--dir"));
     BootOutcome outcome = ecu.power_on();
-    for (const auto &line : outcome.log)
+    for (const auto& line : outcome.log)
         std::cout << "  " << line << "\n";
     std::cout << "booted slot " << outcome.slot << " after " << outcome.power_ons
               << " power-on(s)\n";
@@ -110,7 +110,7 @@ int cmd_boot(const Args &args) {
     return 0;
 }
 
-int cmd_health(const Args &args) {
+int cmd_health(const Args& args) {
     SimulatedEcu ecu = SimulatedEcu::open(args.get("--dir"));
     std::string message;
     bool ok = ecu.health_check(&message);
@@ -118,11 +118,11 @@ int cmd_health(const Args &args) {
     return ok ? 0 : 1;
 }
 
-int cmd_state(const Args &args) {
+int cmd_state(const Args& args) {
     SimulatedEcu ecu = SimulatedEcu::open(args.get("--dir"));
     BootState state = ecu.boot_control()->state();
     nlohmann::json slots = nlohmann::json::object();
-    for (const auto &slot : ecu.slots()) {
+    for (const auto& slot : ecu.slots()) {
         auto image = ecu.slot_image(slot);
         slots[slot] = image ? nlohmann::json{{"version", image->version},
                                              {"health", sim_health_name(image->health)}}
@@ -140,7 +140,7 @@ int cmd_state(const Args &args) {
     }
     std::cout << "booted slot: " << (ecu.booted_slot().empty() ? "-" : ecu.booted_slot()) << "\n";
     print_state_line(state);
-    for (const auto &slot : ecu.slots()) {
+    for (const auto& slot : ecu.slots()) {
         std::cout << "slot " << slot << ": ";
         if (slots[slot].is_null())
             std::cout << "no image\n";
@@ -154,7 +154,7 @@ int cmd_state(const Args &args) {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     if (argc < 2) {
         std::cerr << kUsage;
         return 2;
@@ -168,7 +168,7 @@ int main(int argc, char **argv) {
         if (cmd == "state") return cmd_state(parse_args(argc, argv, {"--json"}));
         std::cerr << "unknown command '" << cmd << "'\n" << kUsage;
         return 2;
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         std::cerr << "ota-sim " << cmd << ": " << e.what() << " [" << ota::error_kind_name(e.kind())
                   << "]\n";
         return e.kind() == ErrorKind::Config ? 2 : 1;

@@ -21,7 +21,7 @@ struct Prng {
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
         return z ^ (z >> 31);
     }
-    void fill(char *out, size_t size) {
+    void fill(char* out, size_t size) {
         size_t i = 0;
         for (; i + 8 <= size; i += 8) {
             uint64_t v = next();
@@ -36,7 +36,7 @@ struct Prng {
     }
 };
 
-bool parse_decimal(const std::string &s, uint64_t *out) {
+bool parse_decimal(const std::string& s, uint64_t* out) {
     if (s.empty() || s.size() > 19) return false;
     uint64_t v = 0;
     for (char c : s) {
@@ -49,7 +49,7 @@ bool parse_decimal(const std::string &s, uint64_t *out) {
 
 } // namespace
 
-const char *sim_health_name(SimHealth health) {
+const char* sim_health_name(SimHealth health) {
     switch (health) {
     case SimHealth::Ok: return "ok";
     case SimHealth::Fail: return "fail";
@@ -58,19 +58,19 @@ const char *sim_health_name(SimHealth health) {
     return "?";
 }
 
-SimHealth parse_sim_health(const std::string &name) {
+SimHealth parse_sim_health(const std::string& name) {
     if (name == "ok") return SimHealth::Ok;
     if (name == "fail") return SimHealth::Fail;
     if (name == "panic") return SimHealth::Panic;
     throw Error(ErrorKind::Config, "health must be ok, fail or panic, got '" + name + "'");
 }
 
-std::string format_sim_image_header(const SimImageHeader &header) {
+std::string format_sim_image_header(const SimImageHeader& header) {
     return kMagic + "version=" + std::to_string(header.version) +
            " health=" + sim_health_name(header.health) + "\n";
 }
 
-std::optional<SimImageHeader> parse_sim_image_header(const std::string &start) {
+std::optional<SimImageHeader> parse_sim_image_header(const std::string& start) {
     if (start.compare(0, kMagic.size(), kMagic) != 0) return std::nullopt;
     size_t nl = start.find('\n');
     if (nl == std::string::npos || nl >= kMaxSimHeaderSize) return std::nullopt;
@@ -93,7 +93,7 @@ std::optional<SimImageHeader> parse_sim_image_header(const std::string &start) {
     return header;
 }
 
-std::optional<SimImageHeader> read_sim_image_header(const std::string &path) {
+std::optional<SimImageHeader> read_sim_image_header(const std::string& path) {
     UniqueFd fd = open_or_throw(path, O_RDONLY);
     std::string start(kMaxSimHeaderSize, '\0');
     start.resize(read_full(fd.get(), start.data(), start.size(), path));
@@ -109,7 +109,7 @@ std::string make_sim_image(uint64_t version, SimHealth health, uint64_t size, ui
     // The body is generated at absolute offsets and the header written over its start, so the
     // same bytes sit at the same offsets whatever the header's length (version digits, health).
     std::string image(static_cast<size_t>(size), '\0');
-    char *body = image.data();
+    char* body = image.data();
     const size_t body_size = image.size();
     Prng base{seed};
     base.fill(body, body_size);

@@ -13,9 +13,9 @@ namespace ota::hal::sim {
 
 enum class SimHealth { Ok, Fail, Panic };
 
-const char *sim_health_name(SimHealth health);
+const char* sim_health_name(SimHealth health);
 // "ok" / "fail" / "panic"; throws Error(Config) otherwise.
-SimHealth parse_sim_health(const std::string &name);
+SimHealth parse_sim_health(const std::string& name);
 
 struct SimImageHeader {
     uint64_t version = 0;
@@ -25,12 +25,12 @@ struct SimImageHeader {
 // The header line is at most this long (newline included); anything longer is not a header.
 constexpr size_t kMaxSimHeaderSize = 128;
 
-std::string format_sim_image_header(const SimImageHeader &header);
+std::string format_sim_image_header(const SimImageHeader& header);
 // Parses the header at the start of `start` (the first bytes of a slot); nullopt if there is none
 // or it is malformed (which the simulator treats as an unbootable slot).
-std::optional<SimImageHeader> parse_sim_image_header(const std::string &start);
+std::optional<SimImageHeader> parse_sim_image_header(const std::string& start);
 // Reads the first kMaxSimHeaderSize bytes of a slot file and parses them.
-std::optional<SimImageHeader> read_sim_image_header(const std::string &path);
+std::optional<SimImageHeader> read_sim_image_header(const std::string& path);
 
 // A deterministic test image of exactly `size` bytes: header + pseudo-random body. The body of
 // version N+1 equals that of version N except for a few changed regions, so images compress

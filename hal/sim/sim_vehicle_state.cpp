@@ -12,7 +12,7 @@ VehicleState SimVehicleState::read() {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception &e) {
+    } catch (const nlohmann::json::exception& e) {
         throw Error(ErrorKind::Malformed, "vehicle state " + path_ + ": " + e.what());
     }
     if (!j.is_object())
@@ -23,7 +23,7 @@ VehicleState SimVehicleState::read() {
         s.ignition_on = j.value("ignition_on", s.ignition_on);
         s.battery_percent = j.value("battery_percent", s.battery_percent);
         s.user_consent = j.value("user_consent", s.user_consent);
-    } catch (const nlohmann::json::exception &e) {
+    } catch (const nlohmann::json::exception& e) {
         throw Error(ErrorKind::Malformed, "vehicle state " + path_ + ": " + e.what());
     }
     return s;

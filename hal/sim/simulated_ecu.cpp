@@ -13,12 +13,12 @@ namespace ota::hal::sim {
 
 namespace {
 
-const char *kEnvFile = "uboot.env";
-const char *kEnvConfigFile = "fw_env.config";
-const char *kBootedSlotFile = "booted-slot";
-const char *kRebootFile = "reboot-requested";
+const char* kEnvFile = "uboot.env";
+const char* kEnvConfigFile = "fw_env.config";
+const char* kBootedSlotFile = "booted-slot";
+const char* kRebootFile = "reboot-requested";
 
-std::vector<std::string> split_words(const std::string &s) {
+std::vector<std::string> split_words(const std::string& s) {
     std::istringstream in(s);
     std::vector<std::string> words;
     std::string w;
@@ -27,7 +27,7 @@ std::vector<std::string> split_words(const std::string &s) {
     return words;
 }
 
-std::string trim(const std::string &s) {
+std::string trim(const std::string& s) {
     size_t b = 0, e = s.size();
     while (b < e && std::isspace(static_cast<unsigned char>(s[b])))
         ++b;
@@ -37,10 +37,10 @@ std::string trim(const std::string &s) {
 }
 
 // U-Boot's `test N -gt 0` on a value it cannot parse compares 0: an unreadable counter is empty.
-int tries_as_uboot_reads_them(const std::string &value) {
+int tries_as_uboot_reads_them(const std::string& value) {
     try {
         return parse_boot_tries(value);
-    } catch (const Error &) {
+    } catch (const Error&) {
         return 0;
     }
 }
@@ -59,21 +59,21 @@ private:
 
 } // namespace
 
-std::string run_boot_script(UBootEnv &env, const std::vector<std::string> &slots, int default_tries,
-                            std::vector<std::string> *log) {
+std::string run_boot_script(UBootEnv& env, const std::vector<std::string>& slots, int default_tries,
+                            std::vector<std::string>* log) {
     std::string chosen;
-    env.update([&](EnvVars &vars) {
+    env.update([&](EnvVars& vars) {
         // test -n "${BOOT_ORDER}" || setenv BOOT_ORDER "A B"  (likewise each BOOT_x_LEFT)
         std::string defaults_order;
-        for (const auto &s : slots)
+        for (const auto& s : slots)
             defaults_order += (defaults_order.empty() ? "" : " ") + s;
         if (vars["BOOT_ORDER"].empty()) vars["BOOT_ORDER"] = defaults_order;
-        for (const auto &s : slots)
+        for (const auto& s : slots)
             if (vars[boot_left_variable(s)].empty())
                 vars[boot_left_variable(s)] = format_boot_tries(default_tries);
 
         // for BOOT_SLOT in "${BOOT_ORDER}": first known slot with tries left, decrement.
-        for (const auto &slot : split_words(vars["BOOT_ORDER"])) {
+        for (const auto& slot : split_words(vars["BOOT_ORDER"])) {
             if (std::find(slots.begin(), slots.end(), slot) == slots.end()) continue;
             int left = tries_as_uboot_reads_them(vars[boot_left_variable(slot)]);
             if (left > 0) {
@@ -87,7 +87,7 @@ std::string run_boot_script(UBootEnv &env, const std::vector<std::string> &slots
             }
         }
         // No valid slot: restore every slot's tries, saveenv, reset.
-        for (const auto &s : slots)
+        for (const auto& s : slots)
             vars[boot_left_variable(s)] = format_boot_tries(default_tries);
         if (log)
             log->push_back("boot script: no slot in BOOT_ORDER '" + vars["BOOT_ORDER"] +
@@ -97,8 +97,8 @@ std::string run_boot_script(UBootEnv &env, const std::vector<std::string> &slots
     return chosen;
 }
 
-SimulatedEcu SimulatedEcu::create(const std::string &dir, uint64_t slot_size,
-                                  const std::string &image_a_path, bool redundant_env) {
+SimulatedEcu SimulatedEcu::create(const std::string& dir, uint64_t slot_size,
+                                  const std::string& image_a_path, bool redundant_env) {
     if (slot_size == 0 || slot_size > (uint64_t{16} << 30))
         throw Error(ErrorKind::Config, "slot size must be within (0, 16 GiB]");
     make_directories(dir);
@@ -153,20 +153,20 @@ SimulatedEcu SimulatedEcu::create(const std::string &dir, uint64_t slot_size,
     return ecu;
 }
 
-SimulatedEcu SimulatedEcu::open(const std::string &dir) {
+SimulatedEcu SimulatedEcu::open(const std::string& dir) {
     SimulatedEcu ecu(dir);
-    for (const char *f : {kEnvConfigFile, "slot-A.img", "slot-B.img"})
+    for (const char* f : {kEnvConfigFile, "slot-A.img", "slot-B.img"})
         if (!file_exists(ecu.file(f)))
             throw Error(ErrorKind::NotFound,
                         dir + " is not a simulated ECU (no " + std::string(f) + ")");
     return ecu;
 }
 
-std::string SimulatedEcu::file(const std::string &name) const {
+std::string SimulatedEcu::file(const std::string& name) const {
     return join_path(dir_, name);
 }
 
-std::string SimulatedEcu::slot_device(const std::string &slot) const {
+std::string SimulatedEcu::slot_device(const std::string& slot) const {
     if (slot != "A" && slot != "B") throw Error(ErrorKind::Config, "unknown slot '" + slot + "'");
     return file("slot-" + slot + ".img");
 }
@@ -200,7 +200,7 @@ std::unique_ptr<Rebooter> SimulatedEcu::rebooter() const {
     return std::make_unique<SimRebooter>(file(kRebootFile));
 }
 
-std::optional<SimImageHeader> SimulatedEcu::slot_image(const std::string &slot) const {
+std::optional<SimImageHeader> SimulatedEcu::slot_image(const std::string& slot) const {
     return read_sim_image_header(slot_device(slot));
 }
 
@@ -238,7 +238,7 @@ std::string SimulatedEcu::booted_slot() const {
     return trim(read_file(file(kBootedSlotFile), 64));
 }
 
-bool SimulatedEcu::health_check(std::string *message) const {
+bool SimulatedEcu::health_check(std::string* message) const {
     std::string slot = booted_slot();
     std::string msg;
     bool ok = false;

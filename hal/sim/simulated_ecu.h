@@ -28,8 +28,8 @@ constexpr int kMaxPowerOnsPerBoot = 32;
 // One run of the boot script over an environment. Returns the chosen slot, or "" when no slot in
 // BOOT_ORDER had tries left (the script then restored the tries and asked for a reset). Exactly
 // one environment write either way, as the script's single saveenv.
-std::string run_boot_script(UBootEnv &env, const std::vector<std::string> &slots, int default_tries,
-                            std::vector<std::string> *log = nullptr);
+std::string run_boot_script(UBootEnv& env, const std::vector<std::string>& slots, int default_tries,
+                            std::vector<std::string>* log = nullptr);
 
 struct BootOutcome {
     std::string slot;             // the slot that came up
@@ -44,14 +44,14 @@ public:
     // Creates the directory layout with image_a in slot A (zero-padded to slot_size), an empty
     // slot B, the default environment (BOOT_ORDER "A B", 3 tries each) and powers the ECU on
     // once, so it starts out booted from A exactly as the boot script would leave it.
-    static SimulatedEcu create(const std::string &dir, uint64_t slot_size,
-                               const std::string &image_a_path, bool redundant_env = false);
+    static SimulatedEcu create(const std::string& dir, uint64_t slot_size,
+                               const std::string& image_a_path, bool redundant_env = false);
     // Opens an existing simulated ECU.
-    static SimulatedEcu open(const std::string &dir);
+    static SimulatedEcu open(const std::string& dir);
 
-    const std::string &dir() const { return dir_; }
+    const std::string& dir() const { return dir_; }
     std::vector<std::string> slots() const { return {"A", "B"}; }
-    std::string slot_device(const std::string &slot) const;
+    std::string slot_device(const std::string& slot) const;
     std::string env_config_path() const;
     uint64_t slot_size() const;
 
@@ -69,13 +69,13 @@ public:
     // The slot booted last ("" if never), and the health check the agent runs after a boot.
     std::string booted_slot() const;
     // True if the booted slot's image says health=ok; otherwise false with *message set.
-    bool health_check(std::string *message) const;
+    bool health_check(std::string* message) const;
     bool reboot_requested() const;
-    std::optional<SimImageHeader> slot_image(const std::string &slot) const;
+    std::optional<SimImageHeader> slot_image(const std::string& slot) const;
 
 private:
     explicit SimulatedEcu(std::string dir) : dir_(std::move(dir)) {}
-    std::string file(const std::string &name) const;
+    std::string file(const std::string& name) const;
 
     std::string dir_;
 };

@@ -14,11 +14,11 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <iostream>
 #include <map>
 #include <string>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <vector>
 
 using namespace ota;
@@ -106,12 +106,14 @@ uint64_t to_u64(const std::string& s, const std::string& what) {
 }
 
 Json info_json(const bundle::BundleInfo& info) {
-    Json j{{"bundle_length", info.bundle_length},   {"bundle_sha256", info.bundle_sha256},
-           {"header_length", info.header_length},   {"header_sha256", info.header_sha256},
-           {"image_length", info.header.target_size}, {"image_sha256", info.header.target_sha256},
-           {"operations", info.header.operations.size()}};
+    Json j{
+        {"bundle_length", info.bundle_length},        {"bundle_sha256", info.bundle_sha256},
+        {"header_length", info.header_length},        {"header_sha256", info.header_sha256},
+        {"image_length", info.header.target_size},    {"image_sha256", info.header.target_sha256},
+        {"operations", info.header.operations.size()}};
     if (info.header.source)
-        j["source"] = Json{{"length", info.header.source->size}, {"sha256", info.header.source->sha256}};
+        j["source"] =
+            Json{{"length", info.header.source->size}, {"sha256", info.header.source->sha256}};
     return j;
 }
 
@@ -135,9 +137,10 @@ std::string add_bundle(publish::Repository& repo, const std::string& bundle_path
         custom["delta_from"] = Json{{"version", *delta_from_version}, {"sha256", h.source->sha256}};
     }
     if (target_path.empty())
-        target_path = hardware_id + "/" + component + "-" + std::to_string(version) +
-                      (h.source ? ".from-" + std::to_string(*delta_from_version) + ".delta" : ".full") +
-                      ".bundle";
+        target_path =
+            hardware_id + "/" + component + "-" + std::to_string(version) +
+            (h.source ? ".from-" + std::to_string(*delta_from_version) + ".delta" : ".full") +
+            ".bundle";
     repo.add_target(target_path, bundle_path, custom);
     return target_path;
 }
@@ -159,11 +162,13 @@ void list_model_files(const std::string& dir, const std::string& rel,
         struct stat st;
         if (::lstat(join_path(dir, r).c_str(), &st) != 0)
             throw Error(ErrorKind::Io, "cannot stat " + join_path(dir, r));
-        if (S_ISDIR(st.st_mode)) list_model_files(dir, r, out);
+        if (S_ISDIR(st.st_mode))
+            list_model_files(dir, r, out);
         else if (S_ISREG(st.st_mode))
             out.push_back(bundle::FileEntry{r, 0, static_cast<uint64_t>(st.st_size),
                                             static_cast<uint32_t>(st.st_mode & 0777)});
-        else throw Error(ErrorKind::Config, join_path(dir, r) + " is not a regular file or folder");
+        else
+            throw Error(ErrorKind::Config, join_path(dir, r) + " is not a regular file or folder");
     }
 }
 
@@ -180,7 +185,8 @@ std::vector<bundle::FileEntry> model_image(const std::string& dir, const std::st
         UniqueFd in = open_or_throw(join_path(dir, f.path), O_RDONLY | O_CLOEXEC);
         uint64_t left = f.length;
         while (left > 0) {
-            size_t n = read_full(in.get(), buf.data(), std::min<uint64_t>(left, buf.size()), f.path);
+            size_t n =
+                read_full(in.get(), buf.data(), std::min<uint64_t>(left, buf.size()), f.path);
             if (n == 0) throw Error(ErrorKind::Io, f.path + " shrank while being read");
             write_all(out.get(), buf.data(), n, image);
             left -= n;
@@ -193,7 +199,8 @@ std::vector<bundle::FileEntry> model_image(const std::string& dir, const std::st
 
 // Rewrites a bundle's header as a model bundle (the delta encoder writes firmware headers); the
 // blob area is unchanged because data offsets are relative to it.
-bundle::BundleInfo retag_as_model(const std::string& path, const std::vector<bundle::FileEntry>& files) {
+bundle::BundleInfo retag_as_model(const std::string& path,
+                                  const std::vector<bundle::FileEntry>& files) {
     bundle::BundleFile bf = bundle::BundleFile::open_self_verified(path);
     bundle::Header h = bf.header();
     h.payload_kind = "model";
@@ -206,7 +213,8 @@ bundle::BundleInfo retag_as_model(const std::string& path, const std::vector<bun
         uint8_t pre[bundle::kPreambleSize];
         std::memcpy(pre, bundle::kMagic, 8);
         uint64_t len = header.size();
-        for (int i = 0; i < 8; ++i) pre[8 + i] = static_cast<uint8_t>(len >> (8 * i));
+        for (int i = 0; i < 8; ++i)
+            pre[8 + i] = static_cast<uint8_t>(len >> (8 * i));
         write_all(out.get(), pre, sizeof pre, tmp);
         write_all(out.get(), header.data(), header.size(), tmp);
         UniqueFd in = open_or_throw(path, O_RDONLY | O_CLOEXEC);
@@ -240,7 +248,8 @@ int run(int argc, char** argv) {
         publish::RepositoryOptions ro;
         ro.scheme = scheme_of(o.get("scheme", "ecdsa"));
         ro.consistent_snapshot = !o.has("no-consistent-snapshot");
-        if (o.has("expires-days")) ro.expires_days = static_cast<int64_t>(to_u64(o.get("expires-days"), "--expires-days"));
+        if (o.has("expires-days"))
+            ro.expires_days = static_cast<int64_t>(to_u64(o.get("expires-days"), "--expires-days"));
         auto repo = publish::Repository::create(o.need("repo"), ro);
         std::printf("created repository %s (keys in %s/keys: keep root keys offline)\n",
                     repo.dir().c_str(), repo.dir().c_str());
@@ -255,7 +264,8 @@ int run(int argc, char** argv) {
         return 0;
     }
     if (cmd == "delta") {
-        if (o.positional.size() != 3) throw Error(ErrorKind::Config, "usage: ota-publish delta OLD NEW BUNDLE");
+        if (o.positional.size() != 3)
+            throw Error(ErrorKind::Config, "usage: ota-publish delta OLD NEW BUNDLE");
         auto info = delta::build_delta_bundle(o.positional[0], o.positional[1], o.positional[2]);
         std::cout << info_json(info).dump(1) << std::endl;
         return 0;
@@ -263,14 +273,15 @@ int run(int argc, char** argv) {
     if (cmd == "add") {
         auto repo = publish::Repository::open(o.need("repo"));
         std::optional<uint64_t> from;
-        if (o.has("delta-from-version")) from = to_u64(o.get("delta-from-version"), "--delta-from-version");
-        std::string path = add_bundle(repo, o.need("bundle"), o.need("hardware-id"),
-                                      to_u64(o.need("version"), "--version"),
-                                      o.get("component", "rootfs"), o.get("kind", "firmware"),
-                                      o.get("name"), from);
+        if (o.has("delta-from-version"))
+            from = to_u64(o.get("delta-from-version"), "--delta-from-version");
+        std::string path = add_bundle(
+            repo, o.need("bundle"), o.need("hardware-id"), to_u64(o.need("version"), "--version"),
+            o.get("component", "rootfs"), o.get("kind", "firmware"), o.get("name"), from);
         repo.publish();
-        std::printf("published %s (targets version %llu)\n", path.c_str(),
-                    static_cast<unsigned long long>(repo.role("targets").body["version"].get<uint64_t>()));
+        std::printf(
+            "published %s (targets version %llu)\n", path.c_str(),
+            static_cast<unsigned long long>(repo.role("targets").body["version"].get<uint64_t>()));
         return 0;
     }
     if (cmd == "release") {
@@ -282,8 +293,9 @@ int run(int argc, char** argv) {
         make_directories(work);
         std::string full = work + "/" + component + "-" + std::to_string(version) + ".full.bundle";
         bundle::build_full_bundle(image, full);
-        std::printf("published %s\n",
-                    add_bundle(repo, full, hw, version, component, "firmware", "", std::nullopt).c_str());
+        std::printf(
+            "published %s\n",
+            add_bundle(repo, full, hw, version, component, "firmware", "", std::nullopt).c_str());
         auto froms = o.values.count("from") ? o.values.at("from") : std::vector<std::string>{};
         for (const auto& f : froms) {
             auto colon = f.rfind(':');
@@ -293,9 +305,9 @@ int run(int argc, char** argv) {
             std::string out = work + "/" + component + "-" + std::to_string(version) + ".from-" +
                               std::to_string(old_version) + ".delta.bundle";
             delta::build_delta_bundle(f.substr(0, colon), image, out);
-            std::printf("published %s\n", add_bundle(repo, out, hw, version, component, "firmware",
-                                                     "", old_version)
-                                              .c_str());
+            std::printf(
+                "published %s\n",
+                add_bundle(repo, out, hw, version, component, "firmware", "", old_version).c_str());
         }
         repo.publish();
         return 0;
@@ -345,13 +357,15 @@ int run(int argc, char** argv) {
         const uint64_t version = to_u64(o.need("version"), "--version");
         Json components = Json::array();
         if (!o.values.count("component"))
-            throw Error(ErrorKind::Config, "add-release needs at least one --component NAME:VERSION");
+            throw Error(ErrorKind::Config,
+                        "add-release needs at least one --component NAME:VERSION");
         for (const auto& c : o.values.at("component")) {
             auto colon = c.rfind(':');
             if (colon == std::string::npos || colon == 0)
                 throw Error(ErrorKind::Config, "--component wants NAME:VERSION, got " + c);
-            components.push_back(Json{{"component", c.substr(0, colon)},
-                                      {"version", to_u64(c.substr(colon + 1), "--component version")}});
+            components.push_back(
+                Json{{"component", c.substr(0, colon)},
+                     {"version", to_u64(c.substr(colon + 1), "--component version")}});
         }
         Json release{{"id", id}, {"components", components}};
         // The target file is the release description itself; the agent reads the signed custom
@@ -359,11 +373,14 @@ int run(int argc, char** argv) {
         const std::string work = repo.dir() + "/build";
         make_directories(work);
         const std::string file = work + "/release-" + std::to_string(version) + ".json";
-        write_file_atomic(file, canonical_json(Json{{"hardware_id", hw}, {"release", release},
-                                                    {"version", version}}));
+        write_file_atomic(
+            file,
+            canonical_json(Json{{"hardware_id", hw}, {"release", release}, {"version", version}}));
         const std::string path = hw + "/release-" + std::to_string(version) + ".json";
         repo.add_target(path, file,
-                        Json{{"hardware_id", hw}, {"kind", "release"}, {"version", version},
+                        Json{{"hardware_id", hw},
+                             {"kind", "release"},
+                             {"version", version},
                              {"release", release}});
         repo.publish();
         std::printf("published %s (release %s: %zu components)\n", path.c_str(), id.c_str(),
@@ -378,8 +395,9 @@ int run(int argc, char** argv) {
     if (cmd == "rotate") {
         auto repo = publish::Repository::open(o.need("repo"));
         repo.rotate_keys(o.need("role"));
-        std::printf("rotated the %s key; root is now version %llu\n", o.get("role").c_str(),
-                    static_cast<unsigned long long>(repo.role("root").body["version"].get<uint64_t>()));
+        std::printf(
+            "rotated the %s key; root is now version %llu\n", o.get("role").c_str(),
+            static_cast<unsigned long long>(repo.role("root").body["version"].get<uint64_t>()));
         return 0;
     }
     if (cmd == "keygen") {

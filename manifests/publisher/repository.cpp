@@ -15,7 +15,9 @@ namespace {
 constexpr const char* kSpecVersion = "1.0.31";
 const char* const kTopRoles[] = {"root", "timestamp", "snapshot", "targets"};
 
-std::string metafile_hash(const std::string& bytes) { return sha256_hex(bytes); }
+std::string metafile_hash(const std::string& bytes) {
+    return sha256_hex(bytes);
+}
 
 Json metafile(uint64_t version, const std::string& bytes) {
     return Json{{"version", version},
@@ -31,7 +33,9 @@ Json key_object(const SigningKey& key) {
                 {"keyval", Json{{"public", key.public_pem()}}}};
 }
 
-std::string key_id(const SigningKey& key) { return sha256_hex(canonical_json(key_object(key))); }
+std::string key_id(const SigningKey& key) {
+    return sha256_hex(canonical_json(key_object(key)));
+}
 
 Json sign_envelope(const Json& signed_body, const std::vector<const SigningKey*>& keys) {
     const std::string canonical = canonical_json(signed_body);
@@ -43,13 +47,17 @@ Json sign_envelope(const Json& signed_body, const std::vector<const SigningKey*>
     return Json{{"signatures", sigs}, {"signed", signed_body}};
 }
 
-std::string to_bytes(const Json& envelope) { return envelope.dump(1) + "\n"; }
+std::string to_bytes(const Json& envelope) {
+    return envelope.dump(1) + "\n";
+}
 
 std::string Repository::expiry(int64_t days) const {
     return tuf::format_expiry(static_cast<int64_t>(::time(nullptr)) + days * 86400);
 }
 
-Json Repository::root_body() const { return roles_.at("root").body; }
+Json Repository::root_body() const {
+    return roles_.at("root").body;
+}
 
 void Repository::save_keys(const std::string& role) {
     make_directories(dir_ + "/keys");
@@ -63,7 +71,8 @@ void Repository::save_keys(const std::string& role) {
 
 static std::vector<const SigningKey*> key_pointers(const RoleState& r) {
     std::vector<const SigningKey*> out;
-    for (const auto& k : r.keys) out.push_back(&k);
+    for (const auto& k : r.keys)
+        out.push_back(&k);
     return out;
 }
 
@@ -110,17 +119,20 @@ Repository Repository::create(const std::string& dir, const RepositoryOptions& o
                                        {"version", 0},
                                        {"expires", ""},
                                        {"targets", Json::object()}};
-    repo.roles_["snapshot"].body = Json{{"_type", "snapshot"}, {"spec_version", kSpecVersion},
-                                        {"version", 0},        {"expires", ""},
+    repo.roles_["snapshot"].body = Json{{"_type", "snapshot"},
+                                        {"spec_version", kSpecVersion},
+                                        {"version", 0},
+                                        {"expires", ""},
                                         {"meta", Json::object()}};
-    repo.roles_["timestamp"].body = Json{{"_type", "timestamp"}, {"spec_version", kSpecVersion},
-                                         {"version", 0},         {"expires", ""},
+    repo.roles_["timestamp"].body = Json{{"_type", "timestamp"},
+                                         {"spec_version", kSpecVersion},
+                                         {"version", 0},
+                                         {"expires", ""},
                                          {"meta", Json::object()}};
-    write_file_atomic(dir + "/publisher.json",
-                      Json{{"scheme", options.scheme},
-                           {"expires_days", options.expires_days},
-                           {"timestamp_days", options.timestamp_days}}
-                              .dump(1));
+    write_file_atomic(dir + "/publisher.json", Json{{"scheme", options.scheme},
+                                                    {"expires_days", options.expires_days},
+                                                    {"timestamp_days", options.timestamp_days}}
+                                                   .dump(1));
     repo.write_role("root");
     repo.publish();
     return repo;
@@ -144,8 +156,8 @@ Repository Repository::open(const std::string& dir) {
             r.keys.push_back(SigningKey::from_pem(read_file(path, 1 << 16)));
         }
         if (r.keys.empty())
-            throw Error(ErrorKind::Config, std::string("no signing key for role ") + role +
-                                               " in " + dir + "/keys");
+            throw Error(ErrorKind::Config,
+                        std::string("no signing key for role ") + role + " in " + dir + "/keys");
         repo.roles_[role] = std::move(r);
     }
     repo.options_.consistent_snapshot =
@@ -169,7 +181,8 @@ void Repository::add_target(const std::string& target_path, const std::string& f
         base = target_path.substr(pos + 1);
     }
     make_directories(targets_dir() + "/" + dir);
-    std::string dest = targets_dir() + "/" + dir + (options_.consistent_snapshot ? hash + "." : "") + base;
+    std::string dest =
+        targets_dir() + "/" + dir + (options_.consistent_snapshot ? hash + "." : "") + base;
     std::string tmp = dest + ".tmp";
     {
         UniqueFd in = open_or_throw(file, O_RDONLY);
@@ -200,7 +213,8 @@ void Repository::publish() {
     Json& snapshot = roles_.at("snapshot").body;
     snapshot["version"] = snapshot.at("version").get<uint64_t>() + 1;
     snapshot["expires"] = expiry(options_.timestamp_days);
-    snapshot["meta"]["targets.json"] = metafile(targets.at("version").get<uint64_t>(), targets_bytes);
+    snapshot["meta"]["targets.json"] =
+        metafile(targets.at("version").get<uint64_t>(), targets_bytes);
     write_role("snapshot");
     refresh_timestamp();
 }
@@ -210,9 +224,9 @@ void Repository::refresh_timestamp() {
     Json& ts = roles_.at("timestamp").body;
     ts["version"] = ts.at("version").get<uint64_t>() + 1;
     ts["expires"] = expiry(options_.timestamp_days);
-    ts["meta"] = Json{{"snapshot.json",
-                       metafile(roles_.at("snapshot").body.at("version").get<uint64_t>(),
-                                snapshot_bytes)}};
+    ts["meta"] =
+        Json{{"snapshot.json",
+              metafile(roles_.at("snapshot").body.at("version").get<uint64_t>(), snapshot_bytes)}};
     write_role("timestamp");
 }
 
@@ -247,7 +261,8 @@ void Repository::rotate_keys(const std::string& role) {
     // Root N+1 must carry the old root keys' signatures as well as the new ones.
     std::vector<const SigningKey*> signers = key_pointers(roles_.at("root"));
     if (role == "root")
-        for (const auto& k : old_root_state.keys) signers.push_back(&k);
+        for (const auto& k : old_root_state.keys)
+            signers.push_back(&k);
     std::string bytes = to_bytes(sign_envelope(root, signers));
     std::string version = std::to_string(root.at("version").get<uint64_t>());
     write_file_atomic(metadata_dir() + "/" + version + ".root.json", bytes);

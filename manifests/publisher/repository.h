@@ -30,8 +30,8 @@ struct RoleState {
 struct RepositoryOptions {
     std::string scheme = kSchemeEcdsaP256;
     bool consistent_snapshot = true;
-    int64_t expires_days = 365;      // root, targets
-    int64_t timestamp_days = 7;      // timestamp, snapshot
+    int64_t expires_days = 365; // root, targets
+    int64_t timestamp_days = 7; // timestamp, snapshot
 };
 
 class Repository {

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     if (argc < 4) {
         std::fprintf(stderr,
                      "usage: %s build IMAGE BUNDLE [level] [chunk] | apply BUNDLE OUT "

@@ -26,7 +26,7 @@ using ota::test::write_all_file;
 namespace {
 
 // "" when equal, else where they first differ (keeps binary data out of test output).
-std::string diff_bytes(const std::string &a, const std::string &b) {
+std::string diff_bytes(const std::string& a, const std::string& b) {
     if (a.size() != b.size())
         return "sizes differ: " + std::to_string(a.size()) + " vs " + std::to_string(b.size());
     for (size_t i = 0; i < a.size(); ++i)
@@ -36,10 +36,10 @@ std::string diff_bytes(const std::string &a, const std::string &b) {
 #define CHECK_BYTES(a, b) CHECK(diff_bytes((a), (b)) == "")
 
 // Runs f and returns the kind of ota::Error it threw; fails the test if it did not throw one.
-template <class F> ErrorKind error_kind_of(F &&f, std::string *message = nullptr) {
+template <class F> ErrorKind error_kind_of(F&& f, std::string* message = nullptr) {
     try {
         f();
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         if (message) *message = e.what();
         return e.kind();
     }
@@ -65,8 +65,8 @@ FullBundleOptions small_chunks(uint64_t chunk = 64 << 10) {
     return o;
 }
 
-std::string zstd_frame(const std::string &data, const std::string *prefix = nullptr) {
-    ZSTD_CCtx *c = ZSTD_createCCtx();
+std::string zstd_frame(const std::string& data, const std::string* prefix = nullptr) {
+    ZSTD_CCtx* c = ZSTD_createCCtx();
     ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, 19);
     if (prefix) ZSTD_CCtx_refPrefix(c, prefix->data(), prefix->size());
     std::string out(ZSTD_compressBound(data.size()), '\0');
@@ -83,8 +83,8 @@ struct Installed {
 };
 
 // Installs `bundle_path` (opened with its own header identity as trusted) into target_path.
-InstallResult install(const std::string &bundle_path, const std::string &target_path,
-                      const std::string &journal_path, const std::string *source_path = nullptr,
+InstallResult install(const std::string& bundle_path, const std::string& target_path,
+                      const std::string& journal_path, const std::string* source_path = nullptr,
                       InstallOptions options = {}) {
     BundleFile b = BundleFile::open_self_verified(bundle_path);
     auto target = hal::open_block_device(target_path, true);
@@ -95,7 +95,7 @@ InstallResult install(const std::string &bundle_path, const std::string &target_
 }
 
 // Full round trip of an image through build_full_bundle + install_bundle.
-void round_trip(const std::string &image, uint64_t chunk = 64 << 10) {
+void round_trip(const std::string& image, uint64_t chunk = 64 << 10) {
     TempDir dir;
     write_all_file(dir.file("image"), image);
     BundleInfo info = build_full_bundle(dir.file("image"), dir.file("bundle"), small_chunks(chunk));
@@ -128,7 +128,7 @@ void round_trip(const std::string &image, uint64_t chunk = 64 << 10) {
     CHECK(again.already_complete);
 }
 
-std::string flip_byte(const std::string &path, uint64_t offset) {
+std::string flip_byte(const std::string& path, uint64_t offset) {
     std::string data = read_all(path);
     REQUIRE(offset < data.size());
     data[offset] = static_cast<char>(data[offset] ^ 0x01);
@@ -149,7 +149,7 @@ Header sample_header() {
         op.src_extents = std::move(ex);
         if (data_len) {
             op.data_offset = 0;
-            for (auto &o : h.operations)
+            for (auto& o : h.operations)
                 op.data_offset += o.data_length;
             op.data_length = data_len;
             op.data_sha256 = std::string(64, 'c');
@@ -167,7 +167,7 @@ Header sample_header() {
     return h;
 }
 
-ErrorKind parse_error_kind(const Header &h, std::string *message = nullptr) {
+ErrorKind parse_error_kind(const Header& h, std::string* message = nullptr) {
     return error_kind_of([&] { parse_header(header_to_json(h)); }, message);
 }
 
@@ -207,7 +207,7 @@ TEST_CASE("full bundle ops: zero runs merged, one frame per data chunk", "[bundl
     img += std::string(128 << 10, '\0');
     write_all_file(dir.file("image"), img);
     BundleInfo info = build_full_bundle(dir.file("image"), dir.file("bundle"), small_chunks());
-    const auto &ops = info.header.operations;
+    const auto& ops = info.header.operations;
     REQUIRE(ops.size() == 3);
     CHECK(ops[0].type == OpType::Zero);
     CHECK(ops[0].dst_length == 256 << 10);
@@ -333,7 +333,7 @@ TEST_CASE("the header is strict", "[bundle]") {
     }
     SECTION("JSON shape") {
         std::string good = header_to_json(ok);
-        auto kind = [](const std::string &text) {
+        auto kind = [](const std::string& text) {
             return error_kind_of([&] { parse_header(text); });
         };
         CHECK(kind("[]") == ErrorKind::Malformed);
@@ -447,7 +447,7 @@ TEST_CASE("a corrupted blob is refused before anything of its op is written", "[
         CHECK_BYTES(read_all(dir.file("target")), before);
     }
     SECTION("blob of op 5: ops 5.. untouched, resume after repair finishes the job") {
-        const Operation &op5 = info.header.operations[5];
+        const Operation& op5 = info.header.operations[5];
         std::string good = read_all(dir.file("bundle"));
         flip_byte(dir.file("bundle"), blobs + op5.data_offset + op5.data_length - 1);
         InstallOptions opts;
@@ -587,7 +587,7 @@ TEST_CASE("Diff ops go through the registered decoder", "[bundle]") {
     // A toy patch format for this test only: the decoder XORs the blob onto the allowed extent.
     std::string blob(1000, '\x01');
     std::string img = src.substr(2000, 1000);
-    for (auto &c : img)
+    for (auto& c : img)
         c = static_cast<char>(c ^ 1);
     BundleWriter w(dir.file("bundle"));
     w.set_source({src.size(), sha256_hex(src)});
@@ -601,8 +601,8 @@ TEST_CASE("Diff ops go through the registered decoder", "[bundle]") {
     CHECK_BYTES(read_all(dir.file("target")), std::string(1000, '\0'));
 
     InstallOptions opts;
-    opts.apply_diff = [](const uint8_t *b, size_t n, hal::BlockDevice &s,
-                         const std::vector<Extent> &allowed, uint8_t *out, size_t out_size) {
+    opts.apply_diff = [](const uint8_t* b, size_t n, hal::BlockDevice& s,
+                         const std::vector<Extent>& allowed, uint8_t* out, size_t out_size) {
         REQUIRE(allowed.size() == 1);
         REQUIRE(n == out_size);
         s.read(allowed[0].offset, out, out_size);

@@ -48,7 +48,7 @@ TEST_CASE("canonical JSON: hostile nesting depth is refused, malformed text is a
     try {
         parse_json("{\"a\":", "test document");
         FAIL("no error");
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         CHECK(e.kind() == ErrorKind::Malformed);
         CHECK(std::string(e.what()).find("test document") != std::string::npos);
     }

@@ -69,7 +69,7 @@ TEST_CASE("RSA-PSS signatures with any salt length verify (made by openssl)") {
     SigningKey key = SigningKey::generate(kSchemeRsaPss, 2048);
     write_all_file(dir.file("key.pem"), key.private_pem());
     write_all_file(dir.file("msg"), "interop message");
-    for (const char *salt : {"0", "20", "32", "max"}) {
+    for (const char* salt : {"0", "20", "32", "max"}) {
         INFO("salt length " << salt);
         std::string cmd = "openssl dgst -sha256 -sign '" + dir.file("key.pem") +
                           "' -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:" + salt +

@@ -32,7 +32,7 @@ TEST_CASE("read_file refuses files larger than the bound") {
     try {
         read_file(dir.file("big"), 999);
         FAIL("no error");
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         CHECK(e.kind() == ErrorKind::TooLarge);
     }
     CHECK_THROWS_AS(read_file(dir.file("absent"), 10), Error);

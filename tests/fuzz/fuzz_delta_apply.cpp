@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     char path[] = "/tmp/ota-fuzz-source-XXXXXX";
     int fd = mkstemp(path);
     std::vector<uint8_t> content(1 << 16);
-    for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<uint8_t>(i * 31 + (i >> 8));
+    for (size_t i = 0; i < content.size(); ++i)
+        content[i] = static_cast<uint8_t>(i * 31 + (i >> 8));
     if (fd < 0 || write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size()))
         return 1;
     close(fd);

@@ -22,9 +22,13 @@ std::string make_root() {
     Json roles = Json::object();
     for (const char* r : {"root", "timestamp", "snapshot", "targets"})
         roles[r] = Json{{"keyids", Json::array({publish::key_id(key)})}, {"threshold", 1}};
-    Json body{{"_type", "root"},       {"spec_version", "1.0.31"}, {"version", 1},
-              {"expires", "2099-01-01T00:00:00Z"}, {"consistent_snapshot", true},
-              {"keys", keys},          {"roles", roles}};
+    Json body{{"_type", "root"},
+              {"spec_version", "1.0.31"},
+              {"version", 1},
+              {"expires", "2099-01-01T00:00:00Z"},
+              {"consistent_snapshot", true},
+              {"keys", keys},
+              {"roles", roles}};
     return publish::to_bytes(publish::sign_envelope(body, {&key}));
 }
 } // namespace
@@ -47,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (env.type == "targets") {
                 tuf::TargetsMeta t = tuf::parse_targets(env);
                 if (t.delegations)
-                    for (const auto& r : t.delegations->roles) r.matches("a/b/c.bin");
+                    for (const auto& r : t.delegations->roles)
+                        r.matches("a/b/c.bin");
             }
         } catch (const Error&) {
         }

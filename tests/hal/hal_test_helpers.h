@@ -9,8 +9,8 @@
 namespace ota::test {
 
 // A fw_env.config in dir for one copy at offset 0, or two copies in the same file.
-inline std::string write_env_config(const TempDir &dir, bool redundant, uint64_t size = 0x4000,
-                                    const std::string &file = "uboot.env") {
+inline std::string write_env_config(const TempDir& dir, bool redundant, uint64_t size = 0x4000,
+                                    const std::string& file = "uboot.env") {
     std::string env = dir.file(file);
     std::string config = dir.file(redundant ? "fw_env_redundant.config" : "fw_env.config");
     {
@@ -23,7 +23,7 @@ inline std::string write_env_config(const TempDir &dir, bool redundant, uint64_t
     return config;
 }
 
-inline void patch_byte(const std::string &path, uint64_t offset, char value) {
+inline void patch_byte(const std::string& path, uint64_t offset, char value) {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(static_cast<std::streamoff>(offset));
     f.put(value);

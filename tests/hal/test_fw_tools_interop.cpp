@@ -11,7 +11,7 @@ using ota::test::TempDir;
 
 namespace {
 
-std::string printenv(const std::string &config, const std::string &args = "") {
+std::string printenv(const std::string& config, const std::string& args = "") {
     std::string out;
     int rc = run_command("fw_printenv -c '" + config + "' " + args, &out);
     INFO(out);
@@ -19,7 +19,7 @@ std::string printenv(const std::string &config, const std::string &args = "") {
     return out;
 }
 
-void setenv_tool(const std::string &config, const std::string &args) {
+void setenv_tool(const std::string& config, const std::string& args) {
     std::string out;
     int rc = run_command("fw_setenv -c '" + config + "' " + args, &out);
     INFO(out);
@@ -76,7 +76,7 @@ TEST_CASE("fw_printenv reads the environment we write; we read what fw_setenv wr
     setenv_tool(config, "-s '" + dir.file("script") + "'");
     CHECK(env.read().at("BOOT_ORDER") == "A B");
     CHECK(env.read().at("BOOT_A_LEFT") == "3");
-    env.update([](EnvVars &v) { v["BOOT_A_LEFT"] = "1"; });
+    env.update([](EnvVars& v) { v["BOOT_A_LEFT"] = "1"; });
     CHECK(printenv(config, "BOOT_A_LEFT") == "BOOT_A_LEFT=1\n");
     CHECK(printenv(config, "BOOT_ORDER") == "BOOT_ORDER=A B\n");
 }

@@ -17,7 +17,7 @@ namespace {
 constexpr uint64_t kImageSize = 256 * 1024;
 constexpr uint64_t kSlotSize = 512 * 1024;
 
-size_t differing_bytes(const std::string &a, const std::string &b) {
+size_t differing_bytes(const std::string& a, const std::string& b) {
     size_t n = 0;
     for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
         n += a[i] != b[i];
@@ -25,7 +25,7 @@ size_t differing_bytes(const std::string &a, const std::string &b) {
 }
 
 // Writes an image into a slot the way the agent does: mark bad, write, set primary, reboot.
-void install(SimulatedEcu &ecu, const std::string &slot, const std::string &image) {
+void install(SimulatedEcu& ecu, const std::string& slot, const std::string& image) {
     auto bc = ecu.boot_control();
     bc->mark_bad(slot);
     std::string padded = image + std::string(kSlotSize - image.size(), '\0');
@@ -38,7 +38,7 @@ struct Ecu {
     TempDir dir;
     SimulatedEcu ecu;
     explicit Ecu(bool redundant = false) : ecu(make(dir, redundant)) {}
-    static SimulatedEcu make(const TempDir &dir, bool redundant) {
+    static SimulatedEcu make(const TempDir& dir, bool redundant) {
         ota::test::write_all_file(dir.file("v1.img"),
                                   make_sim_image(1, SimHealth::Ok, kImageSize, 42));
         return SimulatedEcu::create(dir.file("ecu"), kSlotSize, dir.file("v1.img"), redundant);
@@ -214,7 +214,7 @@ TEST_CASE("a slot marked bad is never booted, even when the good slot keeps fail
     try {
         e.ecu.power_on();
         FAIL("a board whose only bootable slot panics cannot come up");
-    } catch (const Error &err) {
+    } catch (const Error& err) {
         CHECK(err.kind() == ErrorKind::State);
     }
     CHECK(e.ecu.booted_slot() == "");
@@ -225,7 +225,7 @@ TEST_CASE("ota-sim: make-image, create, boot, health, state") {
     TempDir dir;
     const std::string sim = ota::test::built_program("ota-sim");
     std::string out;
-    auto run = [&](const std::string &args) {
+    auto run = [&](const std::string& args) {
         int rc = ota::test::run_command(sim + " " + args, &out);
         INFO(args << "\n" << out);
         return rc;

@@ -31,10 +31,10 @@ struct Fixture {
     int flags() { return env->inspect_copies()[size_t(env->active_copy())].flags; }
 };
 
-ErrorKind kind_of(const std::function<void()> &f) {
+ErrorKind kind_of(const std::function<void()>& f) {
     try {
         f();
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         return e.kind();
     }
     FAIL("no ota::Error thrown");
@@ -93,7 +93,7 @@ TEST_CASE("mark_bad, set_primary, mark_good: one write each, other variables kep
     CHECK(v.at("BOOT_B_LEFT") == "3");
 
     // The boot script decrements on boot; mark_good restores the default tries, order unchanged.
-    f.env->update([](EnvVars &e) { e["BOOT_B_LEFT"] = "2"; });
+    f.env->update([](EnvVars& e) { e["BOOT_B_LEFT"] = "2"; });
     ++writes;
     bc.mark_good("B");
     CHECK(f.flags() == ++writes);

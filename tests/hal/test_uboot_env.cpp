@@ -12,22 +12,22 @@ using ota::test::TempDir;
 
 namespace {
 
-uint32_t le32(const std::string &s, size_t at) {
+uint32_t le32(const std::string& s, size_t at) {
     uint32_t v = 0;
     for (int i = 0; i < 4; ++i)
         v |= uint32_t(uint8_t(s[at + i])) << (8 * i);
     return v;
 }
 
-uint32_t zlib_crc(const std::string &s, size_t from) {
+uint32_t zlib_crc(const std::string& s, size_t from) {
     return uint32_t(
-        ::crc32(0, reinterpret_cast<const Bytef *>(s.data() + from), uInt(s.size() - from)));
+        ::crc32(0, reinterpret_cast<const Bytef*>(s.data() + from), uInt(s.size() - from)));
 }
 
-ErrorKind kind_of(const std::function<void()> &f) {
+ErrorKind kind_of(const std::function<void()>& f) {
     try {
         f();
-    } catch (const Error &e) {
+    } catch (const Error& e) {
         return e.kind();
     }
     FAIL("no ota::Error thrown");
@@ -62,7 +62,7 @@ TEST_CASE("environment round trip through a file, single copy") {
     UBootEnv env(load_fw_env_config(ota::test::write_env_config(dir, false)));
     env.write(kSample);
     CHECK(env.read() == kSample);
-    env.update([](EnvVars &v) { v["added"] = "yes"; });
+    env.update([](EnvVars& v) { v["added"] = "yes"; });
     EnvVars expected = kSample;
     expected["added"] = "yes";
     CHECK(env.read() == expected);
@@ -79,7 +79,7 @@ TEST_CASE("a flipped byte fails the CRC check and is rejected") {
     CHECK_THROWS_WITH(env.read(), Catch::Contains("bad CRC"));
     // An update needs a readable environment and must not write anything.
     std::string before = ota::test::read_all(dir.file("uboot.env"));
-    CHECK(kind_of([&] { env.update([](EnvVars &v) { v["x"] = "1"; }); }) == ErrorKind::Malformed);
+    CHECK(kind_of([&] { env.update([](EnvVars& v) { v["x"] = "1"; }); }) == ErrorKind::Malformed);
     CHECK(ota::test::read_all(dir.file("uboot.env")) == before);
 }
 
@@ -150,7 +150,7 @@ TEST_CASE("fw_env.config parsing follows libubootenv's rules") {
         CHECK(again.copies[1].offset == 0x2000);
     }
     SECTION("errors") {
-        auto kind = [](const std::string &text) {
+        auto kind = [](const std::string& text) {
             return kind_of([&] { parse_fw_env_config(text); });
         };
         CHECK(kind("") == ErrorKind::Config);

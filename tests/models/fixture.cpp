@@ -53,7 +53,7 @@ void EcuFixture::save_config() {
     write_all_file(config_path, config.dump(1));
 }
 
-std::string EcuFixture::publish(const std::string &args) {
+std::string EcuFixture::publish(const std::string& args) {
     std::string out;
     int rc = run_command(built_program("ota-publish") + " " + args + " 2>&1", &out);
     INFO("ota-publish " << args << "\n" << out);
@@ -61,7 +61,7 @@ std::string EcuFixture::publish(const std::string &args) {
     return out;
 }
 
-int EcuFixture::agent(const std::string &args, std::string *output) {
+int EcuFixture::agent(const std::string& args, std::string* output) {
     std::string out;
     int rc = run_command(
         built_program("ota-agent") + " --config " + config_path + " " + args + " 2>&1", &out);
@@ -69,8 +69,8 @@ int EcuFixture::agent(const std::string &args, std::string *output) {
     return rc;
 }
 
-std::string EcuFixture::make_model(const std::string &name, uint64_t version,
-                                   const std::string &health) {
+std::string EcuFixture::make_model(const std::string& name, uint64_t version,
+                                   const std::string& health) {
     const std::string dir = tmp.file("src-" + name + "-" + std::to_string(version));
     make_directories(dir + "/labels");
     // Versions share most of their weights, as retrained models do.
@@ -86,8 +86,8 @@ std::string EcuFixture::make_model(const std::string &name, uint64_t version,
     return dir;
 }
 
-std::string EcuFixture::add_model(const std::string &name, uint64_t version,
-                                  const std::string &health) {
+std::string EcuFixture::add_model(const std::string& name, uint64_t version,
+                                  const std::string& health) {
     const std::string dir = make_model(name, version, health);
     const std::string out = tmp.file(name + "-" + std::to_string(version) + ".bundle");
     publish("model-bundle --dir " + dir + " --out " + out + " --chunk-size 65536");
@@ -96,7 +96,7 @@ std::string EcuFixture::add_model(const std::string &name, uint64_t version,
     return out;
 }
 
-std::string EcuFixture::add_model_delta(const std::string &name, uint64_t from, uint64_t version) {
+std::string EcuFixture::add_model_delta(const std::string& name, uint64_t from, uint64_t version) {
     const std::string out = tmp.file(name + "-" + std::to_string(version) + ".from-" +
                                      std::to_string(from) + ".bundle");
     publish("model-delta --old-dir " + tmp.file("src-" + name + "-" + std::to_string(from)) +
@@ -108,7 +108,7 @@ std::string EcuFixture::add_model_delta(const std::string &name, uint64_t from, 
     return out;
 }
 
-std::string EcuFixture::add_firmware(uint64_t version, const std::string &health) {
+std::string EcuFixture::add_firmware(uint64_t version, const std::string& health) {
     const std::string img = tmp.file("fw-" + std::to_string(version) + ".img");
     write_all_file(
         img, hal::sim::make_sim_image(version, hal::sim::parse_sim_health(health), kImageSize, 7));
@@ -119,28 +119,28 @@ std::string EcuFixture::add_firmware(uint64_t version, const std::string &health
     return out;
 }
 
-void EcuFixture::add_release(const std::string &id, uint64_t version,
-                             const std::vector<std::string> &components) {
+void EcuFixture::add_release(const std::string& id, uint64_t version,
+                             const std::vector<std::string>& components) {
     std::string args = "add-release --repo " + repo + " --hardware-id " + kHw + " --id " + id +
                        " --version " + std::to_string(version);
-    for (const auto &c : components)
+    for (const auto& c : components)
         args += " --component " + c;
     publish(args);
 }
 
-std::string EcuFixture::target_file(const std::string &target_path) {
+std::string EcuFixture::target_file(const std::string& target_path) {
     Json targets = parse_json(read_all(repo + "/metadata/targets.json"), "targets");
-    const Json &t = targets["signed"]["targets"].at(target_path);
+    const Json& t = targets["signed"]["targets"].at(target_path);
     std::string dir = target_path.substr(0, target_path.rfind('/') + 1);
     std::string base = target_path.substr(target_path.rfind('/') + 1);
     return repo + "/targets/" + dir + t["hashes"]["sha256"].get<std::string>() + "." + base;
 }
 
-std::string EcuFixture::current_file(const std::string &name, const std::string &file) const {
+std::string EcuFixture::current_file(const std::string& name, const std::string& file) const {
     return store + "/" + name + "/current/" + file;
 }
-std::string EcuFixture::model_file(const std::string &name, uint64_t version,
-                                   const std::string &file) const {
+std::string EcuFixture::model_file(const std::string& name, uint64_t version,
+                                   const std::string& file) const {
     return tmp.file("src-" + name + "-" + std::to_string(version)) + "/" + file;
 }
 
@@ -151,7 +151,7 @@ Json EcuFixture::agent_state() const {
 std::string EcuFixture::boot_order() {
     auto ecu = hal::sim::SimulatedEcu::open(sim);
     std::string s;
-    for (const auto &o : ecu.boot_control()->state().order)
+    for (const auto& o : ecu.boot_control()->state().order)
         s += (s.empty() ? "" : " ") + o;
     return s;
 }
@@ -169,11 +169,11 @@ std::string EcuFixture::power_on() {
     return ecu.power_on().slot;
 }
 
-pid_t spawn_shell(const std::string &command, const std::string &log) {
+pid_t spawn_shell(const std::string& command, const std::string& log) {
     pid_t pid = ::fork();
     if (pid == 0) {
         ::execl("/bin/sh", "sh", "-c", ("exec " + command + " >" + log + " 2>&1").c_str(),
-                static_cast<char *>(nullptr));
+                static_cast<char*>(nullptr));
         ::_exit(127);
     }
     return pid;

@@ -17,7 +17,7 @@ using namespace ota::test;
 
 namespace {
 
-std::string link_target(const std::string &p) {
+std::string link_target(const std::string& p) {
     char buf[64];
     ssize_t n = ::readlink(p.c_str(), buf, sizeof buf);
     return n < 0 ? "" : std::string(buf, static_cast<size_t>(n));
@@ -27,7 +27,7 @@ struct Staged {
     EcuFixture f;
     models::ModelStore store{f.store};
 
-    void stage(const std::string &bundle_path, uint64_t version) {
+    void stage(const std::string& bundle_path, uint64_t version) {
         auto bf = bundle::BundleFile::open_self_verified(bundle_path);
         bundle::InstallJournal journal(f.tmp.file("journal.json"));
         bundle::InstallOptions o;

@@ -10,14 +10,14 @@ using namespace ota::test;
 
 namespace {
 
-void flip_byte(const std::string &path, size_t from_end) {
+void flip_byte(const std::string& path, size_t from_end) {
     std::string bytes = read_all(path);
     bytes[bytes.size() - from_end] ^= 0x01;
     write_all_file(path, bytes);
 }
 
 // perception 1 and voice 1 installed and committed, firmware 1 running from slot A.
-void install_v1_models(EcuFixture &f) {
+void install_v1_models(EcuFixture& f) {
     f.add_model("perception", 1);
     f.add_model("voice", 1);
     std::string out;
@@ -29,7 +29,7 @@ void install_v1_models(EcuFixture &f) {
             read_all(f.model_file("voice", 1, "config.json")));
 }
 
-void require_v1_everywhere(EcuFixture &f) {
+void require_v1_everywhere(EcuFixture& f) {
     CHECK(read_all(f.current_file("perception", "weights.bin")) ==
           read_all(f.model_file("perception", 1, "weights.bin")));
     CHECK(read_all(f.current_file("voice", "config.json")) ==

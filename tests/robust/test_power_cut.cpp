@@ -112,8 +112,8 @@ TEST_CASE("SIGKILL at 200+ random points across check, download, install, switch
                 if (step == 2 && !s.reboot_requested()) continue;
                 bool cut_here = step == victim;
                 std::uniform_real_distribution<double> when(0, step_us[step] * 1.2);
-                auto delay = std::chrono::microseconds(
-                    cut_here ? static_cast<long>(when(rng)) : 600000000L);
+                auto delay =
+                    std::chrono::microseconds(cut_here ? static_cast<long>(when(rng)) : 600000000L);
                 auto started = std::chrono::steady_clock::now();
                 if (run_and_maybe_kill(steps[step], delay)) {
                     cut = true;

@@ -26,14 +26,14 @@ namespace {
 // A JSON-lines client of the control socket that keeps its connection (for subscriptions).
 class LineClient {
 public:
-    explicit LineClient(const std::string &path) {
+    explicit LineClient(const std::string& path) {
         // The daemon creates the socket after it started: retry for a while.
         for (int i = 0; i < 600; ++i) {
             fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
             sockaddr_un addr{};
             addr.sun_family = AF_UNIX;
             std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-            if (::connect(fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0) return;
+            if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return;
             ::close(fd_);
             fd_ = -1;
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -43,7 +43,7 @@ public:
     ~LineClient() {
         if (fd_ >= 0) ::close(fd_);
     }
-    void send(const std::string &line) {
+    void send(const std::string& line) {
         std::string l = line + "\n";
         REQUIRE(::send(fd_, l.data(), l.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(l.size()));
     }
@@ -65,12 +65,12 @@ public:
         }
         return "";
     }
-    Json request(const Json &req) {
+    Json request(const Json& req) {
         send(req.dump());
         return Json::parse(next());
     }
     // Reads events until one whose message contains `text`; false if the stream ends first.
-    bool wait_for_event(const std::string &text, std::vector<std::string> *seen = nullptr) {
+    bool wait_for_event(const std::string& text, std::vector<std::string>* seen = nullptr) {
         while (true) {
             std::string line = next();
             if (line.empty()) return false;
@@ -93,7 +93,7 @@ struct ServiceFixture : EcuFixture {
             {"type", "sim"}, {"file", vehicle_file}, {"require_parked", true}, {"poll_ms", 50}};
         save_config();
     }
-    pid_t start_daemon(const std::string &args) {
+    pid_t start_daemon(const std::string& args) {
         return spawn_shell(
             built_program("ota-agent") + " --config " + config_path + " daemon " + args, log);
     }
@@ -110,7 +110,7 @@ public:
         addr.sin_family = AF_INET;
         addr.sin_port = htons(static_cast<uint16_t>(port_));
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
         REQUIRE(::listen(fd_, 4) == 0);
         thread_ = std::thread([this] { serve(); });
     }
@@ -177,10 +177,9 @@ TEST_CASE("gating: the install waits until the simulated vehicle is parked") {
     // Downloaded and verified while driving, but nothing written or switched.
     // The download may finish before the subscription starts: its events are then only in the
     // daemon's own output.
-    CHECK((std::any_of(seen.begin(), seen.end(),
-                       [](const std::string &l) {
-                           return l.find("\"download\"") != std::string::npos;
-                       }) ||
+    CHECK((std::any_of(
+               seen.begin(), seen.end(),
+               [](const std::string& l) { return l.find("\"download\"") != std::string::npos; }) ||
            read_all(f.log).find("download") != std::string::npos));
     CHECK(read_all(f.sim + "/slot-B.img") == slot_b_before);
     CHECK(f.boot_order() == "A B");
@@ -278,7 +277,7 @@ TEST_CASE("the signed status report reaches the server and verifies with the dev
     Json report = Json::parse(body);
     const std::string pub = read_all(f.tmp.file("device.pub"));
     CHECK(service::verify_report(report, pub));
-    const Json &s = report["signed"];
+    const Json& s = report["signed"];
     CHECK(s["ecu_serial"] == "VIN123-gateway");
     CHECK(s["hardware_id"] == "demo-ecu");
     CHECK(s["installed"]["rootfs"]["version"] == 1);
@@ -297,55 +296,55 @@ TEST_CASE("the signed status report reaches the server and verifies with the dev
 TEST_CASE("configuration errors name the setting") {
     EcuFixture f;
     struct Case {
-        const char *what;
-        std::function<void(Json &)> change;
-        const char *expect;
+        const char* what;
+        std::function<void(Json&)> change;
+        const char* expect;
     };
     std::vector<Case> cases = {
-        {"unknown key", [](Json &c) { c["pol_interval_s"] = 5; },
+        {"unknown key", [](Json& c) { c["pol_interval_s"] = 5; },
          "\"pol_interval_s\" is not a known setting"},
-        {"missing key", [](Json &c) { c.erase("hardware_id"); }, "\"hardware_id\" is required"},
-        {"wrong type", [](Json &c) { c["poll_interval_s"] = "often"; },
+        {"missing key", [](Json& c) { c.erase("hardware_id"); }, "\"hardware_id\" is required"},
+        {"wrong type", [](Json& c) { c["poll_interval_s"] = "often"; },
          "\"poll_interval_s\" must be a non-negative integer"},
-        {"zero interval", [](Json &c) { c["poll_interval_s"] = 0; },
+        {"zero interval", [](Json& c) { c["poll_interval_s"] = 0; },
          "\"poll_interval_s\" must be between"},
         {"vehicle type",
-         [](Json &c) {
+         [](Json& c) {
              c["vehicle"] = Json{{"type", "can"}};
          },
          "\"vehicle.type\" must be"},
         {"vehicle file",
-         [](Json &c) {
+         [](Json& c) {
              c["vehicle"] = Json{{"type", "sim"}};
          },
          "\"vehicle.file\" is required"},
         {"battery",
-         [](Json &c) {
+         [](Json& c) {
              c["vehicle"] = Json{{"min_battery_percent", 120}};
          },
          "\"vehicle.min_battery_percent\" must be between 0 and 100"},
         {"flag type",
-         [](Json &c) {
+         [](Json& c) {
              c["vehicle"] = Json{{"require_parked", "yes"}};
          },
          "\"vehicle.require_parked\" must be true or false"},
-        {"model name", [](Json &c) { c["models"]["components"]["../x"] = Json::object(); },
+        {"model name", [](Json& c) { c["models"]["components"]["../x"] = Json::object(); },
          "is not a valid model name"},
-        {"model key", [](Json &c) { c["models"]["components"]["voice"]["health"] = "x"; },
+        {"model key", [](Json& c) { c["models"]["components"]["voice"]["health"] = "x"; },
          "\"models.components.voice.health\" is not a known setting"},
-        {"store", [](Json &c) { c["models"].erase("store"); }, "\"models.store\" is required"},
+        {"store", [](Json& c) { c["models"].erase("store"); }, "\"models.store\" is required"},
         {"report url",
-         [](Json &c) {
+         [](Json& c) {
              c["report"] = Json{{"url", "ftp://x"}, {"device_key", "k"}};
          },
          "\"report.url\" must be an http"},
         {"report key",
-         [](Json &c) {
+         [](Json& c) {
              c["report"] = Json{{"url", "http://127.0.0.1:1/"}};
          },
          "\"report.device_key\" is required"},
     };
-    for (const auto &c : cases) {
+    for (const auto& c : cases) {
         Json cfg = f.config;
         c.change(cfg);
         write_all_file(f.config_path, cfg.dump());

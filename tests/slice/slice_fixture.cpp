@@ -11,20 +11,20 @@
 
 namespace ota::test::slice {
 
-std::string quote(const std::string &s) {
+std::string quote(const std::string& s) {
     std::string out = "'";
     for (char c : s)
         out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out + "'";
 }
 
-Result run(const std::string &command) {
+Result run(const std::string& command) {
     Result r;
     r.status = run_command(command, &r.output);
     return r;
 }
 
-Nginx::Nginx(const std::string &root, const std::string &run_dir) : run_dir_(run_dir) {
+Nginx::Nginx(const std::string& root, const std::string& run_dir) : run_dir_(run_dir) {
     // free_tcp_port() can race with other processes: try a few ports.
     Result r;
     for (int attempt = 0; attempt < 5; ++attempt) {
@@ -58,7 +58,7 @@ Slice::Slice() {
     write_config("agent.json", port());
 }
 
-std::string Slice::image(uint64_t version, const std::string &health) {
+std::string Slice::image(uint64_t version, const std::string& health) {
     const std::string key = std::to_string(version) + "-" + health;
     auto it = images_.find(key);
     if (it != images_.end()) return it->second;
@@ -72,7 +72,7 @@ std::string Slice::image(uint64_t version, const std::string &health) {
     return out;
 }
 
-void Slice::release(const std::string &image_path, uint64_t version, const std::string &hardware_id,
+void Slice::release(const std::string& image_path, uint64_t version, const std::string& hardware_id,
                     bool delta_from_v1) {
     std::string args = "release --repo " + quote(repo_dir()) + " --image " + quote(image_path) +
                        " --version " + std::to_string(version) + " --hardware-id " +
@@ -83,7 +83,7 @@ void Slice::release(const std::string &image_path, uint64_t version, const std::
     REQUIRE(r.status == 0);
 }
 
-std::string Slice::write_config(const std::string &name, int port,
+std::string Slice::write_config(const std::string& name, int port,
                                 uint64_t installed_version) const {
     const std::string base = "http://127.0.0.1:" + std::to_string(port);
     // built_program() may be "EMULATOR PROGRAM" in cross builds: one argv entry per word.
@@ -91,7 +91,7 @@ std::string Slice::write_config(const std::string &name, int port,
     std::istringstream words(built_program("ota-sim"));
     for (std::string w; words >> w;)
         health.push_back(w);
-    for (const char *a : {"health", "--dir"})
+    for (const char* a : {"health", "--dir"})
         health.push_back(a);
     health.push_back(ecu_dir());
     Json config{{"hardware_id", kHardwareId},
@@ -107,17 +107,17 @@ std::string Slice::write_config(const std::string &name, int port,
     return file;
 }
 
-Result Slice::agent(const std::string &args, const std::string &config,
-                    const std::string &wrapper) const {
+Result Slice::agent(const std::string& args, const std::string& config,
+                    const std::string& wrapper) const {
     return run((wrapper.empty() ? "" : wrapper + " ") + built_program("ota-agent") + " --config " +
                quote(config.empty() ? this->config() : config) + " " + args);
 }
 
-Result Slice::publish(const std::string &args) const {
+Result Slice::publish(const std::string& args) const {
     return run(built_program("ota-publish") + " " + args);
 }
 
-Result Slice::sim(const std::string &args) const {
+Result Slice::sim(const std::string& args) const {
     return run(built_program("ota-sim") + " " + args);
 }
 
@@ -160,8 +160,8 @@ DeviceSnapshot Slice::snapshot() const {
     s.env_sha256 = file_sha256_hex(ecu_dir() + "/uboot.env");
     s.booted_slot = booted_slot();
     const std::string dir = state_dir() + "/metadata";
-    if (DIR *d = ::opendir(dir.c_str())) {
-        while (dirent *e = ::readdir(d)) {
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (dirent* e = ::readdir(d)) {
             std::string name = e->d_name;
             if (name != "." && name != "..")
                 s.metadata_sha256[name] = file_sha256_hex(dir + "/" + name);
@@ -171,9 +171,9 @@ DeviceSnapshot Slice::snapshot() const {
     return s;
 }
 
-void require_rejected(const Slice &slice, const Result &result, const std::string &error_kind,
-                      const std::string &message, const DeviceSnapshot &before,
-                      const std::set<std::string> &may_advance) {
+void require_rejected(const Slice& slice, const Result& result, const std::string& error_kind,
+                      const std::string& message, const DeviceSnapshot& before,
+                      const std::set<std::string>& may_advance) {
     INFO("agent output:\n" << result.output);
     CHECK(result.status == 1);
     CHECK(result.output.find("[" + error_kind + "]") != std::string::npos);
@@ -188,11 +188,11 @@ void require_rejected(const Slice &slice, const Result &result, const std::strin
     CHECK_FALSE(slice.reboot_requested());
 
     std::set<std::string> names;
-    for (const auto &[name, hash] : before.metadata_sha256)
+    for (const auto& [name, hash] : before.metadata_sha256)
         names.insert(name);
-    for (const auto &[name, hash] : after.metadata_sha256)
+    for (const auto& [name, hash] : after.metadata_sha256)
         names.insert(name);
-    for (const auto &name : names) {
+    for (const auto& name : names) {
         INFO("trusted metadata file state/metadata/" << name);
         auto b = before.metadata_sha256.find(name);
         auto a = after.metadata_sha256.find(name);

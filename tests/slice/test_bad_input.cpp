@@ -35,10 +35,10 @@ struct TrustedV2 {
     }
 };
 
-std::vector<std::string> files_in(const std::string &dir) {
+std::vector<std::string> files_in(const std::string& dir) {
     std::vector<std::string> out;
-    if (DIR *d = ::opendir(dir.c_str())) {
-        while (dirent *e = ::readdir(d)) {
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (dirent* e = ::readdir(d)) {
             std::string n = e->d_name;
             if (n != "." && n != "..") out.push_back(dir + "/" + n);
         }
@@ -48,9 +48,9 @@ std::vector<std::string> files_in(const std::string &dir) {
 }
 
 // The bundles on the server (both the full and the delta bundle of version 2).
-std::vector<std::string> served_bundles(const Slice &s) {
+std::vector<std::string> served_bundles(const Slice& s) {
     std::vector<std::string> out;
-    for (const auto &f : files_in(s.repo_dir() + "/targets/demo-ecu"))
+    for (const auto& f : files_in(s.repo_dir() + "/targets/demo-ecu"))
         if (f.size() > 7 && f.compare(f.size() - 7, 7, ".bundle") == 0) out.push_back(f);
     REQUIRE(out.size() == 2);
     return out;
@@ -58,8 +58,8 @@ std::vector<std::string> served_bundles(const Slice &s) {
 
 // An attacker's version 3: lists the version 2 full bundle as version 3 (same file, so the
 // target is consistent); only the signatures decide whether it is trusted.
-void add_version3_target(publish::Repository &repo) {
-    Json &targets = repo.role("targets").body["targets"];
+void add_version3_target(publish::Repository& repo) {
+    Json& targets = repo.role("targets").body["targets"];
     const std::string from = "demo-ecu/rootfs-2.full.bundle";
     REQUIRE(targets.contains(from));
     Json entry = targets[from];
@@ -71,17 +71,17 @@ void add_version3_target(publish::Repository &repo) {
 }
 
 // Publishes version 3 with the given roles signed by a key the root does not know.
-void publish_forged(const Slice &s, const std::vector<std::string> &forged_roles) {
+void publish_forged(const Slice& s, const std::vector<std::string>& forged_roles) {
     auto repo = publish::Repository::open(s.repo_dir());
     add_version3_target(repo);
-    for (const auto &role : forged_roles) {
+    for (const auto& role : forged_roles) {
         repo.role(role).keys.clear();
         repo.role(role).keys.push_back(SigningKey::generate(kSchemeEcdsaP256));
     }
     repo.publish();
 }
 
-uint64_t served_version(const Slice &s, const std::string &role) {
+uint64_t served_version(const Slice& s, const std::string& role) {
     return parse_json(read_all(s.repo_dir() + "/metadata/" + role + ".json"),
                       role)["signed"]["version"]
         .get<uint64_t>();
@@ -120,8 +120,8 @@ TEST_CASE("bad input: targets with fewer signatures than the root's threshold ar
         root["keys"][publish::key_id(second)] = publish::key_object(second);
         root["roles"]["targets"]["keyids"].push_back(publish::key_id(second));
         root["roles"]["targets"]["threshold"] = 2;
-        std::vector<const SigningKey *> root_keys;
-        for (const auto &k : repo.role("root").keys)
+        std::vector<const SigningKey*> root_keys;
+        for (const auto& k : repo.role("root").keys)
             root_keys.push_back(&k);
         const std::string bytes = publish::to_bytes(publish::sign_envelope(root, root_keys));
         write_file_atomic(repo.metadata_dir() + "/1.root.json", bytes);
@@ -244,7 +244,7 @@ TEST_CASE("bad input: targets only for another hardware id are rejected") {
 TEST_CASE("bad input: a bundle with one flipped byte is rejected, and the good one installs") {
     TrustedV2 t;
     std::map<std::string, std::string> originals;
-    for (const auto &f : served_bundles(t.s)) {
+    for (const auto& f : served_bundles(t.s)) {
         std::string bytes = read_all(f);
         originals[f] = bytes;
         bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
@@ -256,7 +256,7 @@ TEST_CASE("bad input: a bundle with one flipped byte is rejected, and the good o
     CHECK(files_in(t.s.state_dir() + "/download").empty()); // the bad download is discarded
 
     // The agent is not wedged: once the server has the signed bundle again, it installs.
-    for (const auto &[f, bytes] : originals)
+    for (const auto& [f, bytes] : originals)
         write_all_file(f, bytes);
     Result ok = t.s.agent("update");
     INFO(ok.output);
@@ -266,7 +266,7 @@ TEST_CASE("bad input: a bundle with one flipped byte is rejected, and the good o
 
 TEST_CASE("bad input: a truncated bundle is rejected") {
     TrustedV2 t;
-    for (const auto &f : served_bundles(t.s)) {
+    for (const auto& f : served_bundles(t.s)) {
         REQUIRE(file_size(f) > 2);
         REQUIRE(::truncate(f.c_str(), static_cast<off_t>(file_size(f) / 2)) == 0);
     }
@@ -278,7 +278,7 @@ TEST_CASE("bad input: a truncated bundle is rejected") {
 
 TEST_CASE("bad input: a bundle longer than its signed length is rejected") {
     TrustedV2 t;
-    for (const auto &f : served_bundles(t.s))
+    for (const auto& f : served_bundles(t.s))
         write_all_file(f, read_all(f) + std::string(4096, 'x'));
     Result r = t.s.agent("update");
     require_rejected(t.s, r, "too-large", "body exceeds the allowed length", t.before);

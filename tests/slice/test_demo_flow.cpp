@@ -13,12 +13,12 @@ using namespace ota::test::slice;
 
 namespace {
 
-bool contains(const std::string &haystack, const std::string &needle) {
+bool contains(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;
 }
 
 // SHA-256 of the first `length` bytes of a slot file (hashes keep failure messages short).
-std::string slot_prefix_sha256(const Slice &s, const std::string &slot, size_t length) {
+std::string slot_prefix_sha256(const Slice& s, const std::string& slot, size_t length) {
     return sha256_hex(read_all(s.ecu_dir() + "/slot-" + slot + ".img").substr(0, length));
 }
 
@@ -43,7 +43,7 @@ void run_demo_flow(bool delta) {
     INFO(update.output);
     REQUIRE(update.status == 0);
     CHECK(contains(update.output, delta ? "rootfs-2.from-1.delta.bundle" : "rootfs-2.full.bundle"));
-    for (const char *step : {"[download]", "[verify  ]", "[write   ]", "[switch  ]", "[reboot  ]"})
+    for (const char* step : {"[download]", "[verify  ]", "[write   ]", "[switch  ]", "[reboot  ]"})
         CHECK(contains(update.output, step));
     CHECK(contains(update.output, "slot B verified end to end"));
     CHECK(s.reboot_requested());

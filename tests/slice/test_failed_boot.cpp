@@ -13,11 +13,11 @@ using namespace ota::test::slice;
 
 namespace {
 
-bool contains(const std::string &haystack, const std::string &needle) {
+bool contains(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;
 }
 
-void run_failed_boot(const std::string &health) {
+void run_failed_boot(const std::string& health) {
     Slice s;
     s.release(s.image(2, health), 2, kHardwareId, /*delta_from_v1=*/true);
     const std::string slot_a = file_sha256_hex(s.ecu_dir() + "/slot-A.img");

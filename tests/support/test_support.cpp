@@ -61,7 +61,8 @@ int run_command(const std::string& command, std::string* output) {
     std::array<char, 4096> buf{};
     std::string captured;
     size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) captured.append(buf.data(), n);
+    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0)
+        captured.append(buf.data(), n);
     int status = pclose(pipe);
     if (output) *output = captured;
     if (status == -1) return -1;

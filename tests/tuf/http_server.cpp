@@ -19,11 +19,11 @@ TestHttpServer::TestHttpServer() {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = 0;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::listen(listen_fd_, 16) != 0)
         throw std::runtime_error("bind/listen on 127.0.0.1 failed");
     socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr *>(&addr), &len);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
     thread_ = std::thread([this] { serve(); });
 }
@@ -34,33 +34,33 @@ TestHttpServer::~TestHttpServer() {
     ::close(listen_fd_);
 }
 
-std::string TestHttpServer::url(const std::string &path) const {
+std::string TestHttpServer::url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
 }
 
-void TestHttpServer::put(const std::string &path, const std::string &body) {
+void TestHttpServer::put(const std::string& path, const std::string& body) {
     std::lock_guard<std::mutex> lock(mutex_);
     bodies_[path] = body;
     endless_.erase(path);
 }
 
-void TestHttpServer::remove(const std::string &path) {
+void TestHttpServer::remove(const std::string& path) {
     std::lock_guard<std::mutex> lock(mutex_);
     bodies_.erase(path);
     endless_.erase(path);
 }
 
-bool TestHttpServer::has(const std::string &path) const {
+bool TestHttpServer::has(const std::string& path) const {
     std::lock_guard<std::mutex> lock(mutex_);
     return bodies_.count(path) > 0;
 }
 
-std::string TestHttpServer::get(const std::string &path) const {
+std::string TestHttpServer::get(const std::string& path) const {
     std::lock_guard<std::mutex> lock(mutex_);
     return bodies_.at(path);
 }
 
-void TestHttpServer::set_endless(const std::string &path) {
+void TestHttpServer::set_endless(const std::string& path) {
     std::lock_guard<std::mutex> lock(mutex_);
     endless_[path] = true;
 }
@@ -89,7 +89,7 @@ void TestHttpServer::serve() {
     }
 }
 
-static bool send_all(int fd, const char *data, size_t size) {
+static bool send_all(int fd, const char* data, size_t size) {
     while (size > 0) {
         ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
         if (n <= 0) return false;

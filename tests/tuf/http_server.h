@@ -14,19 +14,19 @@ class TestHttpServer {
 public:
     TestHttpServer();
     ~TestHttpServer();
-    TestHttpServer(const TestHttpServer &) = delete;
-    TestHttpServer &operator=(const TestHttpServer &) = delete;
+    TestHttpServer(const TestHttpServer&) = delete;
+    TestHttpServer& operator=(const TestHttpServer&) = delete;
 
     int port() const { return port_; }
     // "http://127.0.0.1:PORT" + path
-    std::string url(const std::string &path) const;
+    std::string url(const std::string& path) const;
 
-    void put(const std::string &path, const std::string &body);
-    void remove(const std::string &path);
-    bool has(const std::string &path) const;
-    std::string get(const std::string &path) const;
+    void put(const std::string& path, const std::string& body);
+    void remove(const std::string& path);
+    bool has(const std::string& path) const;
+    std::string get(const std::string& path) const;
     // The path answers 200 with a body that never ends (until the client hangs up).
-    void set_endless(const std::string &path);
+    void set_endless(const std::string& path);
 
     std::vector<std::string> requests() const;
     void clear_requests();

@@ -12,14 +12,14 @@
 namespace ota::test {
 
 namespace {
-constexpr const char *kSpec = "1.0.31";
+constexpr const char* kSpec = "1.0.31";
 
 Json role_keys_entry() {
     return Json{{"keyids", Json::array()}, {"threshold", 1}};
 }
 } // namespace
 
-KeyPtr new_key(const std::string &scheme) {
+KeyPtr new_key(const std::string& scheme) {
     return std::make_shared<SigningKey>(SigningKey::generate(scheme, 2048));
 }
 
@@ -27,16 +27,16 @@ std::string expires_in_days(int64_t days) {
     return tuf::format_expiry(static_cast<int64_t>(::time(nullptr)) + days * 86400);
 }
 
-std::string sign_bytes(const Json &body, const std::vector<KeyPtr> &keys) {
-    std::vector<const SigningKey *> raw;
-    for (const auto &k : keys)
+std::string sign_bytes(const Json& body, const std::vector<KeyPtr>& keys) {
+    std::vector<const SigningKey*> raw;
+    for (const auto& k : keys)
         raw.push_back(k.get());
     return publish::to_bytes(publish::sign_envelope(body, raw));
 }
 
-RepoSim::RepoSim(TestHttpServer &srv, const std::string &sch) : server(srv), scheme(sch) {
+RepoSim::RepoSim(TestHttpServer& srv, const std::string& sch) : server(srv), scheme(sch) {
     Json roles = Json::object();
-    for (const char *r : {"root", "timestamp", "snapshot", "targets"})
+    for (const char* r : {"root", "timestamp", "snapshot", "targets"})
         roles[r] = role_keys_entry();
     md["root"] = Json{{"_type", "root"},
                       {"spec_version", kSpec},
@@ -60,7 +60,7 @@ RepoSim::RepoSim(TestHttpServer &srv, const std::string &sch) : server(srv), sch
                          {"version", 1},
                          {"expires", expires_in_days(365)},
                          {"targets", Json::object()}};
-    for (const char *r : {"root", "timestamp", "snapshot", "targets"})
+    for (const char* r : {"root", "timestamp", "snapshot", "targets"})
         add_key(r);
     publish_root();
     initial_root = published.at("root");
@@ -69,7 +69,7 @@ RepoSim::RepoSim(TestHttpServer &srv, const std::string &sch) : server(srv), sch
     publish_timestamp();
 }
 
-uint64_t RepoSim::version(const std::string &role) const {
+uint64_t RepoSim::version(const std::string& role) const {
     return md.at(role).at("version").get<uint64_t>();
 }
 
@@ -77,18 +77,18 @@ bool RepoSim::consistent() const {
     return md.at("root").value("consistent_snapshot", false);
 }
 
-std::string RepoSim::role_path(const std::string &role, uint64_t v) const {
+std::string RepoSim::role_path(const std::string& role, uint64_t v) const {
     if (role == "timestamp") return "/metadata/timestamp.json";
     const std::string name = tuf::percent_encode(role) + ".json";
     if (role == "root" || consistent()) return "/metadata/" + std::to_string(v) + "." + name;
     return "/metadata/" + name;
 }
 
-std::string RepoSim::sign(const std::string &role) const {
+std::string RepoSim::sign(const std::string& role) const {
     return sign_bytes(md.at(role), signers.at(role));
 }
 
-void RepoSim::publish_root(const std::vector<KeyPtr> &extra_signers) {
+void RepoSim::publish_root(const std::vector<KeyPtr>& extra_signers) {
     std::vector<KeyPtr> keys = signers.at("root");
     keys.insert(keys.end(), extra_signers.begin(), extra_signers.end());
     std::string bytes = sign_bytes(root(), keys);
@@ -96,16 +96,16 @@ void RepoSim::publish_root(const std::vector<KeyPtr> &extra_signers) {
     server.put(role_path("root", version("root")), bytes);
 }
 
-void RepoSim::publish_role(const std::string &role) {
+void RepoSim::publish_role(const std::string& role) {
     std::string bytes = sign(role);
     published[role] = bytes;
     server.put(role_path(role, version(role)), bytes);
 }
 
-Json RepoSim::metafile(const std::string &role) const {
+Json RepoSim::metafile(const std::string& role) const {
     Json m{{"version", version(role)}};
     if (metafile_hashes) {
-        const std::string &bytes = published.at(role);
+        const std::string& bytes = published.at(role);
         m["length"] = bytes.size();
         m["hashes"] = Json{{"sha256", sha256_hex(bytes)}};
     }
@@ -114,7 +114,7 @@ Json RepoSim::metafile(const std::string &role) const {
 
 void RepoSim::publish_snapshot() {
     Json meta = Json::object();
-    for (const auto &[role, body] : md) {
+    for (const auto& [role, body] : md) {
         if (role == "root" || role == "timestamp" || role == "snapshot") continue;
         if (!published.count(role)) publish_role(role);
         meta[role + ".json"] = metafile(role);
@@ -128,7 +128,7 @@ void RepoSim::publish_timestamp() {
     publish_role("timestamp");
 }
 
-void RepoSim::bump_root(const std::vector<KeyPtr> &extra_signers) {
+void RepoSim::bump_root(const std::vector<KeyPtr>& extra_signers) {
     root()["version"] = version("root") + 1;
     publish_root(extra_signers);
 }
@@ -144,13 +144,13 @@ void RepoSim::bump_snapshot() {
     bump_timestamp();
 }
 
-void RepoSim::bump_targets(const std::string &role) {
+void RepoSim::bump_targets(const std::string& role) {
     md.at(role)["version"] = version(role) + 1;
     publish_role(role);
     bump_snapshot();
 }
 
-KeyPtr RepoSim::add_key(const std::string &role) {
+KeyPtr RepoSim::add_key(const std::string& role) {
     KeyPtr k = new_key(scheme);
     const std::string id = publish::key_id(*k);
     root()["keys"][id] = publish::key_object(*k);
@@ -159,9 +159,9 @@ KeyPtr RepoSim::add_key(const std::string &role) {
     return k;
 }
 
-std::vector<KeyPtr> RepoSim::rotate_keys(const std::string &role) {
+std::vector<KeyPtr> RepoSim::rotate_keys(const std::string& role) {
     std::vector<KeyPtr> old = signers[role];
-    for (const auto &k : old)
+    for (const auto& k : old)
         root()["keys"].erase(publish::key_id(*k));
     root()["roles"][role]["keyids"] = Json::array();
     signers[role].clear();
@@ -169,8 +169,8 @@ std::vector<KeyPtr> RepoSim::rotate_keys(const std::string &role) {
     return old;
 }
 
-std::string RepoSim::artifact_path(const std::string &target_path,
-                                   const std::string &content) const {
+std::string RepoSim::artifact_path(const std::string& target_path,
+                                   const std::string& content) const {
     std::string dir, base = target_path;
     if (auto pos = target_path.rfind('/'); pos != std::string::npos) {
         dir = target_path.substr(0, pos + 1);
@@ -180,19 +180,19 @@ std::string RepoSim::artifact_path(const std::string &target_path,
     return "/targets/" + dir + base;
 }
 
-void RepoSim::add_artifact(const std::string &role, const std::string &path,
-                           const std::string &content) {
+void RepoSim::add_artifact(const std::string& role, const std::string& path,
+                           const std::string& content) {
     md.at(role)["targets"][path] =
         Json{{"length", content.size()}, {"hashes", Json{{"sha256", sha256_hex(content)}}}};
     server.put(artifact_path(path, content), content);
 }
 
-void RepoSim::add_delegation(const std::string &delegator, const std::string &name,
-                             const Json &paths, bool terminating,
-                             const std::string &pattern_field) {
+void RepoSim::add_delegation(const std::string& delegator, const std::string& name,
+                             const Json& paths, bool terminating,
+                             const std::string& pattern_field) {
     KeyPtr k = new_key(scheme);
     const std::string id = publish::key_id(*k);
-    Json &d = md.at(delegator);
+    Json& d = md.at(delegator);
     if (!d.contains("delegations"))
         d["delegations"] = Json{{"keys", Json::object()}, {"roles", Json::array()}};
     d["delegations"]["keys"][id] = publish::key_object(*k);
@@ -211,11 +211,11 @@ void RepoSim::add_delegation(const std::string &delegator, const std::string &na
                         {"targets", Json::object()}};
 }
 
-std::map<std::string, std::string> dir_files(const std::string &dir) {
+std::map<std::string, std::string> dir_files(const std::string& dir) {
     std::map<std::string, std::string> out;
-    DIR *d = ::opendir(dir.c_str());
+    DIR* d = ::opendir(dir.c_str());
     if (!d) return out;
-    while (dirent *e = ::readdir(d)) {
+    while (dirent* e = ::readdir(d)) {
         std::string name = e->d_name;
         if (name == "." || name == "..") continue;
         struct stat st {};

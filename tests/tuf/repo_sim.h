@@ -16,69 +16,69 @@ namespace ota::test {
 
 using KeyPtr = std::shared_ptr<SigningKey>;
 
-KeyPtr new_key(const std::string &scheme = kSchemeEcdsaP256);
+KeyPtr new_key(const std::string& scheme = kSchemeEcdsaP256);
 std::string expires_in_days(int64_t days);
 // Signs `body` with each key (in order) into published envelope bytes.
-std::string sign_bytes(const Json &body, const std::vector<KeyPtr> &keys);
+std::string sign_bytes(const Json& body, const std::vector<KeyPtr>& keys);
 
 class RepoSim {
 public:
-    explicit RepoSim(TestHttpServer &server, const std::string &scheme = kSchemeEcdsaP256);
+    explicit RepoSim(TestHttpServer& server, const std::string& scheme = kSchemeEcdsaP256);
 
-    TestHttpServer &server;
+    TestHttpServer& server;
     std::string scheme;
     std::map<std::string, Json> md; // role -> "signed" body (top-level + delegated)
     std::map<std::string, std::vector<KeyPtr>> signers; // role -> keys that sign it
     std::map<std::string, std::string> delegator_of;    // delegated role -> delegating role
     bool metafile_hashes = true;                        // length+hashes in timestamp/snapshot meta
 
-    Json &root() { return md.at("root"); }
-    Json &timestamp() { return md.at("timestamp"); }
-    Json &snapshot() { return md.at("snapshot"); }
-    Json &targets() { return md.at("targets"); }
-    uint64_t version(const std::string &role) const;
+    Json& root() { return md.at("root"); }
+    Json& timestamp() { return md.at("timestamp"); }
+    Json& snapshot() { return md.at("snapshot"); }
+    Json& targets() { return md.at("targets"); }
+    uint64_t version(const std::string& role) const;
     bool consistent() const;
 
     std::string metadata_url() const { return server.url("/metadata/"); }
     std::string targets_url() const { return server.url("/targets/"); }
     // Server path of a role's metadata at a version (as the client must request it).
-    std::string role_path(const std::string &role, uint64_t version) const;
+    std::string role_path(const std::string& role, uint64_t version) const;
 
-    std::string sign(const std::string &role) const;
+    std::string sign(const std::string& role) const;
     // Publishing (no version change).
-    void publish_root(const std::vector<KeyPtr> &extra_signers = {});
-    void publish_role(const std::string &role); // targets or a delegated role
+    void publish_root(const std::vector<KeyPtr>& extra_signers = {});
+    void publish_role(const std::string& role); // targets or a delegated role
     void publish_snapshot();                    // lists the published targets and delegated roles
     void publish_timestamp();                   // lists the published snapshot
 
     // Repository steps: bump the version and publish, cascading like a real repository.
-    void bump_root(const std::vector<KeyPtr> &extra_signers = {});
+    void bump_root(const std::vector<KeyPtr>& extra_signers = {});
     void bump_timestamp();
     void bump_snapshot();                                   // + timestamp
-    void bump_targets(const std::string &role = "targets"); // + snapshot + timestamp
+    void bump_targets(const std::string& role = "targets"); // + snapshot + timestamp
 
     // Keys of a top-level role in root (not published: call bump_root()).
-    KeyPtr add_key(const std::string &role);
+    KeyPtr add_key(const std::string& role);
     // Replaces all keys of a top-level role; returns the old keys.
-    std::vector<KeyPtr> rotate_keys(const std::string &role);
+    std::vector<KeyPtr> rotate_keys(const std::string& role);
 
     // Lists `path` in `role` (body only) and serves the content at its consistent URL.
-    void add_artifact(const std::string &role, const std::string &path, const std::string &content);
+    void add_artifact(const std::string& role, const std::string& path, const std::string& content);
     // Adds a delegated role (own new key) to `delegator`, with an empty targets body.
-    void add_delegation(const std::string &delegator, const std::string &name,
-                        const Json &paths = Json::array({"*"}), bool terminating = false,
-                        const std::string &pattern_field = "paths");
-    std::string artifact_path(const std::string &target_path, const std::string &content) const;
+    void add_delegation(const std::string& delegator, const std::string& name,
+                        const Json& paths = Json::array({"*"}), bool terminating = false,
+                        const std::string& pattern_field = "paths");
+    std::string artifact_path(const std::string& target_path, const std::string& content) const;
 
     // The bytes of root version 1 (what a client is initialised with).
     std::string initial_root;
     std::map<std::string, std::string> published; // role -> bytes last published
 
 private:
-    Json metafile(const std::string &role) const;
+    Json metafile(const std::string& role) const;
 };
 
 // Every regular file of a directory (name -> bytes), for byte-identical before/after checks.
-std::map<std::string, std::string> dir_files(const std::string &dir);
+std::map<std::string, std::string> dir_files(const std::string& dir);
 
 } // namespace ota::test

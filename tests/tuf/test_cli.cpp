@@ -16,7 +16,7 @@ using Files = std::map<std::string, std::string>;
 
 namespace {
 
-std::string quote(const std::string &s) {
+std::string quote(const std::string& s) {
     std::string out = "'";
     for (char c : s)
         out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -24,30 +24,30 @@ std::string quote(const std::string &s) {
 }
 
 struct Cli {
-    RepoSim &repo;
+    RepoSim& repo;
     TempDir tmp;
     std::string md = tmp.file("metadata");
     std::string td = tmp.file("targets");
     std::string output;
 
-    explicit Cli(RepoSim &r) : repo(r) {}
+    explicit Cli(RepoSim& r) : repo(r) {}
 
-    int run(const std::string &args, const std::string &prefix = "") {
+    int run(const std::string& args, const std::string& prefix = "") {
         return run_command(prefix + built_program("ota-tuf-client") + " " + args, &output);
     }
-    int init(const std::string &root_bytes) {
+    int init(const std::string& root_bytes) {
         write_all_file(tmp.file("trusted-root.json"), root_bytes);
         return run("--metadata-dir " + quote(md) + " init " + quote(tmp.file("trusted-root.json")));
     }
-    int refresh(const std::string &prefix = "") {
+    int refresh(const std::string& prefix = "") {
         return run("--metadata-url " + quote(repo.metadata_url()) + " --metadata-dir " + quote(md) +
                        " refresh",
                    prefix);
     }
-    int download(const std::vector<std::string> &names) {
+    int download(const std::vector<std::string>& names) {
         std::string args =
             "--metadata-url " + quote(repo.metadata_url()) + " --metadata-dir " + quote(md);
-        for (const auto &n : names)
+        for (const auto& n : names)
             args += " --target-name " + quote(n);
         args += " --target-dir " + quote(td) + " --target-base-url " + quote(repo.targets_url()) +
                 " download";
@@ -55,9 +55,9 @@ struct Cli {
     }
     Files metadata() const { return dir_files(md); }
     Files targets() const { return dir_files(td); }
-    Files expected_metadata(const std::vector<std::string> &roles) const {
+    Files expected_metadata(const std::vector<std::string>& roles) const {
         Files out;
-        for (const auto &r : roles)
+        for (const auto& r : roles)
             out[tuf::role_filename(r)] = repo.published.at(r);
         return out;
     }
@@ -202,8 +202,9 @@ TEST_CASE("cli: under faketime the metadata expires and refresh fails with exit 
     // libfaketime comes in through LD_PRELOAD, ahead of the sanitizer runtime in an ASan build;
     // keep whatever other sanitizer options the caller set.
     const char* asan = std::getenv("ASAN_OPTIONS");
-    const std::string env = "env ASAN_OPTIONS=" + std::string(asan && *asan ? asan : "detect_leaks=0") +
-                            ":verify_asan_link_order=0 ";
+    const std::string env =
+        "env ASAN_OPTIONS=" + std::string(asan && *asan ? asan : "detect_leaks=0") +
+        ":verify_asan_link_order=0 ";
     TestHttpServer server;
     RepoSim repo(server);
     Cli cli(repo);
@@ -211,7 +212,8 @@ TEST_CASE("cli: under faketime the metadata expires and refresh fails with exit 
     REQUIRE(cli.refresh() == 0);
     const Files before = cli.metadata();
     repo.bump_timestamp();
-    CHECK(cli.refresh(env + "faketime '+400 days' ") == 1); // root and targets expire after 365 days
+    CHECK(cli.refresh(env + "faketime '+400 days' ") ==
+          1); // root and targets expire after 365 days
     INFO(cli.output);
     CHECK(cli.output.find("expired") != std::string::npos);
     CHECK(cli.metadata() == before);
@@ -247,7 +249,7 @@ TEST_CASE("cli: the program is dynamically linked") {
 TEST_CASE("cli: the metadata URL is used verbatim with its percent-escapes") {
     TestHttpServer server;
     RepoSim repo(server);
-    for (const char *file : {"1.root.json", "timestamp.json", "1.snapshot.json", "1.targets.json"})
+    for (const char* file : {"1.root.json", "timestamp.json", "1.snapshot.json", "1.targets.json"})
         server.put(std::string("/my%20repo/") + file, server.get(std::string("/metadata/") + file));
     Cli cli(repo);
     REQUIRE(cli.init(repo.initial_root) == 0);

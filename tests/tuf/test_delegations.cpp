@@ -21,21 +21,21 @@ struct Delegation {
 };
 
 // Publishes every role as it is now (a client that has seen nothing yet).
-void publish_all(RepoSim &repo) {
-    for (const auto &[role, body] : repo.md)
+void publish_all(RepoSim& repo) {
+    for (const auto& [role, body] : repo.md)
         if (role != "root" && role != "timestamp" && role != "snapshot") repo.publish_role(role);
     repo.publish_snapshot();
     repo.publish_timestamp();
 }
 
-void build(RepoSim &repo, const std::vector<Delegation> &graph) {
-    for (const auto &d : graph)
+void build(RepoSim& repo, const std::vector<Delegation>& graph) {
+    for (const auto& d : graph)
         repo.add_delegation(d.delegator, d.name, d.paths, d.terminating);
     publish_all(repo);
 }
 
 // Delegated metadata the search requested, as role names (after the four top-level requests).
-std::vector<std::string> delegated_requests(const TestHttpServer &server) {
+std::vector<std::string> delegated_requests(const TestHttpServer& server) {
     std::vector<std::string> out;
     auto req = server.requests();
     for (size_t i = 4; i < req.size(); ++i) {
@@ -49,7 +49,7 @@ std::vector<std::string> delegated_requests(const TestHttpServer &server) {
 
 TEST_CASE("delegation graphs are searched in pre-order depth-first order") {
     struct Case {
-        const char *title;
+        const char* title;
         std::vector<Delegation> graph;
         std::vector<std::string> visited;
     };
@@ -86,7 +86,7 @@ TEST_CASE("delegation graphs are searched in pre-order depth-first order") {
          {"A", "B", "C"}},
     };
     auto index = GENERATE(range(0, 12));
-    const Case &c = cases.at(static_cast<size_t>(index));
+    const Case& c = cases.at(static_cast<size_t>(index));
     INFO(c.title);
     TestHttpServer server;
     RepoSim repo(server);
@@ -121,7 +121,7 @@ TEST_CASE("target search through path patterns finds each target in the right ro
                                      {"releases/y/y_v1.zip", true, {"B", "D"}},
                                      {"releases/z/z_v1.zip", false, {"B"}}};
     auto index = GENERATE(range(0, 5));
-    const Case &c = cases.at(static_cast<size_t>(index));
+    const Case& c = cases.at(static_cast<size_t>(index));
     TestClient client(repo);
     REQUIRE(client.refresh() == std::nullopt);
     tuf::TargetFile t;
@@ -266,7 +266,7 @@ TEST_CASE("succinct hash-bin delegations lead to the bin of the target path") {
     s.bit_length = 2;
     s.name_prefix = "bin";
     const std::string bin = s.role_for_target(path);
-    for (const char *b : {"bin-0", "bin-1", "bin-2", "bin-3"}) {
+    for (const char* b : {"bin-0", "bin-1", "bin-2", "bin-3"}) {
         repo.md[b] = Json{{"_type", "targets"},
                           {"spec_version", "1.0.31"},
                           {"version", 1},

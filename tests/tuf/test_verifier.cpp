@@ -18,7 +18,7 @@ using namespace ota::tuf;
 
 namespace {
 
-Json body_of(const std::string &type) {
+Json body_of(const std::string& type) {
     return Json{{"_type", type},
                 {"spec_version", "1.0.31"},
                 {"version", 1},
@@ -26,19 +26,19 @@ Json body_of(const std::string &type) {
                 {"targets", Json::object()}};
 }
 
-std::map<std::string, Key> keys_for(const std::vector<std::pair<std::string, KeyPtr>> &ids) {
+std::map<std::string, Key> keys_for(const std::vector<std::pair<std::string, KeyPtr>>& ids) {
     std::map<std::string, Key> out;
-    for (const auto &[id, k] : ids)
+    for (const auto& [id, k] : ids)
         out[id] = Key{"ecdsa", k->scheme(), k->public_pem()};
     return out;
 }
 
-Envelope envelope(const Json &body, const Json &signatures) {
+Envelope envelope(const Json& body, const Json& signatures) {
     Json env{{"signed", body}, {"signatures", signatures}};
     return parse_envelope(env.dump(), body.at("_type"));
 }
 
-Json sig(const std::string &keyid, const SigningKey &k, const Json &body) {
+Json sig(const std::string& keyid, const SigningKey& k, const Json& body) {
     return Json{{"keyid", keyid}, {"sig", to_hex(k.sign(canonical_json(body)))}};
 }
 
@@ -101,7 +101,7 @@ TEST_CASE("lengths and hashes: sha256 and sha512 checked, unknown algorithms ref
     auto kind_of = [&](std::optional<uint64_t> len, std::map<std::string, std::string> h) {
         try {
             verify_length_and_hashes(data, len, h, "x");
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             return std::string(error_kind_name(e.kind()));
         }
         return std::string("ok");
@@ -144,7 +144,7 @@ TEST_CASE("delegations: exactly one of paths and path_hash_prefixes - reserved n
               {"terminating", false},
               {"paths", Json::array({"*"})}};
     body["delegations"] = Json{{"keys", Json::object()}, {"roles", Json::array({role})}};
-    auto parse = [](const Json &b) {
+    auto parse = [](const Json& b) {
         return parse_targets(
             parse_envelope(Json{{"signed", b}, {"signatures", Json::array()}}.dump(), "targets"));
     };

@@ -25,7 +25,7 @@ struct Fixture {
     }
 };
 
-std::string with_signatures(const std::string &bytes, const Json &signatures) {
+std::string with_signatures(const std::string& bytes, const Json& signatures) {
     Json env = Json::parse(bytes);
     env["signatures"] = signatures;
     return publish::to_bytes(env);
@@ -35,10 +35,10 @@ std::string with_signatures(const std::string &bytes, const Json &signatures) {
 // in `updated`: valid metadata the workflow accepted and persisted before the rejected step
 // (e.g. the timestamp when the snapshot is rejected); those must equal what the repository
 // published.
-void expect_rejected(Fixture &f, ErrorKind kind, const std::vector<std::string> &updated = {},
+void expect_rejected(Fixture& f, ErrorKind kind, const std::vector<std::string>& updated = {},
                      int64_t days = 0) {
     auto expected = f.client.files();
-    for (const auto &role : updated)
+    for (const auto& role : updated)
         expected[tuf::role_filename(role)] = f.repo.published[role];
     auto result = f.client.refresh(days);
     INFO("error: " << f.client.last_error);
@@ -349,7 +349,7 @@ TEST_CASE("sha512 hashes are checked - an unknown hash algorithm is an error") {
     Fixture f;
     f.repo.bump_snapshot();
     const std::string snap = f.repo.published["snapshot"];
-    Json &meta = f.repo.timestamp()["meta"]["snapshot.json"];
+    Json& meta = f.repo.timestamp()["meta"]["snapshot.json"];
     f.repo.timestamp()["version"] = 3;
     SECTION("correct sha512 and sha256") {
         meta["hashes"]["sha512"] = sha512_hex(snap);

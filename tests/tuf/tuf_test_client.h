@@ -20,7 +20,7 @@ struct TestClient {
     std::unique_ptr<tuf::Updater> updater;
     std::string last_error;
 
-    explicit TestClient(RepoSim &repo, const std::string &root = "") : md(tmp.file("md")) {
+    explicit TestClient(RepoSim& repo, const std::string& root = "") : md(tmp.file("md")) {
         config.metadata_dir = md;
         config.metadata_base_url = repo.metadata_url();
         config.targets_base_url = repo.targets_url();
@@ -34,28 +34,28 @@ struct TestClient {
         try {
             updater->refresh();
             return std::nullopt;
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             last_error = e.what();
             return e.kind();
         }
     }
 
     // Delegation search after a successful refresh.
-    std::optional<ErrorKind> find(const std::string &path, tuf::TargetFile *out = nullptr) {
+    std::optional<ErrorKind> find(const std::string& path, tuf::TargetFile* out = nullptr) {
         try {
             auto t = updater->find_target(path);
             if (!t) return ErrorKind::NotFound;
             if (out) *out = *t;
             return std::nullopt;
-        } catch (const Error &e) {
+        } catch (const Error& e) {
             last_error = e.what();
             return e.kind();
         }
     }
 
     std::map<std::string, std::string> files() const { return dir_files(md); }
-    bool has(const std::string &role) const { return files().count(tuf::role_filename(role)) > 0; }
-    uint64_t version(const std::string &role) const {
+    bool has(const std::string& role) const { return files().count(tuf::role_filename(role)) > 0; }
+    uint64_t version(const std::string& role) const {
         return Json::parse(read_all(md + "/" + tuf::role_filename(role)))
             .at("signed")
             .at("version")
