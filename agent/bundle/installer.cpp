@@ -17,9 +17,14 @@ namespace ota::bundle {
 
 namespace {
 
-constexpr size_t kReadBackChunk = 2u << 20;
+// Read back (and hash the source) in small pieces: the hash speed is the same and the peak memory
+// of an apply stays at one op output, a blob and a ZstdPatch prefix of up to two ops.
+constexpr size_t kReadBackChunk = 256u << 10;
 constexpr size_t kZeroChunk = 1u << 20;
-constexpr size_t kSlots = 2; // decoded ops in flight: one being written, one being decoded
+// Decoded ops in flight. One: writing an op to the page cache is quick next to decoding it, and
+// a second buffer cost 2 MiB of peak RSS with no measurable speed-up (kernel pair: 0.64-0.82 s
+// with one, 0.71-0.79 s with two); the read-back hashing still runs alongside the decoder.
+constexpr size_t kSlots = 1;
 
 std::string op_label(size_t i, const Operation& op) {
     return "operation " + std::to_string(i) + " (" + op_type_name(op.type) + ")";
@@ -164,7 +169,7 @@ void register_apply_diff(ApplyDiffFn fn) {
 }
 
 std::string device_sha256(hal::BlockDevice& device, uint64_t length) {
-    std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(length, 4u << 20)));
+    std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(length, kReadBackChunk)));
     Hasher h;
     for (uint64_t pos = 0; pos < length;) {
         size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - pos));

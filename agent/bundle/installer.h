@@ -4,10 +4,10 @@
 // written; then per op: blob SHA-256 before decompression, decoded size exactly dst_length; after
 // the last op the whole target is read back from the device and hashed against target_sha256.
 //
-// Threads: ops are decoded (blob read + hash + zstd) on a worker thread while the calling thread
-// writes the previous one, and a third thread reads back and hashes what has been synced. The
+// Threads: ops are decoded (blob read + hash + zstd) on a worker thread and written by the calling
+// thread, and a third thread reads back and hashes what has been synced. The
 // target's read/write/sync are serialized by a mutex; the source is only used by the decoder.
-// Memory: two op output buffers, one blob buffer, the prefix of a ZstdPatch op, a 2 MiB read-back
+// Memory: one op output buffer, one blob buffer, the prefix of a ZstdPatch op, a 256 KiB read-back
 // buffer; all sized by the header's maxima (bounded in format.h), never by the image size.
 #pragma once
 #include "agent/bundle/format.h"

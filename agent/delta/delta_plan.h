@@ -12,9 +12,9 @@
 namespace ota::delta {
 
 struct DeltaOptions {
-    // Target bytes per operation. The agent holds about two op outputs, one blob and (for Diff)
-    // half an op of stream data at a time, so this sets the apply memory; bigger ops compress a
-    // little better because each op's streams are independent zstd frames.
+    // Target bytes per operation. The agent holds one op output, one blob and (for Diff) half an
+    // op of stream data, or a ZstdPatch prefix, at a time, so this sets the apply memory; bigger
+    // ops compress a little better because each op's streams are independent zstd frames.
     uint64_t op_size = 2ull << 20;
     // zstd level of the Zstd / ZstdPatch candidates, and of the Diff streams (ultra levels pay off
     // on the sparse diff stream; the applier's cost does not change with the level).
