@@ -12,6 +12,8 @@
 # --work    scratch space for patches and outputs (default /tmp/delta-bench)
 # --reuse-peers  keep peers' results from an earlier run in --work (they do not change)
 # --table-only   only (re)write the table from the results already in --work
+# --apply-only   keep our bundles from an earlier run in --work (same encoder) and only measure
+#                the apply again (with --reuse-peers: after a change to the agent's installer)
 # OTA_BENCH_ENCODE_TIMEOUT  seconds allowed for each encode (default 3600)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +27,7 @@ OUT=$REPO/docs/benchmarks.md
 THREADS=1
 REUSE=0
 TABLE_ONLY=0
+APPLY_ONLY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --build) BUILD=$2; shift 2 ;;
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=$2; shift 2 ;;
     --reuse-peers) REUSE=1; shift ;;
     --table-only) TABLE_ONLY=1; shift ;;
+    --apply-only) APPLY_ONLY=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -44,17 +48,15 @@ mkdir -p "$WORK"
 [ -s "$CORPUS/corpus.tsv" ] || "$SHARED/corpus/make-corpus.sh" "$CORPUS"
 [ -n "$PAIRS" ] || PAIRS=$(tail -n +2 "$CORPUS/corpus.tsv" | cut -f1 | tr '\n' ' ')
 
-# Our commands: the product's CLI when it has the delta commands, else the bench driver.
-if [ -x "$BUILD/bin/ota-publish" ] && "$BUILD/bin/ota-publish" 2>&1 | grep -q "delta"; then
-  publish() { "$BUILD/bin/ota-publish" delta "$1" "$2" "$3"; }
-  apply_ours() { "$BUILD/bin/ota-agent" apply "$1" --source "$2" --output "$3"; }
-  OURS="ota-publish delta / ota-agent apply"
-else
-  publish() { "$BUILD/bin/ota-delta-tool" publish "$1" "$2" "$3" --threads "$THREADS"; }
-  apply_ours() { "$BUILD/bin/ota-delta-tool" install "$1" --source "$2" --output "$3"; }
-  OURS="bench/ota-delta-tool publish / install (build_delta_bundle / apply_bundle_file)"
-fi
-export -f publish apply_ours
+# Our commands: the bench driver links the same encoder (build_delta_bundle, as `ota-publish
+# delta`) and installer (apply_bundle_file, as `ota-agent apply`) without the agent's network
+# stack; `ota-agent apply` itself is measured on the same bundle in its own column, because
+# Debian's libcurl brings ~30 shared libraries whose pages count in its RSS.
+publish() { "$BUILD/bin/ota-delta-tool" publish "$1" "$2" "$3" --threads "$THREADS"; }
+apply_ours() { "$BUILD/bin/ota-delta-tool" install "$1" --source "$2" --output "$3"; }
+apply_agent() { "$BUILD/bin/ota-agent" apply "$1" --source "$2" --output "$3"; }
+OURS="bench/ota-delta-tool publish / install (build_delta_bundle / apply_bundle_file)"
+export -f publish apply_ours apply_agent
 export BUILD THREADS
 
 # timed OUTFILE cmd... : runs cmd, appends "seconds peak_rss_kib" to OUTFILE
@@ -64,20 +66,26 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print ""; else print a[int(
 # run_method PAIR METHOD ENCODE-CMD APPLY-CMD: sizes, 3 apply runs (time + RSS), output check.
 run_method() {
   local pair=$1 m=$2 enc=$3 app=$4 d=$WORK/$1 res=$WORK/$1/$2.result
-  [ "$REUSE" = 1 ] && [ "$m" != ours ] && [ -s "$res" ] && return 0
-  rm -f "$d/$m".* ; mkdir -p "$d"
-  local s e
-  s=$(date +%s.%N)
-  if ! timeout "${OTA_BENCH_ENCODE_TIMEOUT:-3600}" bash -c "$enc" >>"$WORK/errors.log" 2>&1; then
-    printf 'failed\t\t\t\t\n' >"$res"; return 0
+  [ "$REUSE" = 1 ] && [ "$m" != ours ] && [ "$m" != agent ] && [ -s "$res" ] && return 0
+  local s e encode_s=""
+  if [ "$APPLY_ONLY" = 1 ] && [ "$m" = ours ] && [ -s "$d/$m.patch" ] && [ -s "$res" ]; then
+    encode_s=$(cut -f5 "$res")
+    rm -f "$d/$m.runs" "$d/$m.out"
+  else
+    rm -f "$d/$m".* ; mkdir -p "$d"
+    s=$(date +%s.%N)
+    if ! timeout "${OTA_BENCH_ENCODE_TIMEOUT:-3600}" bash -c "$enc" >>"$WORK/errors.log" 2>&1; then
+      printf 'failed\t\t\t\t\n' >"$res"; return 0
+    fi
+    e=$(date +%s.%N)
+    encode_s=$(echo "$e - $s" | bc)
   fi
-  e=$(date +%s.%N)
   local size; size=$(stat -c %s "$d/$m.patch")
   for i in 1 2 3; do rm -f "$d/$m.out" "$d/$m.out.journal"; timed "$d/$m.runs" bash -c "$app"; done
   local ok=ok; cmp -s "$d/$m.out" "$NEW" || ok=WRONG
   local secs rss
   secs=$(cut -d' ' -f1 "$d/$m.runs" | median); rss=$(cut -d' ' -f2 "$d/$m.runs" | median)
-  printf '%s\t%s\t%s\t%s\t%.1f\n' "$ok" "$size" "$secs" "$((rss / 1024))" "$(echo "$e - $s" | bc)" >"$res"
+  printf '%s\t%s\t%s\t%s\t%.1f\n' "$ok" "$size" "$secs" "$((rss / 1024))" "$encode_s" >"$res"
   rm -f "$d/$m.out" "$d/$m.out.journal"
 }
 
@@ -88,6 +96,8 @@ for pair in $PAIRS; do
   d=$WORK/$pair; mkdir -p "$d"
   echo "== $pair $(date +%T)" >&2
   run_method "$pair" ours "publish '$OLD' '$NEW' '$d/ours.patch'" "apply_ours '$d/ours.patch' '$OLD' '$d/ours.out'"
+  [ ! -x "$BUILD/bin/ota-agent" ] || run_method "$pair" agent "cp '$d/ours.patch' '$d/agent.patch'" \
+    "apply_agent '$d/agent.patch' '$OLD' '$d/agent.out'"
   max=$(( $(stat -c %s "$OLD") > $(stat -c %s "$NEW") ? $(stat -c %s "$OLD") : $(stat -c %s "$NEW") ))
   wl=10; while [ $((1 << wl)) -lt "$max" ]; do wl=$((wl + 1)); done
   run_method "$pair" zstd "zstd -q -19 --long=$wl --patch-from='$OLD' '$NEW' -o '$d/zstd.patch'" \
@@ -118,8 +128,8 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
   echo "of 3 runs, wall seconds and peak RSS (MiB) from \`/usr/bin/time -v\`. The machine is shared with"
   echo "other builds, so times are noisy."
   echo
-  echo "| pair | old | new | ours | / hdiffz | / bsdiff | / xdelta3 | / zstd | ours apply s | ours RSS MiB | hdiffz s / MiB | bsdiff s / MiB | xdelta3 s / MiB | zstd s / MiB | ours encode s |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| pair | old | new | ours | / hdiffz | / bsdiff | / xdelta3 | / zstd | ours apply s | ours RSS MiB | ota-agent apply s / MiB | hdiffz s / MiB | bsdiff s / MiB | xdelta3 s / MiB | zstd s / MiB | ours encode s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for pair in $PAIRS; do
     o=$(awk -F'\t' -v p="$pair" '$1==p {print $4}' "$CORPUS/corpus.tsv")
     n=$(awk -F'\t' -v p="$pair" '$1==p {print $5}' "$CORPUS/corpus.tsv")
@@ -127,13 +137,17 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
     h=$(anchor "$pair" 5)
     peer() { local s; s=$(field "$pair/$1.result" 3); [ -n "$s" ] && echo "$s / $(field "$pair/$1.result" 4)" || field "$pair/$1.result" 1; }
     [ -s "$WORK/$pair/ours.result" ] || continue
-    echo "| $pair | $o | $n | $ours$( [ "$(field "$pair/ours.result" 1)" = ok ] || echo " ($(field "$pair/ours.result" 1))") | $(ratio "$ours" "$h") | $(ratio "$ours" "$(field "$pair/bsdiff.result" 2)") | $(ratio "$ours" "$(field "$pair/xdelta3.result" 2)") | $(ratio "$ours" "$(field "$pair/zstd.result" 2)") | $(field "$pair/ours.result" 3) | $(field "$pair/ours.result" 4) | $(anchor "$pair" 7) / $(anchor "$pair" 8) | $(peer bsdiff) | $(peer xdelta3) | $(peer zstd) | $(field "$pair/ours.result" 5) |"
+    echo "| $pair | $o | $n | $ours$( [ "$(field "$pair/ours.result" 1)" = ok ] || echo " ($(field "$pair/ours.result" 1))") | $(ratio "$ours" "$h") | $(ratio "$ours" "$(field "$pair/bsdiff.result" 2)") | $(ratio "$ours" "$(field "$pair/xdelta3.result" 2)") | $(ratio "$ours" "$(field "$pair/zstd.result" 2)") | $(field "$pair/ours.result" 3) | $(field "$pair/ours.result" 4) | $(peer agent) | $(anchor "$pair" 7) / $(anchor "$pair" 8) | $(peer bsdiff) | $(peer xdelta3) | $(peer zstd) | $(field "$pair/ours.result" 5) |"
   done
   echo
   rs=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 2)" "$(anchor "$pair" 5)"; done | grep -v -- - | sort -n)
   echo "Our bundle / HDiffPatch: median $(echo "$rs" | median), worst $(echo "$rs" | tail -1) (bar: median <= 1.0, worst <= 1.15)."
   as=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 3)" "$(anchor "$pair" 7)"; done | grep -v -- - | sort -n)
   echo "Our apply time / HDiffPatch's (anchor): median $(echo "$as" | median), worst $(echo "$as" | tail -1) (bar: <= 1.5)."
+  /usr/bin/time -f "%M" -o "$WORK/floor.t" "$BUILD/bin/ota-agent" --help >/dev/null 2>&1 || true
+  floor=$(tail -1 "$WORK/floor.t")
+  echo "RSS of \`ota-agent --help\` (its shared libraries loaded, nothing else): $((floor / 1024)) MiB."
+  echo "Peak apply RSS of ota-agent apply: $(for pair in $PAIRS; do field "$pair/agent.result" 4; done | sort -n | tail -1) MiB at most."
   echo "Peak apply RSS of ours: $(for pair in $PAIRS; do field "$pair/ours.result" 4; done | sort -n | tail -1) MiB at most (bar: 16 MiB)."
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
