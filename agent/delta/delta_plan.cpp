@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -71,19 +70,21 @@ EncodedOp encode_chunk(const SuffixArray& sa, const SuffixArray* filtered_sa, co
                 build_diff_streams(filter ? *filtered_sa : sa, nw + off, len, off, dopt));
         }
     }
-    std::vector<size_t> estimates;
-    size_t best_estimate = SIZE_MAX;
-    for (const auto& v : variants) {
-        size_t e = variants.size() == 1 ? 0 : pack_diff(v, options.rank_level).blob.size();
-        if (e == 0 && variants.size() > 1) e = SIZE_MAX; // refused by the applier
-        estimates.push_back(e);
-        best_estimate = std::min(best_estimate, e);
+    // A variant the applier would refuse (empty blob) is never kept; with one variant there is
+    // nothing to rank.
+    std::vector<size_t> estimates(variants.size(), 0);
+    if (variants.size() > 1) {
+        for (size_t i = 0; i < variants.size(); ++i) {
+            size_t e = pack_diff(variants[i], options.rank_level).blob.size();
+            estimates[i] = e == 0 ? SIZE_MAX : e;
+        }
     }
+    const size_t best_estimate =
+        estimates.empty() ? SIZE_MAX : *std::min_element(estimates.begin(), estimates.end());
     EncodedDiff diff;
     for (size_t i = 0; i < variants.size(); ++i) {
-        if (best_estimate == SIZE_MAX ||
-            static_cast<double>(estimates[i]) >
-                static_cast<double>(best_estimate) * options.rank_slack)
+        if (estimates[i] == SIZE_MAX || static_cast<double>(estimates[i]) >
+                                            static_cast<double>(best_estimate) * options.rank_slack)
             continue;
         EncodedDiff d = pack_diff(variants[i], options.diff_level, options.max_extents);
         if (!d.blob.empty() && (diff.blob.empty() || d.blob.size() < diff.blob.size()))
