@@ -92,6 +92,7 @@ bool ControlServer::send_line(int fd, const std::string& line) {
 void ControlServer::broadcast(const Json& event) {
     const std::string line = event.dump();
     std::lock_guard<std::mutex> lock(mutex_);
+    last_event_ = line;
     for (auto& c : clients_)
         if (c.subscribed && !send_line(c.fd, line)) ::shutdown(c.fd, SHUT_RDWR);
 }
@@ -108,6 +109,12 @@ void ControlServer::handle_line(Client& c, const std::string& line) {
         if (req["cmd"] == "subscribe") {
             c.subscribed = true;
             response = Json{{"ok", true}, {"subscribed", true}};
+            // The latest event follows the answer, so a late subscriber learns where the agent
+            // is (waiting for the vehicle, for consent, ...) without waiting for the next event.
+            if (!id.is_null()) response["id"] = id;
+            send_line(c.fd, response.dump());
+            if (!last_event_.empty()) send_line(c.fd, last_event_);
+            return;
         } else {
             response = handler_(req);
         }

@@ -1,6 +1,7 @@
 // The daemon's local control API: a Unix stream socket speaking JSON lines (docs/service.md).
 // Each request is one JSON object on one line; each gets one response line. A client that sent
-// {"cmd":"subscribe"} also receives every progress event as a line until it disconnects.
+// {"cmd":"subscribe"} also receives the latest event, then every progress event as a line until it
+// disconnects.
 // The server runs on its own thread; requests are answered by a handler the daemon provides.
 #pragma once
 #include "agent/common/canonical_json.h"
@@ -44,6 +45,7 @@ private:
     int wake_[2] = {-1, -1};
     std::mutex mutex_; // guards clients_ (broadcast comes from other threads)
     std::vector<Client> clients_;
+    std::string last_event_; // replayed to each new subscriber
     std::thread thread_;
 };
 
