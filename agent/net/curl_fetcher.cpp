@@ -4,14 +4,13 @@
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 #include "agent/common/log.h"
+#include "agent/net/libcurl.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <curl/curl.h>
 #include <fcntl.h>
-#include <mutex>
 #include <thread>
 #include <unistd.h>
 
@@ -19,19 +18,14 @@ namespace ota::net {
 
 namespace {
 
-void ensure_curl_global() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 struct CurlHandle {
     CURL* h;
     char error[CURL_ERROR_SIZE] = {};
-    CurlHandle() : h(curl_easy_init()) {
+    CurlHandle() : h(libcurl().easy_init()) {
         if (!h) throw Error(ErrorKind::Network, "curl_easy_init failed");
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+        libcurl().easy_setopt(h, CURLOPT_ERRORBUFFER, error);
     }
-    ~CurlHandle() { curl_easy_cleanup(h); }
+    ~CurlHandle() { libcurl().easy_cleanup(h); }
     CurlHandle(const CurlHandle&) = delete;
     CurlHandle& operator=(const CurlHandle&) = delete;
 };
@@ -104,36 +98,36 @@ bool is_tls_verification_failure(CURLcode rc) {
 }
 
 void configure(CURL* h, const TransportOptions& o, const std::string& url, Sink& sink) {
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https,file");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_FAILONERROR, 0L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, o.connect_timeout_s);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, o.low_speed_bytes);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, o.low_speed_time_s);
+    libcurl().easy_setopt(h, CURLOPT_URL, url.c_str());
+    libcurl().easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    libcurl().easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    libcurl().easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    libcurl().easy_setopt(h, CURLOPT_FAILONERROR, 0L);
+    libcurl().easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    libcurl().easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    libcurl().easy_setopt(h, CURLOPT_CONNECTTIMEOUT, o.connect_timeout_s);
+    libcurl().easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, o.low_speed_bytes);
+    libcurl().easy_setopt(h, CURLOPT_LOW_SPEED_TIME, o.low_speed_time_s);
     // An announced Content-Length above the bound fails before the first body byte.
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(sink.max_length));
-    curl_easy_setopt(h, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (!o.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str());
+    libcurl().easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(sink.max_length));
+    libcurl().easy_setopt(h, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
+    libcurl().easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    libcurl().easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!o.ca_file.empty()) libcurl().easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str());
     if (!o.pinned_public_key.empty())
-        curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, o.pinned_public_key.c_str());
-    if (!o.client_cert.empty()) curl_easy_setopt(h, CURLOPT_SSLCERT, o.client_cert.c_str());
-    if (!o.client_key.empty()) curl_easy_setopt(h, CURLOPT_SSLKEY, o.client_key.c_str());
+        libcurl().easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, o.pinned_public_key.c_str());
+    if (!o.client_cert.empty()) libcurl().easy_setopt(h, CURLOPT_SSLCERT, o.client_cert.c_str());
+    if (!o.client_key.empty()) libcurl().easy_setopt(h, CURLOPT_SSLKEY, o.client_key.c_str());
     if (o.max_bytes_per_second > 0)
-        curl_easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE,
-                         static_cast<curl_off_t>(o.max_bytes_per_second));
+        libcurl().easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE,
+                              static_cast<curl_off_t>(o.max_bytes_per_second));
     // The server never needs to know more than the object asked for.
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "ota-agent/0.1");
+    libcurl().easy_setopt(h, CURLOPT_USERAGENT, "ota-agent/0.1");
 }
 
 long response_status(CURL* h) {
     long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    libcurl().easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     return status;
 }
 
@@ -146,7 +140,7 @@ void check_result(const CurlHandle& c, CURLcode rc, const Sink& sink, const std:
                                              std::to_string(sink.max_length) + " bytes");
     if (sink.io_failed) throw Error(ErrorKind::Io, sink.io_error);
     if (rc == CURLE_FILE_COULDNT_READ_FILE) throw Error(ErrorKind::NotFound, shown + ": not found");
-    const std::string detail = c.error[0] ? c.error : curl_easy_strerror(rc);
+    const std::string detail = c.error[0] ? c.error : libcurl().easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT)
         throw Error(ErrorKind::Network,
                     shown + ": transfer too slow or stalled (timeout): " + detail);
@@ -190,9 +184,7 @@ long retry_delay_ms(const TransportOptions& options, int attempt, uint32_t rando
     return delay - static_cast<long>(random % static_cast<uint32_t>(delay / 2 + 1));
 }
 
-CurlFetcher::CurlFetcher(TransportOptions options) : options_(std::move(options)) {
-    ensure_curl_global();
-}
+CurlFetcher::CurlFetcher(TransportOptions options) : options_(std::move(options)) {}
 
 template <typename F> auto CurlFetcher::with_retries(const std::string& url, F&& attempt) {
     for (int i = 0;; ++i) {
@@ -224,7 +216,7 @@ std::string CurlFetcher::fetch_once(const std::string& url, uint64_t max_length)
     sink.max_length = max_length;
     sink.memory = &body;
     configure(c.h, options_, url, sink);
-    CURLcode rc = curl_easy_perform(c.h);
+    CURLcode rc = libcurl().easy_perform(c.h);
     check_result(c, rc, sink, url, false);
     return body;
 }
@@ -264,8 +256,9 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
         sink.progress = &progress;
         sink.expected_total = max_length;
         configure(c.h, options_, url, sink);
-        if (have) curl_easy_setopt(c.h, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have));
-        const CURLcode rc = curl_easy_perform(c.h);
+        if (have)
+            libcurl().easy_setopt(c.h, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have));
+        const CURLcode rc = libcurl().easy_perform(c.h);
         const long status = response_status(c.h);
         // The server ignored the Range request (200: libcurl refuses to append the object's
         // beginning after our bytes) or cannot serve it (416: the object is shorter than what we

@@ -3,9 +3,9 @@
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 #include "agent/common/hex.h"
+#include "agent/net/libcurl.h"
 
 #include <ctime>
-#include <curl/curl.h>
 
 namespace ota::service {
 
@@ -74,38 +74,40 @@ size_t discard(char*, size_t size, size_t n, void*) {
 
 void post_json(const std::string& url, const std::string& body,
                const net::TransportOptions& transport) {
-    CURL* curl = curl_easy_init();
+    CURL* curl = net::libcurl().easy_init();
     if (!curl) throw Error(ErrorKind::Network, "curl_easy_init failed");
     struct curl_slist* headers = nullptr;
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    headers = curl_slist_append(headers, "Expect:");
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, transport.connect_timeout_s);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(curl, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+    headers = net::libcurl().slist_append(headers, "Content-Type: application/json");
+    headers = net::libcurl().slist_append(headers, "Expect:");
+    net::libcurl().easy_setopt(curl, CURLOPT_URL, url.c_str());
+    net::libcurl().easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    net::libcurl().easy_setopt(curl, CURLOPT_POST, 1L);
+    net::libcurl().easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    net::libcurl().easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                               static_cast<curl_off_t>(body.size()));
+    net::libcurl().easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    net::libcurl().easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    net::libcurl().easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, transport.connect_timeout_s);
+    net::libcurl().easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+    net::libcurl().easy_setopt(curl, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
+    net::libcurl().easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
     if (!transport.ca_file.empty())
-        curl_easy_setopt(curl, CURLOPT_CAINFO, transport.ca_file.c_str());
+        net::libcurl().easy_setopt(curl, CURLOPT_CAINFO, transport.ca_file.c_str());
     if (!transport.pinned_public_key.empty())
-        curl_easy_setopt(curl, CURLOPT_PINNEDPUBLICKEY, transport.pinned_public_key.c_str());
+        net::libcurl().easy_setopt(curl, CURLOPT_PINNEDPUBLICKEY,
+                                   transport.pinned_public_key.c_str());
     if (!transport.client_cert.empty()) {
-        curl_easy_setopt(curl, CURLOPT_SSLCERT, transport.client_cert.c_str());
-        curl_easy_setopt(curl, CURLOPT_SSLKEY, transport.client_key.c_str());
+        net::libcurl().easy_setopt(curl, CURLOPT_SSLCERT, transport.client_cert.c_str());
+        net::libcurl().easy_setopt(curl, CURLOPT_SSLKEY, transport.client_key.c_str());
     }
-    CURLcode rc = curl_easy_perform(curl);
+    CURLcode rc = net::libcurl().easy_perform(curl);
     long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
+    net::libcurl().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    net::libcurl().slist_free_all(headers);
+    net::libcurl().easy_cleanup(curl);
     if (rc != CURLE_OK)
-        throw Error(ErrorKind::Network,
-                    "report to " + net::redact_url(url) + " failed: " + curl_easy_strerror(rc));
+        throw Error(ErrorKind::Network, "report to " + net::redact_url(url) +
+                                            " failed: " + net::libcurl().easy_strerror(rc));
     if (status < 200 || status > 299)
         throw Error(ErrorKind::Network, "report to " + net::redact_url(url) + " answered HTTP " +
                                             std::to_string(status));
