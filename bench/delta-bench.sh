@@ -4,13 +4,15 @@
 # Not a test: it takes many minutes and must not run in CI's test stage.
 #
 #   bench/delta-bench.sh [--build DIR] [--shared DIR] [--corpus DIR] [--work DIR]
-#                        [--pairs "p1 p2"] [--out FILE] [--threads N] [--reuse-peers]
+#                        [--pairs "p1 p2"] [--out FILE] [--reuse-peers] [--apply-only]
 #
-# --build   build directory with bin/ota-publish + bin/ota-agent (or bin/ota-delta-tool)
+# --build   build directory with bin/ota-publish and bin/ota-agent (ours: `ota-publish delta`,
+#           which encodes on every core, and `ota-agent apply`, exactly as integrators run them)
 # --shared  the shared/ folder with corpus/make-corpus.sh and anchors.tsv (default ../shared)
 # --corpus  where the corpus is built once and cached (default /work/corpus)
 # --work    scratch space for patches and outputs (default /tmp/delta-bench)
-# --reuse-peers  keep peers' results from an earlier run in --work (they do not change)
+# --reuse-peers  keep the peers' patches from an earlier run in --work (they do not change); their
+#                apply is measured again
 # --table-only   only (re)write the table from the results already in --work
 # --apply-only   keep our bundles from an earlier run in --work (same encoder) and only measure
 #                the apply again (with --reuse-peers: after a change to the agent's installer)
@@ -24,7 +26,6 @@ CORPUS=/work/corpus
 WORK=/tmp/delta-bench
 PAIRS=""
 OUT=$REPO/docs/benchmarks.md
-THREADS=1
 REUSE=0
 TABLE_ONLY=0
 APPLY_ONLY=0
@@ -36,7 +37,6 @@ while [ $# -gt 0 ]; do
     --work) WORK=$2; shift 2 ;;
     --pairs) PAIRS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    --threads) THREADS=$2; shift 2 ;;
     --reuse-peers) REUSE=1; shift ;;
     --table-only) TABLE_ONLY=1; shift ;;
     --apply-only) APPLY_ONLY=1; shift ;;
@@ -48,27 +48,33 @@ mkdir -p "$WORK"
 [ -s "$CORPUS/corpus.tsv" ] || "$SHARED/corpus/make-corpus.sh" "$CORPUS"
 [ -n "$PAIRS" ] || PAIRS=$(tail -n +2 "$CORPUS/corpus.tsv" | cut -f1 | tr '\n' ' ')
 
-# Our commands: the bench driver links the same encoder (build_delta_bundle, as `ota-publish
-# delta`) and installer (apply_bundle_file, as `ota-agent apply`) without the agent's network
-# stack; `ota-agent apply` itself is measured on the same bundle in its own column, because
-# Debian's libcurl brings ~30 shared libraries whose pages count in its RSS.
-publish() { "$BUILD/bin/ota-delta-tool" publish "$1" "$2" "$3" --threads "$THREADS"; }
-apply_ours() { "$BUILD/bin/ota-delta-tool" install "$1" --source "$2" --output "$3"; }
-apply_agent() { "$BUILD/bin/ota-agent" apply "$1" --source "$2" --output "$3"; }
-OURS="bench/ota-delta-tool publish / install (build_delta_bundle / apply_bundle_file)"
-export -f publish apply_ours apply_agent
-export BUILD THREADS
+# Our commands, as integrators and fleet backends run them.
+publish() { "$BUILD/bin/ota-publish" delta "$1" "$2" "$3"; }
+apply_ours() { "$BUILD/bin/ota-agent" apply "$1" --source "$2" --output "$3"; }
+OURS="\`ota-publish delta\` / \`ota-agent apply\`"
+export -f publish apply_ours
+export BUILD
 
 # timed OUTFILE cmd... : runs cmd, appends "seconds peak_rss_kib" to OUTFILE
-timed() { local f=$1; shift; /usr/bin/time -f "%e %M" -o "$f.t" "$@" >/dev/null 2>>"$WORK/errors.log" && cat "$f.t" >>"$f"; }
+# (wall time to the millisecond: /usr/bin/time's %e has only 10 ms, too coarse for small pairs)
+timed() {
+  local f=$1 s e; shift
+  s=$(date +%s%N)
+  /usr/bin/time -f "%M" -o "$f.t" "$@" >/dev/null 2>>"$WORK/errors.log" || return 0
+  e=$(date +%s%N)
+  printf '%d.%03d %s\n' $(((e - s) / 1000000000)) $((((e - s) / 1000000) % 1000)) "$(tail -1 "$f.t")" >>"$f"
+}
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print ""; else print a[int((NR+1)/2)]}'; }
 
 # run_method PAIR METHOD ENCODE-CMD APPLY-CMD: sizes, 3 apply runs (time + RSS), output check.
+# A kept patch (peers with --reuse-peers, ours with --apply-only) is not encoded again, but its
+# apply is always measured again, so every apply column comes from this run.
 run_method() {
   local pair=$1 m=$2 enc=$3 app=$4 d=$WORK/$1 res=$WORK/$1/$2.result
-  [ "$REUSE" = 1 ] && [ "$m" != ours ] && [ "$m" != agent ] && [ -s "$res" ] && return 0
-  local s e encode_s=""
-  if [ "$APPLY_ONLY" = 1 ] && [ "$m" = ours ] && [ -s "$d/$m.patch" ] && [ -s "$res" ]; then
+  local keep=0 s e encode_s=""
+  if [ "$m" = ours ]; then keep=$APPLY_ONLY; else keep=$REUSE; fi
+  if [ "$keep" = 1 ] && [ -s "$res" ] && [ "$(cut -f1 "$res")" = failed ]; then return 0; fi
+  if [ "$keep" = 1 ] && [ -s "$d/$m.patch" ] && [ -s "$res" ]; then
     encode_s=$(cut -f5 "$res")
     rm -f "$d/$m.runs" "$d/$m.out"
   else
@@ -96,8 +102,6 @@ for pair in $PAIRS; do
   d=$WORK/$pair; mkdir -p "$d"
   echo "== $pair $(date +%T)" >&2
   run_method "$pair" ours "publish '$OLD' '$NEW' '$d/ours.patch'" "apply_ours '$d/ours.patch' '$OLD' '$d/ours.out'"
-  [ ! -x "$BUILD/bin/ota-agent" ] || run_method "$pair" agent "cp '$d/ours.patch' '$d/agent.patch'" \
-    "apply_agent '$d/agent.patch' '$OLD' '$d/agent.out'"
   max=$(( $(stat -c %s "$OLD") > $(stat -c %s "$NEW") ? $(stat -c %s "$OLD") : $(stat -c %s "$NEW") ))
   wl=10; while [ $((1 << wl)) -lt "$max" ]; do wl=$((wl + 1)); done
   run_method "$pair" zstd "zstd -q -19 --long=$wl --patch-from='$OLD' '$NEW' -o '$d/zstd.patch'" \
@@ -125,11 +129,11 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
   echo "\`xdelta3 -9 -S djw\`, \`zstd -19 --long --patch-from\`. HDiffPatch is not in Debian: its sizes,"
   echo "apply times and RSS are the anchors measured on this kind of machine (\`shared/corpus/anchors.tsv\`)."
   echo "Sizes in bytes; ratios are our bundle / the peer's patch (below 1 = ours smaller). Apply: median"
-  echo "of 3 runs, wall seconds and peak RSS (MiB) from \`/usr/bin/time -v\`. The machine is shared with"
+  echo "of 3 runs, wall seconds and peak RSS (MiB, from \`/usr/bin/time\`). The machine is shared with"
   echo "other builds, so times are noisy."
   echo
-  echo "| pair | old | new | ours | / hdiffz | / bsdiff | / xdelta3 | / zstd | ours apply s | ours RSS MiB | ota-agent apply s / MiB | hdiffz s / MiB | bsdiff s / MiB | xdelta3 s / MiB | zstd s / MiB | ours encode s |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| pair | old | new | ours | / hdiffz | / bsdiff | / xdelta3 | / zstd | ours apply s / MiB | hdiffz s / MiB (anchor) | bsdiff s / MiB | xdelta3 s / MiB | zstd s / MiB | ours encode s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for pair in $PAIRS; do
     o=$(awk -F'\t' -v p="$pair" '$1==p {print $4}' "$CORPUS/corpus.tsv")
     n=$(awk -F'\t' -v p="$pair" '$1==p {print $5}' "$CORPUS/corpus.tsv")
@@ -137,18 +141,30 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
     h=$(anchor "$pair" 5)
     peer() { local s; s=$(field "$pair/$1.result" 3); [ -n "$s" ] && echo "$s / $(field "$pair/$1.result" 4)" || field "$pair/$1.result" 1; }
     [ -s "$WORK/$pair/ours.result" ] || continue
-    echo "| $pair | $o | $n | $ours$( [ "$(field "$pair/ours.result" 1)" = ok ] || echo " ($(field "$pair/ours.result" 1))") | $(ratio "$ours" "$h") | $(ratio "$ours" "$(field "$pair/bsdiff.result" 2)") | $(ratio "$ours" "$(field "$pair/xdelta3.result" 2)") | $(ratio "$ours" "$(field "$pair/zstd.result" 2)") | $(field "$pair/ours.result" 3) | $(field "$pair/ours.result" 4) | $(peer agent) | $(anchor "$pair" 7) / $(anchor "$pair" 8) | $(peer bsdiff) | $(peer xdelta3) | $(peer zstd) | $(field "$pair/ours.result" 5) |"
+    echo "| $pair | $o | $n | $ours$( [ "$(field "$pair/ours.result" 1)" = ok ] || echo " ($(field "$pair/ours.result" 1))") | $(ratio "$ours" "$h") | $(ratio "$ours" "$(field "$pair/bsdiff.result" 2)") | $(ratio "$ours" "$(field "$pair/xdelta3.result" 2)") | $(ratio "$ours" "$(field "$pair/zstd.result" 2)") | $(peer ours) | $(anchor "$pair" 7) / $(anchor "$pair" 8) | $(peer bsdiff) | $(peer xdelta3) | $(peer zstd) | $(field "$pair/ours.result" 5) |"
   done
   echo
   rs=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 2)" "$(anchor "$pair" 5)"; done | grep -v -- - | sort -n)
-  echo "Our bundle / HDiffPatch: median $(echo "$rs" | median), worst $(echo "$rs" | tail -1) (bar: median <= 1.0, worst <= 1.15)."
+  echo "- Our bundle / HDiffPatch: median $(echo "$rs" | median), worst $(echo "$rs" | tail -1) (bar: median <= 1.0, worst <= 1.15)."
   as=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 3)" "$(anchor "$pair" 7)"; done | grep -v -- - | sort -n)
-  echo "Our apply time / HDiffPatch's (anchor): median $(echo "$as" | median), worst $(echo "$as" | tail -1) (bar: <= 1.5)."
+  echo "- Our apply time / HDiffPatch's anchor: median $(echo "$as" | median), worst $(echo "$as" | tail -1) (bar: <= 1.5)."
+  # How fast this machine runs now against the anchors' machine, judged by the peers both ran.
+  fs=$(for pair in $PAIRS; do for m in bsdiff:bsdiff xdelta3:xdelta3 zstd:zstd19-patch; do
+         here=$(field "$pair/${m%%:*}.result" 3)
+         there=$(awk -F'\t' -v p="$pair" -v m="${m#*:}" '$1==p && $2==m {print $7}' "$ANCHORS")
+         [ -n "$here" ] && [ -n "$there" ] && echo "scale=2; $here / $there" | bc
+       done; done | sort -n)
+  f=$(echo "$fs" | median)
+  echo "- The same peer binaries here / in anchors.tsv (apply time, all pairs): median ${f}x (from $(echo "$fs" | head -1)x to $(echo "$fs" | tail -1)x)."
+  if [ -n "$f" ]; then
+    ss=$(for pair in $PAIRS; do o=$(field "$pair/ours.result" 3); h=$(anchor "$pair" 7); [ -n "$o" ] && [ -n "$h" ] && echo "scale=3; $o / ($h * $f)" | bc | sed 's/^\./0./'; done | sort -n)
+    echo "- Our apply time / (HDiffPatch's anchor x ${f}), an estimate of the ratio on one machine: median $(echo "$ss" | median), worst $(echo "$ss" | tail -1)."
+  fi
+  ps=$(for pair in $PAIRS; do o=$(field "$pair/ours.result" 3); best=$(for m in bsdiff xdelta3 zstd; do field "$pair/$m.result" 3; done | grep . | sort -n | head -1); [ -n "$o" ] && [ -n "$best" ] && ratio "$o" "$best"; done | sort -n)
+  echo "- Our apply time / the fastest Debian peer on the pair, same run: median $(echo "$ps" | median), worst $(echo "$ps" | tail -1)."
   /usr/bin/time -f "%M" -o "$WORK/floor.t" "$BUILD/bin/ota-agent" --help >/dev/null 2>&1 || true
   floor=$(tail -1 "$WORK/floor.t")
-  echo "RSS of \`ota-agent --help\` (its shared libraries loaded, nothing else): $((floor / 1024)) MiB."
-  echo "Peak apply RSS of ota-agent apply: $(for pair in $PAIRS; do field "$pair/agent.result" 4; done | sort -n | tail -1) MiB at most."
-  echo "Peak apply RSS of ours: $(for pair in $PAIRS; do field "$pair/ours.result" 4; done | sort -n | tail -1) MiB at most (bar: 16 MiB)."
+  echo "- Peak apply RSS of \`ota-agent apply\`: $(for pair in $PAIRS; do field "$pair/ours.result" 4; done | sort -n | tail -1) MiB at most (bar: 16 MiB); \`ota-agent --help\` alone: $((floor / 1024)) MiB."
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"

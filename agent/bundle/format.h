@@ -24,6 +24,10 @@ inline constexpr uint64_t kMaxOpOutput = 64ull << 20; // bound on any op's dst_l
 inline constexpr uint64_t kMaxBlobSize = 64ull << 20; // bound on any op's data_length
 inline constexpr uint64_t kMaxSourceExtents = 4096;   // per operation
 inline constexpr uint64_t kMaxFiles = 65536;
+// Per-chunk source hashes: a power of two between these sizes, at most kMaxSourceChunks of them.
+inline constexpr uint64_t kMinSourceChunk = 64ull << 10;
+inline constexpr uint64_t kMaxSourceChunk = 1ull << 30;
+inline constexpr uint64_t kMaxSourceChunks = 65536;
 // Bound on the concatenated src_extents of one ZstdPatch op: the agent holds them in memory as the
 // zstd prefix. (Copy is bounded by kMaxOpOutput; Diff reads the source through the device.)
 inline constexpr uint64_t kMaxPatchSource = 64ull << 20;
@@ -60,10 +64,14 @@ struct Operation {
     std::string data_sha256; // hex; empty when data_length == 0
 };
 
-// The image a delta was made against: the agent checks it before writing anything.
+// The image a delta was made against: the agent checks it before writing anything. With
+// per-chunk hashes it checks only the chunks the operations read (in parallel), which is as safe
+// (no other source byte reaches the target) and much faster when most of the new image is new.
 struct SourceImage {
     uint64_t size = 0;
-    std::string sha256;
+    std::string sha256;      // the whole image: names the version the delta applies to
+    uint64_t chunk_size = 0; // 0: no per-chunk hashes
+    std::vector<std::string> chunk_sha256; // chunk i = bytes [i*chunk_size, min(size, (i+1)*..))
 };
 
 // For payloads made of files (AI models): the target image is the concatenation of the files.

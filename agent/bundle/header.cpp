@@ -236,7 +236,25 @@ void validate_header(const Header& h) {
     if (h.payload_kind != "firmware" && h.payload_kind != "model")
         malformed("payload_kind must be \"firmware\" or \"model\"");
     check_sha256(h.target_sha256, "target_sha256");
-    if (h.source) check_sha256(h.source->sha256, "source.sha256");
+    if (h.source) {
+        check_sha256(h.source->sha256, "source.sha256");
+        const SourceImage& src = *h.source;
+        if (src.chunk_size != 0 || !src.chunk_sha256.empty()) {
+            const uint64_t c = src.chunk_size;
+            if (c < kMinSourceChunk || c > kMaxSourceChunk || (c & (c - 1)) != 0)
+                malformed("source.chunk_size " + std::to_string(c) +
+                          " is not a power of two between " + std::to_string(kMinSourceChunk) +
+                          " and " + std::to_string(kMaxSourceChunk));
+            const uint64_t count = src.size / c + (src.size % c != 0);
+            if (src.chunk_sha256.size() != count)
+                malformed("source.chunk_sha256 has " + std::to_string(src.chunk_sha256.size()) +
+                          " hashes, a source of " + std::to_string(src.size) +
+                          " bytes in chunks of " + std::to_string(c) + " needs " +
+                          std::to_string(count));
+            for (size_t i = 0; i < src.chunk_sha256.size(); ++i)
+                check_sha256(src.chunk_sha256[i], "source.chunk_sha256[" + std::to_string(i) + "]");
+        }
+    }
     if (h.operations.size() > kMaxOperations)
         too_large(std::to_string(h.operations.size()) + " operations, more than " +
                   std::to_string(kMaxOperations));
@@ -288,7 +306,13 @@ std::string header_to_json(const Header& h) {
     j["payload_kind"] = h.payload_kind;
     j["target_size"] = h.target_size;
     j["target_sha256"] = h.target_sha256;
-    if (h.source) j["source"] = Json{{"size", h.source->size}, {"sha256", h.source->sha256}};
+    if (h.source) {
+        j["source"] = Json{{"size", h.source->size}, {"sha256", h.source->sha256}};
+        if (h.source->chunk_size != 0) {
+            j["source"]["chunk_size"] = h.source->chunk_size;
+            j["source"]["chunk_sha256"] = h.source->chunk_sha256;
+        }
+    }
     j["max_op_output"] = h.max_op_output;
     Json ops = Json::array();
     for (const Operation& op : h.operations)
@@ -323,8 +347,20 @@ Header parse_header(const std::string& bytes) {
         if (j.contains("source")) {
             const Json& s = j["source"];
             if (!s.is_object()) malformed("source must be an object");
-            check_keys(s, {"size", "sha256"}, "source");
+            check_keys(s, {"size", "sha256", "chunk_size", "chunk_sha256"}, "source");
             h.source = SourceImage{get_u64(s, "size", "source"), get_string(s, "sha256", "source")};
+            if (s.contains("chunk_size") || s.contains("chunk_sha256")) {
+                h.source->chunk_size = get_u64(s, "chunk_size", "source");
+                const Json& hashes = get_array(s, "chunk_sha256", "source");
+                if (hashes.size() > kMaxSourceChunks)
+                    too_large("source.chunk_sha256 has " + std::to_string(hashes.size()) +
+                              " hashes, more than " + std::to_string(kMaxSourceChunks));
+                h.source->chunk_sha256.reserve(hashes.size());
+                for (const Json& x : hashes) {
+                    if (!x.is_string()) malformed("source.chunk_sha256 entries must be strings");
+                    h.source->chunk_sha256.push_back(x.get<std::string>());
+                }
+            }
         }
         h.max_op_output = get_u64(j, "max_op_output", "header");
         const Json& ops = get_array(j, "operations", "header");

@@ -180,6 +180,88 @@ std::string device_sha256(hal::BlockDevice& device, uint64_t length) {
     return h.finish_hex();
 }
 
+namespace {
+
+// Indices of the source chunks that any op reads (all ops, also on resume: simpler than tying the
+// check to the journal, and a resume is rare).
+std::vector<size_t> chunks_read(const SourceImage& image, const std::vector<Operation>& ops) {
+    std::vector<bool> needed(image.chunk_sha256.size(), false);
+    for (const Operation& op : ops)
+        for (const Extent& e : op.src_extents) // validated: inside image.size, length >= 1
+            for (uint64_t c = e.offset / image.chunk_size;
+                 c <= (e.offset + e.length - 1) / image.chunk_size; ++c)
+                needed[c] = true;
+    std::vector<size_t> list;
+    for (size_t c = 0; c < needed.size(); ++c)
+        if (needed[c]) list.push_back(c);
+    return list;
+}
+
+// Hashes the listed chunks on every core (reads are serialized: a BlockDevice need not be
+// thread-safe); returns a chunk whose hash differs, or -1.
+long first_bad_chunk(const SourceImage& image, hal::BlockDevice& source,
+                     const std::vector<size_t>& chunks) {
+    std::mutex read_mutex;
+    std::atomic<size_t> next{0};
+    std::atomic<long> bad{-1};
+    std::exception_ptr error;
+    auto work = [&] {
+        try {
+            std::vector<uint8_t> buf(kReadBackChunk);
+            for (size_t k; bad < 0 && (k = next++) < chunks.size();) {
+                const uint64_t begin = chunks[k] * image.chunk_size;
+                const uint64_t end = std::min(image.size, begin + image.chunk_size);
+                Hasher h;
+                for (uint64_t pos = begin; pos < end;) {
+                    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - pos));
+                    {
+                        std::lock_guard<std::mutex> lock(read_mutex);
+                        source.read(pos, buf.data(), n);
+                    }
+                    h.update(buf.data(), n);
+                    pos += n;
+                }
+                if (!equal_constant_time(h.finish_hex(), image.chunk_sha256[chunks[k]]))
+                    bad = static_cast<long>(chunks[k]);
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(read_mutex);
+            if (!error) error = std::current_exception();
+            bad = 0;
+        }
+    };
+    const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+    std::vector<std::thread> helpers;
+    for (size_t t = 1; t < std::min(threads, chunks.size()); ++t)
+        helpers.emplace_back(work);
+    work();
+    for (auto& t : helpers)
+        t.join();
+    if (error) std::rethrow_exception(error);
+    return bad;
+}
+
+} // namespace
+
+void verify_source(const SourceImage& image, hal::BlockDevice& source,
+                   const std::vector<Operation>& ops) {
+    const std::string mismatch =
+        "source " + source.path() + " is not the image this delta was made against (SHA-256 ";
+    if (image.chunk_size == 0) {
+        if (!equal_constant_time(device_sha256(source, image.size), image.sha256))
+            throw Error(ErrorKind::SourceMismatch, mismatch + "differs)");
+        return;
+    }
+    const long bad = first_bad_chunk(image, source, chunks_read(image, ops));
+    if (bad >= 0) {
+        const uint64_t begin = static_cast<uint64_t>(bad) * image.chunk_size;
+        throw Error(ErrorKind::SourceMismatch,
+                    mismatch + "of bytes " + std::to_string(begin) + ".." +
+                        std::to_string(std::min(image.size, begin + image.chunk_size)) +
+                        " differs)");
+    }
+}
+
 InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
                              hal::BlockDevice& target, InstallJournal& journal,
                              const InstallOptions& options) {
@@ -201,11 +283,7 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
             throw Error(ErrorKind::SourceMismatch,
                         "source " + source->path() + " is " + std::to_string(source->size()) +
                             " bytes, the delta needs " + std::to_string(header.source->size));
-        if (!equal_constant_time(device_sha256(*source, header.source->size),
-                                 header.source->sha256))
-            throw Error(ErrorKind::SourceMismatch,
-                        "source " + source->path() +
-                            " is not the image this delta was made against (SHA-256 differs)");
+        verify_source(*header.source, *source, ops);
     }
 
     // 2. Where to start: a journal for this bundle and this target lets us skip finished ops.

@@ -60,4 +60,9 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
 // SHA-256 (hex) of the first `length` bytes of a device, read in large chunks.
 std::string device_sha256(hal::BlockDevice& device, uint64_t length);
 
+// Throws Error(SourceMismatch) unless `source` holds the image a delta was made against: the whole
+// image's SHA-256 or, when the header lists per-chunk hashes, those of the chunks `ops` read.
+void verify_source(const SourceImage& image, hal::BlockDevice& source,
+                   const std::vector<Operation>& ops);
+
 } // namespace ota::bundle

@@ -4,6 +4,7 @@
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -38,6 +39,24 @@ private:
     uint64_t size_ = 0;
 };
 
+// The source's whole hash plus one per chunk, so the agent can check the chunks on all its cores
+// and skip those the delta never reads. At most 32 chunks of at least 1 MiB: enough to spread the
+// work and to skip the unused half of a file-system image (rootfs-ext4: 13 of 24 read), for at
+// most 2.2 KB of header (the bundle size is the headline number).
+bundle::SourceImage describe_source(const uint8_t* data, uint64_t size) {
+    auto bytes = [&](uint64_t offset, uint64_t length) {
+        return std::string_view(reinterpret_cast<const char*>(data) + offset, length);
+    };
+    bundle::SourceImage source{size, sha256_hex(bytes(0, size))};
+    source.chunk_size = 1ull << 20;
+    while (size > 32 * source.chunk_size)
+        source.chunk_size *= 2;
+    for (uint64_t offset = 0; offset < size; offset += source.chunk_size)
+        source.chunk_sha256.push_back(
+            sha256_hex(bytes(offset, std::min(source.chunk_size, size - offset))));
+    return source;
+}
+
 } // namespace
 
 bundle::BundleInfo build_delta_bundle(const std::string& old_path, const std::string& new_path,
@@ -46,9 +65,7 @@ bundle::BundleInfo build_delta_bundle(const std::string& old_path, const std::st
     MappedFile old_image(old_path);
     MappedFile new_image(new_path);
     bundle::BundleWriter writer(out_path);
-    writer.set_source({old_image.size(),
-                       sha256_hex(std::string_view(reinterpret_cast<const char*>(old_image.data()),
-                                                   old_image.size()))});
+    writer.set_source(describe_source(old_image.data(), old_image.size()));
     encode_delta(
         old_image.data(), old_image.size(), new_image.data(), new_image.size(), options,
         [&](EncodedOp&& op) {

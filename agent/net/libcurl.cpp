@@ -17,8 +17,7 @@ namespace {
 template <typename Fn> void resolve(void* handle, const char* name, Fn& fn) {
     void* symbol = dlsym(handle, name);
     if (!symbol)
-        throw Error(ErrorKind::Network,
-                    std::string(OTA_LIBCURL_SONAME " has no function ") + name);
+        throw Error(ErrorKind::Network, std::string(OTA_LIBCURL_SONAME " has no function ") + name);
     fn = reinterpret_cast<Fn>(symbol);
 }
 

@@ -267,6 +267,32 @@ TEST_CASE("the header is strict", "[bundle]") {
         h.source->sha256.pop_back();
         CHECK(parse_error_kind(h) == ErrorKind::Malformed);
     }
+    SECTION("per-chunk source hashes") {
+        Header h = ok;
+        h.source->chunk_size = kMinSourceChunk; // 1000 bytes: one chunk
+        h.source->chunk_sha256 = {std::string(64, 'd')};
+        Header back = parse_header(header_to_json(h));
+        CHECK(back.source->chunk_size == kMinSourceChunk);
+        CHECK(back.source->chunk_sha256 == h.source->chunk_sha256);
+        Header bad = h;
+        bad.source->chunk_size = 100000; // not a power of two
+        CHECK(parse_error_kind(bad, &msg) == ErrorKind::Malformed);
+        CHECK_THAT(msg, Catch::Contains("source.chunk_size"));
+        bad = h;
+        bad.source->chunk_size = kMinSourceChunk / 2;
+        CHECK(parse_error_kind(bad) == ErrorKind::Malformed);
+        bad = h;
+        bad.source->chunk_sha256.push_back(std::string(64, 'e')); // two hashes for one chunk
+        CHECK(parse_error_kind(bad, &msg) == ErrorKind::Malformed);
+        CHECK_THAT(msg, Catch::Contains("needs 1"));
+        bad = h;
+        bad.source->chunk_sha256[0][7] = 'x';
+        CHECK(parse_error_kind(bad, &msg) == ErrorKind::Malformed);
+        CHECK_THAT(msg, Catch::Contains("source.chunk_sha256[0]"));
+        bad = h;
+        bad.source->chunk_size = 0; // hashes without a chunk size
+        CHECK(parse_error_kind(bad) == ErrorKind::Malformed);
+    }
     SECTION("op output above the bound") {
         Header h;
         h.target_sha256 = std::string(64, 'a');

@@ -3,6 +3,7 @@
 #include "agent/bundle/apply_file.h"
 #include "agent/bundle/installer.h"
 #include "agent/bundle/reader.h"
+#include "agent/common/crypto.h"
 #include "agent/common/error.h"
 #include "agent/delta/delta_bundle.h"
 #include "agent/delta/diff.h"
@@ -161,5 +162,51 @@ TEST_CASE("a delta install killed after any operation resumes to the exact image
         REQUIRE(result.skipped <= kill_at + 1);
         target.reset();
         REQUIRE(read_all(dir.file("target")) == new_image);
+    }
+}
+
+TEST_CASE("a delta checks the source chunks its operations read, and only those") {
+    // old = [1 MiB never used | 2 MiB the new image starts with]; new = that 2 MiB + fresh bytes.
+    TempDir dir;
+    const std::string unused = pseudo_random_bytes(1 << 20, 81);
+    const std::string kept = pseudo_random_bytes(2 << 20, 82);
+    const std::string old_image = unused + kept;
+    std::string new_image = kept + pseudo_random_bytes(70000, 83);
+    new_image[1000] ^= 0x10;
+    write_all_file(dir.file("old"), old_image);
+    write_all_file(dir.file("new"), new_image);
+    auto info = delta::build_delta_bundle(dir.file("old"), dir.file("new"), dir.file("bundle"));
+    const bundle::SourceImage& source = *info.header.source;
+    REQUIRE(source.chunk_size == (1u << 20)); // 3 MiB: 1 MiB chunks (at most 32 of them)
+    REQUIRE(source.chunk_sha256.size() == 3);
+    REQUIRE(source.chunk_sha256[0] == sha256_hex(unused));
+    bool reads_chunk0 = false, reads_chunk2 = false;
+    for (const auto& op : info.header.operations)
+        for (const auto& e : op.src_extents) {
+            reads_chunk0 |= e.offset < source.chunk_size;
+            reads_chunk2 |= e.offset + e.length > 2 * source.chunk_size;
+        }
+    REQUIRE_FALSE(reads_chunk0); // the premise of this test
+    REQUIRE(reads_chunk2);
+
+    std::string changed = old_image;
+    SECTION("a changed byte in a chunk that is read: refused before any write") {
+        changed[(2 << 20) + 12345] ^= 0x01;
+        write_all_file(dir.file("old"), changed);
+        std::string message;
+        try {
+            install(dir, dir.file("bundle"), new_image.size());
+            FAIL("installed from a modified source");
+        } catch (const Error& e) {
+            REQUIRE(e.kind() == ErrorKind::SourceMismatch);
+            message = e.what();
+        }
+        CHECK_THAT(message, Catch::Contains("bytes 2097152..3145728"));
+        CHECK(read_all(dir.file("target")) == std::string(new_image.size(), '\x55'));
+    }
+    SECTION("a changed byte in a chunk nothing reads: no source byte of it reaches the target") {
+        changed[4321] ^= 0x01;
+        write_all_file(dir.file("old"), changed);
+        CHECK(install(dir, dir.file("bundle"), new_image.size()) == new_image);
     }
 }
