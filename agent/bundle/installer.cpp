@@ -10,6 +10,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <zstd.h>
 
@@ -232,8 +233,13 @@ long first_bad_chunk(const SourceImage& image, hal::BlockDevice& source,
     };
     const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
     std::vector<std::thread> helpers;
-    for (size_t t = 1; t < std::min(threads, chunks.size()); ++t)
-        helpers.emplace_back(work);
+    for (size_t t = 1; t < std::min(threads, chunks.size()); ++t) {
+        try {
+            helpers.emplace_back(work);
+        } catch (const std::system_error&) {
+            break; // no thread to spare: the helpers started (and this thread) do the work
+        }
+    }
     work();
     for (auto& t : helpers)
         t.join();

@@ -10,12 +10,11 @@ CC=clang CXX=clang++ cmake -S "$repo_root" -B "$build" -G Ninja -DCMAKE_BUILD_TY
     -DOTA_FUZZ=ON -DOTA_BUILD_TESTS=OFF >/dev/null || exit 1
 targets=(fuzz_tuf_metadata fuzz_bundle_header fuzz_uboot_env fuzz_delta_apply)
 cmake --build "$build" --target "${targets[@]}" || exit 1
-status=0
-for t in "${targets[@]}"; do
-    corpus="$build/corpus/$t"
+# Runs one target and writes its verdict to BUILD/T.verdict.
+run_target() {
+    local t=$1 corpus="$build/corpus/$1" log="$build/$1.log" rc execs
     mkdir -p "$corpus" "$build/artifacts/$t"
     cp -n "$repo_root/tests/fuzz/corpus/$t"/* "$corpus/" 2>/dev/null || true
-    log="$build/$t.log"
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
         "$build/bin/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
         -artifact_prefix="$build/artifacts/$t/" "$corpus" >"$log" 2>&1
@@ -23,11 +22,28 @@ for t in "${targets[@]}"; do
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
     [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
     if [ $rc -eq 0 ]; then
-        echo "$t: ${seconds}s, ${execs:-?} executions, corpus $(ls "$corpus" | wc -l) inputs, no findings"
+        echo "$t: ${seconds}s, ${execs:-?} executions, corpus $(ls "$corpus" | wc -l) inputs, no findings" \
+            >"$build/$t.verdict"
     else
-        echo "$t: FAILED (exit $rc) after ${execs:-?} executions; artifacts in $build/artifacts/$t"
-        grep -E 'ERROR|runtime error|SUMMARY' "$log" | head -5
-        status=1
+        {
+            echo "$t: FAILED (exit $rc) after ${execs:-?} executions; artifacts in $build/artifacts/$t"
+            grep -E 'ERROR|runtime error|SUMMARY' "$log" | head -5
+        } >"$build/$t.verdict"
     fi
+}
+
+# One target per core at a time: each still gets its full time on a core of its own. The verdict
+# files decide the outcome (a job's exit status can be reaped before `wait -n` sees it).
+jobs=$(nproc)
+for t in "${targets[@]}"; do
+    rm -f "$build/$t.verdict"
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    run_target "$t" &
+done
+wait
+status=0
+for t in "${targets[@]}"; do
+    if [ -s "$build/$t.verdict" ]; then cat "$build/$t.verdict"; else echo "$t: no verdict"; fi
+    grep -q "no findings" "$build/$t.verdict" 2>/dev/null || status=1
 done
 exit $status
