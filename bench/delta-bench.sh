@@ -10,7 +10,10 @@
 #           which encodes on every core, and `ota-agent apply`, exactly as integrators run them)
 # --shared  the shared/ folder with corpus/make-corpus.sh and anchors.tsv (default ../shared)
 # --corpus  where the corpus is built once and cached (default /work/corpus)
-# --work    scratch space for patches and outputs (default /tmp/delta-bench)
+# --work    scratch space for patches and results (default /tmp/delta-bench)
+# --outputs where every method writes the image it rebuilds (default /dev/shm/ota-delta-bench, a
+#           tmpfs: the disk then does not decide the apply times, and ours' fsync costs nothing,
+#           as for peers that do not sync; give a disk directory to include the write-back)
 # --reuse-peers  keep the peers' patches from an earlier run in --work (they do not change); their
 #                apply is measured again
 # --table-only   only (re)write the table from the results already in --work
@@ -24,6 +27,7 @@ BUILD=$REPO/build
 SHARED=$REPO/../shared
 CORPUS=/work/corpus
 WORK=/tmp/delta-bench
+OUTPUTS=/dev/shm/ota-delta-bench
 PAIRS=""
 OUT=$REPO/docs/benchmarks.md
 REUSE=0
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
     --shared) SHARED=$2; shift 2 ;;
     --corpus) CORPUS=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
+    --outputs) OUTPUTS=$2; shift 2 ;;
     --pairs) PAIRS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --reuse-peers) REUSE=1; shift ;;
@@ -76,7 +81,7 @@ run_method() {
   if [ "$keep" = 1 ] && [ -s "$res" ] && [ "$(cut -f1 "$res")" = failed ]; then return 0; fi
   if [ "$keep" = 1 ] && [ -s "$d/$m.patch" ] && [ -s "$res" ]; then
     encode_s=$(cut -f5 "$res")
-    rm -f "$d/$m.runs" "$d/$m.out"
+    rm -f "$d/$m.runs"
   else
     rm -f "$d/$m".* ; mkdir -p "$d"
     s=$(date +%s.%N)
@@ -87,29 +92,31 @@ run_method() {
     encode_s=$(echo "$e - $s" | bc)
   fi
   local size; size=$(stat -c %s "$d/$m.patch")
-  for i in 1 2 3; do rm -f "$d/$m.out" "$d/$m.out.journal"; timed "$d/$m.runs" bash -c "$app"; done
-  local ok=ok; cmp -s "$d/$m.out" "$NEW" || ok=WRONG
+  local out=$OUTPUTS/$pair/$m.out
+  mkdir -p "$OUTPUTS/$pair"
+  for i in 1 2 3; do rm -f "$out" "$out.journal"; timed "$d/$m.runs" bash -c "$app"; done
+  local ok=ok; cmp -s "$out" "$NEW" || ok=WRONG
   local secs rss
   secs=$(cut -d' ' -f1 "$d/$m.runs" | median); rss=$(cut -d' ' -f2 "$d/$m.runs" | median)
   printf '%s\t%s\t%s\t%s\t%.1f\n' "$ok" "$size" "$secs" "$((rss / 1024))" "$encode_s" >"$res"
-  rm -f "$d/$m.out" "$d/$m.out.journal"
+  rm -f "$out" "$out.journal"
 }
 
 for pair in $PAIRS; do
   [ "$TABLE_ONLY" = 1 ] && break
   OLD=$CORPUS/$(awk -F'\t' -v p="$pair" '$1==p {print $2}' "$CORPUS/corpus.tsv")
   NEW=$CORPUS/$(awk -F'\t' -v p="$pair" '$1==p {print $3}' "$CORPUS/corpus.tsv")
-  d=$WORK/$pair; mkdir -p "$d"
+  d=$WORK/$pair o=$OUTPUTS/$pair; mkdir -p "$d" "$o"
   echo "== $pair $(date +%T)" >&2
-  run_method "$pair" ours "publish '$OLD' '$NEW' '$d/ours.patch'" "apply_ours '$d/ours.patch' '$OLD' '$d/ours.out'"
+  run_method "$pair" ours "publish '$OLD' '$NEW' '$d/ours.patch'" "apply_ours '$d/ours.patch' '$OLD' '$o/ours.out'"
   max=$(( $(stat -c %s "$OLD") > $(stat -c %s "$NEW") ? $(stat -c %s "$OLD") : $(stat -c %s "$NEW") ))
   wl=10; while [ $((1 << wl)) -lt "$max" ]; do wl=$((wl + 1)); done
   run_method "$pair" zstd "zstd -q -19 --long=$wl --patch-from='$OLD' '$NEW' -o '$d/zstd.patch'" \
-    "zstd -q -d --long=$wl --patch-from='$OLD' '$d/zstd.patch' -o '$d/zstd.out' -f"
+    "zstd -q -d --long=$wl --patch-from='$OLD' '$d/zstd.patch' -o '$o/zstd.out' -f"
   run_method "$pair" xdelta3 "xdelta3 -9 -S djw -B $max -e -f -s '$OLD' '$NEW' '$d/xdelta3.patch'" \
-    "xdelta3 -d -B $max -f -s '$OLD' '$d/xdelta3.patch' '$d/xdelta3.out'"
+    "xdelta3 -d -B $max -f -s '$OLD' '$d/xdelta3.patch' '$o/xdelta3.out'"
   if [ "$max" -lt $((256 << 20)) ]; then # bsdiff needs 17x the image in memory and hours on 384 MiB
-    run_method "$pair" bsdiff "bsdiff '$OLD' '$NEW' '$d/bsdiff.patch'" "bspatch '$OLD' '$d/bsdiff.out' '$d/bsdiff.patch'"
+    run_method "$pair" bsdiff "bsdiff '$OLD' '$NEW' '$d/bsdiff.patch'" "bspatch '$OLD' '$o/bsdiff.out' '$d/bsdiff.patch'"
   else
     printf 'skipped\t\t\t\t\n' >"$d/bsdiff.result"
   fi
@@ -129,8 +136,8 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
   echo "\`xdelta3 -9 -S djw\`, \`zstd -19 --long --patch-from\`. HDiffPatch is not in Debian: its sizes,"
   echo "apply times and RSS are the anchors measured on this kind of machine (\`shared/corpus/anchors.tsv\`)."
   echo "Sizes in bytes; ratios are our bundle / the peer's patch (below 1 = ours smaller). Apply: median"
-  echo "of 3 runs, wall seconds and peak RSS (MiB, from \`/usr/bin/time\`). The machine is shared with"
-  echo "other builds, so times are noisy."
+  echo "of 3 runs, wall seconds and peak RSS (MiB, from \`/usr/bin/time\`); every method writes its"
+  echo "output to $OUTPUTS ($(df --output=fstype "$OUTPUTS" 2>/dev/null | tail -1)). Times are noisy."
   echo
   echo "| pair | old | new | ours | / hdiffz | / bsdiff | / xdelta3 | / zstd | ours apply s / MiB | hdiffz s / MiB (anchor) | bsdiff s / MiB | xdelta3 s / MiB | zstd s / MiB | ours encode s |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"

@@ -4,6 +4,7 @@
 #include "agent/bundle/installer.h"
 #include "agent/bundle/reader.h"
 #include "agent/bundle/writer.h"
+#include "agent/common/canonical_json.h"
 #include "agent/common/crypto.h"
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
@@ -290,8 +291,11 @@ TEST_CASE("the header is strict", "[bundle]") {
         CHECK(parse_error_kind(bad, &msg) == ErrorKind::Malformed);
         CHECK_THAT(msg, Catch::Contains("source.chunk_sha256[0]"));
         bad = h;
-        bad.source->chunk_size = 0; // hashes without a chunk size
-        CHECK(parse_error_kind(bad) == ErrorKind::Malformed);
+        bad.source->chunk_size = 0; // hashes without a chunk size (the writer's check)
+        CHECK(error_kind_of([&] { validate_header(bad); }) == ErrorKind::Malformed);
+        Json j = Json::parse(header_to_json(h)); // and in a parsed header
+        j["source"].erase("chunk_size");
+        CHECK(error_kind_of([&] { parse_header(j.dump()); }) == ErrorKind::Malformed);
     }
     SECTION("op output above the bound") {
         Header h;
