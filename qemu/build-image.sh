@@ -130,7 +130,10 @@ make_slot() { # version variant(good|bad|hang) out.img
   if [ "$AGENT_MODE" = standin ]; then cp "$AGENT_BIN" "$r/usr/bin/ota-agent"
   else aarch64-linux-gnu-strip -o "$r/usr/bin/ota-agent" "$AGENT_BIN"; fi
   cp "$DEB/usr/bin/fw_printenv" "$r/usr/bin/"; ln -s fw_printenv "$r/usr/bin/fw_setenv"
-  for l in $(needed_libs "$AGENT_BIN" "$DEB/usr/bin/fw_printenv" | sort -u); do
+  # libcurl is not in the agent's DT_NEEDED: the agent loads it at its first download (dlopen).
+  local curl=""
+  [ "$AGENT_MODE" = standin ] || curl=$(find_lib libcurl.so.4)
+  for l in $( (needed_libs "$AGENT_BIN" "$DEB/usr/bin/fw_printenv" ${curl:+"$curl"}; echo $curl) | sort -u); do
     cp -L "$l" "$r/lib/aarch64-linux-gnu/"
   done
   cp -L "$(find_lib ld-linux-aarch64.so.1)" "$r/lib/ld-linux-aarch64.so.1"
