@@ -5,8 +5,9 @@
 //   ota-delta-tool install BUNDLE --source OLD --output NEW     (apply_bundle_file)
 // OUT is a plain op stream (magic, source/target SHA-256, then per op: type, dst range, extents,
 // blob). apply checks the source hash first and the output hash last, like the installer does,
-// and holds one op output and one blob at a time. Used by bench/delta-bench.sh until
-// `ota-publish delta` / `ota-agent apply` are wired to the real bundle format.
+// and holds one op output and one blob at a time. A developer's tool for the codec (op size,
+// level, threads, verbose per-op output); bench/delta-bench.sh runs `ota-publish delta` and
+// `ota-agent apply` themselves.
 #include "agent/common/crypto.h"
 #include "agent/common/error.h"
 #include "agent/common/fs.h"

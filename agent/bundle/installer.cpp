@@ -169,16 +169,31 @@ void register_apply_diff(ApplyDiffFn fn) {
     registered_apply_diff() = std::move(fn);
 }
 
-std::string device_sha256(hal::BlockDevice& device, uint64_t length) {
-    std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(length, kReadBackChunk)));
+namespace {
+
+// SHA-256 (hex) of bytes [begin, end) of a device, read through `buf`; each read holds
+// *read_mutex when one is given (threads sharing a device that need not be thread-safe).
+std::string range_sha256(hal::BlockDevice& device, uint64_t begin, uint64_t end,
+                         std::vector<uint8_t>& buf, std::mutex* read_mutex = nullptr) {
     Hasher h;
-    for (uint64_t pos = 0; pos < length;) {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - pos));
-        device.read(pos, buf.data(), n);
+    for (uint64_t pos = begin; pos < end;) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - pos));
+        {
+            std::unique_lock<std::mutex> lock;
+            if (read_mutex) lock = std::unique_lock<std::mutex>(*read_mutex);
+            device.read(pos, buf.data(), n);
+        }
         h.update(buf.data(), n);
         pos += n;
     }
     return h.finish_hex();
+}
+
+} // namespace
+
+std::string device_sha256(hal::BlockDevice& device, uint64_t length) {
+    std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(length, kReadBackChunk)));
+    return range_sha256(device, 0, length, buf);
 }
 
 namespace {
@@ -200,8 +215,8 @@ std::vector<size_t> chunks_read(const SourceImage& image, const std::vector<Oper
 
 // Hashes the listed chunks on every core (reads are serialized: a BlockDevice need not be
 // thread-safe); returns a chunk whose hash differs, or -1.
-long first_bad_chunk(const SourceImage& image, hal::BlockDevice& source,
-                     const std::vector<size_t>& chunks) {
+long find_bad_chunk(const SourceImage& image, hal::BlockDevice& source,
+                    const std::vector<size_t>& chunks) {
     std::mutex read_mutex;
     std::atomic<size_t> next{0};
     std::atomic<long> bad{-1};
@@ -212,23 +227,14 @@ long first_bad_chunk(const SourceImage& image, hal::BlockDevice& source,
             for (size_t k; bad < 0 && (k = next++) < chunks.size();) {
                 const uint64_t begin = chunks[k] * image.chunk_size;
                 const uint64_t end = std::min(image.size, begin + image.chunk_size);
-                Hasher h;
-                for (uint64_t pos = begin; pos < end;) {
-                    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - pos));
-                    {
-                        std::lock_guard<std::mutex> lock(read_mutex);
-                        source.read(pos, buf.data(), n);
-                    }
-                    h.update(buf.data(), n);
-                    pos += n;
-                }
-                if (!equal_constant_time(h.finish_hex(), image.chunk_sha256[chunks[k]]))
+                if (!equal_constant_time(range_sha256(source, begin, end, buf, &read_mutex),
+                                         image.chunk_sha256[chunks[k]]))
                     bad = static_cast<long>(chunks[k]);
             }
         } catch (...) {
             std::lock_guard<std::mutex> lock(read_mutex);
             if (!error) error = std::current_exception();
-            bad = 0;
+            bad = 0; // stops the other threads; the error is rethrown below
         }
     };
     const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
@@ -258,7 +264,7 @@ void verify_source(const SourceImage& image, hal::BlockDevice& source,
             throw Error(ErrorKind::SourceMismatch, mismatch + "differs)");
         return;
     }
-    const long bad = first_bad_chunk(image, source, chunks_read(image, ops));
+    const long bad = find_bad_chunk(image, source, chunks_read(image, ops));
     if (bad >= 0) {
         const uint64_t begin = static_cast<uint64_t>(bad) * image.chunk_size;
         throw Error(ErrorKind::SourceMismatch,

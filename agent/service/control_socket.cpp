@@ -100,6 +100,7 @@ void ControlServer::broadcast(const Json& event) {
 void ControlServer::handle_line(Client& c, const std::string& line) {
     Json response;
     Json id;
+    bool replay = false;
     try {
         Json req = Json::parse(line);
         if (!req.is_object()) throw Error(ErrorKind::Malformed, "a request must be a JSON object");
@@ -109,12 +110,7 @@ void ControlServer::handle_line(Client& c, const std::string& line) {
         if (req["cmd"] == "subscribe") {
             c.subscribed = true;
             response = Json{{"ok", true}, {"subscribed", true}};
-            // The latest event follows the answer, so a late subscriber learns where the agent
-            // is (waiting for the vehicle, for consent, ...) without waiting for the next event.
-            if (!id.is_null()) response["id"] = id;
-            send_line(c.fd, response.dump());
-            if (!last_event_.empty()) send_line(c.fd, last_event_);
-            return;
+            replay = true;
         } else {
             response = handler_(req);
         }
@@ -125,6 +121,9 @@ void ControlServer::handle_line(Client& c, const std::string& line) {
     }
     if (!id.is_null()) response["id"] = id;
     send_line(c.fd, response.dump());
+    // The latest event follows a subscription's answer, so a late subscriber learns where the
+    // agent is (waiting for the vehicle, for consent, ...) without waiting for the next event.
+    if (replay && !last_event_.empty()) send_line(c.fd, last_event_);
 }
 
 void ControlServer::loop() {
