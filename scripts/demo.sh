@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end on a simulated ECU: installs what it needs, builds, publishes a signed
 # repository served by nginx on 127.0.0.1, and updates the ECU from slot A to slot B.
-#   sudo scripts/demo.sh [WORK_DIR]
+#   scripts/demo.sh [WORK_DIR]
 set -euo pipefail
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-/tmp/ota-demo}

@@ -6,7 +6,7 @@
 #   3. cross builds for aarch64 and armhf, the unit tests under qemu-user (label cross)
 #   4. the emulated ECU: real U-Boot + Debian kernel under qemu-system-aarch64 (label qemu)
 # Each stage prints its time; the script fails if any stage failed.
-#   sudo scripts/test.sh [--skip-cross] [--skip-qemu] [--skip-fuzz]
+#   scripts/test.sh [--skip-cross] [--skip-qemu] [--skip-fuzz]
 set -uo pipefail
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo_root"
