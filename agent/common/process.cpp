@@ -77,7 +77,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
     SpawnSetup setup;
     posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&setup.actions, write_end.get(), 1);
-    posix_spawn_file_actions_adddup2(&setup.actions, write_end.get(), 2);
+    if (options.capture_stderr)
+        posix_spawn_file_actions_adddup2(&setup.actions, write_end.get(), 2);
     // Its own process group (so a timeout can kill everything it started), no blocked signals,
     // and default actions for the signals the agent handles or ignores.
     sigset_t none, defaults;

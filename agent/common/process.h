@@ -13,14 +13,15 @@ namespace ota {
 struct ProcessOptions {
     int timeout_s = 60;
     std::vector<std::string> extra_env; // "NAME=value", added to the agent's environment
-    size_t max_output = 64 * 1024;      // bytes of stdout+stderr kept; the rest is read and dropped
+    size_t max_output = 64 * 1024;      // bytes of output kept; the rest is read and dropped
+    bool capture_stderr = true; // false: only stdout is captured, stderr goes to the agent's
 };
 
 struct ProcessResult {
     bool started = false;   // false: the program could not be run (output says why)
     bool timed_out = false; // killed (with its process group) after timeout_s
     int exit_status = -1;   // 0-255 when it exited normally, else -1
-    std::string output;     // stdout and stderr, at most max_output bytes
+    std::string output;     // stdout (and stderr), at most max_output bytes
     bool ok() const { return exit_status == 0; }
 };
 

@@ -56,9 +56,7 @@ void validate_runtime(const update::AgentConfig& c) {
     }
     if (::access(c.state_dir.c_str(), W_OK) != 0)
         bad("state_dir", "is not writable: " + c.state_dir);
-    if (c.bootloader.type == "sim" && !is_dir(c.bootloader.sim_dir))
-        bad("bootloader.dir", "names " + c.bootloader.sim_dir + ", which is not a folder");
-    if (c.bootloader.type == "uboot" && !file_exists(c.bootloader.fw_env_config))
+    if (!file_exists(c.bootloader.fw_env_config))
         bad("bootloader.fw_env_config",
             "names " + c.bootloader.fw_env_config + ", which does not exist");
     for (const auto& [slot, dev] : c.slots)
@@ -74,8 +72,9 @@ void validate_runtime(const update::AgentConfig& c) {
         for (const auto& [name, m] : c.models.models)
             check_command("models.components." + name + ".health_check", m.health_check);
     }
-    if (c.vehicle.type == "sim" && !is_dir(parent_directory(c.vehicle.file)))
+    if (c.vehicle.type == "file" && !is_dir(parent_directory(c.vehicle.file)))
         bad("vehicle.file", "is in a folder that does not exist: " + c.vehicle.file);
+    check_command("vehicle.command", c.vehicle.command);
     if (!c.control_socket.empty() && !is_dir(parent_directory(c.control_socket)))
         bad("control_socket", "is in a folder that does not exist: " + c.control_socket);
     if (!c.report.url.empty()) {
@@ -169,9 +168,10 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
 
     update::Engine engine(config, platform, fetcher, sink);
     update::InstallGate gate(config.vehicle, update::make_vehicle_state(config.vehicle), &flags,
-                             [&](const std::string& msg) {
+                             *platform.clock, [&](const std::string& msg) {
                                  sink(update::Event{"wait", msg, 0, 0});
                              });
+    engine.set_stop_request([&] { return flags.stop.load(); });
     engine.set_gate([&](const std::string& p) {
         set_phase("waiting-" + p);
         gate.wait(p);

@@ -89,8 +89,12 @@ struct ServiceFixture : EcuFixture {
     std::string log = tmp.file("daemon.log");
     ServiceFixture() {
         config["control_socket"] = socket_path;
-        config["vehicle"] = Json{
-            {"type", "sim"}, {"file", vehicle_file}, {"require_parked", true}, {"poll_ms", 50}};
+        // The vehicle file is written once per test: it stays fresh for the whole test.
+        config["vehicle"] = Json{{"type", "file"},
+                                 {"file", vehicle_file},
+                                 {"max_age_s", 3600},
+                                 {"require_parked", true},
+                                 {"poll_ms", 50}};
         save_config();
     }
     pid_t start_daemon(const std::string& args) {
@@ -315,7 +319,7 @@ TEST_CASE("configuration errors name the setting") {
          "\"vehicle.type\" must be"},
         {"vehicle file",
          [](Json& c) {
-             c["vehicle"] = Json{{"type", "sim"}};
+             c["vehicle"] = Json{{"type", "file"}};
          },
          "\"vehicle.file\" is required"},
         {"battery",
