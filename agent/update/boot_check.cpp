@@ -1,20 +1,119 @@
 #include "agent/update/boot_check.h"
 
 #include "agent/common/error.h"
+#include "agent/update/slot_switch.h"
 
 namespace ota::update {
+
+namespace {
+
+bool system_healthy(const StepContext& ctx, const UpdateOptions& options, std::string* out) {
+    if (options.skip_health || ctx.config.health_check.empty()) return true;
+    ctx.emit("health", "running health check");
+    return ctx.platform.hooks->run(ctx.config.health_check, options.health_timeout_s, out);
+}
+
+// Nothing waits for this boot (or an interrupted install resumes with the next update): a healthy
+// running slot gets its tries back, as RAUC's mark-good service does.
+std::string confirm_running_slot(const StepContext& ctx, const AgentState& state,
+                                 const std::string& booted, const UpdateOptions& options) {
+    std::string out;
+    if (!system_healthy(ctx, options, &out)) {
+        ctx.emit("health", "health check of the running slot failed: " + out);
+        return "health-failed";
+    }
+    ctx.platform.boot->mark_good(booted);
+    ctx.emit("commit", "slot " + booted + " confirmed good");
+    return state.pending ? "confirmed" : "nothing-pending";
+}
+
+// The bootloader chose a slot whose install never finished (it is marked bad while being written,
+// so only something else can have made it bootable): never committed. It leaves BOOT_ORDER again
+// and the ECU goes back to the slot it was written from, where the install resumes.
+std::string refuse_unfinished_slot(const StepContext& ctx, AgentState& state,
+                                   const std::string& booted, const UpdateOptions& options) {
+    const PendingUpdate& p = *state.pending;
+    ctx.record(state, "failed", p.component, p.version,
+               "slot " + booted + " was booted although its install never finished; not committed");
+    ctx.save(state);
+    ctx.platform.boot->mark_bad(booted);
+    ctx.emit("health", "slot " + booted + " holds an unfinished install of version " +
+                           std::to_string(p.version) + ": not committed; slot " + p.from_slot +
+                           " runs next");
+    if (options.reboot) {
+        ctx.emit("reboot", "rebooting into slot " + p.from_slot);
+        ctx.platform.rebooter->reboot();
+    }
+    return "not-committed";
+}
+
+std::string commit_new_slot(const StepContext& ctx, AgentState& state,
+                            const UpdateOptions& options) {
+    const PendingUpdate p = *state.pending;
+    std::string out;
+    if (!system_healthy(ctx, options, &out)) {
+        state.pending->health_failures++;
+        ctx.record(state, "health-failed", p.component, p.version,
+                   "health check failed on slot " + p.slot + ": " + out);
+        ctx.save(state);
+        ctx.emit("health", "health check failed on slot " + p.slot + "; not committing");
+        if (options.reboot) {
+            ctx.emit("reboot", "rebooting: the bootloader will retry or fall back");
+            ctx.platform.rebooter->reboot();
+        }
+        return "health-failed";
+    }
+    ctx.platform.boot->mark_good(p.slot);
+    state.installed[p.component] = InstalledComponent{p.version, p.slot, p.image_sha256};
+    for (const auto& m : p.models) {
+        if (!ctx.store) break;
+        ctx.store->commit(m.name);
+        auto mf = ctx.store->manifest(m.name, m.version);
+        state.installed[m.name] = InstalledComponent{m.version, "", mf ? mf->image_sha256 : ""};
+    }
+    if (p.release) state.release = p.release;
+    state.pending.reset();
+    ctx.record(state, "committed", p.component, p.version, "running from slot " + p.slot);
+    ctx.save(state);
+    ctx.emit(
+        "commit",
+        p.component + " version " + std::to_string(p.version) + " committed: slot " + p.slot +
+            " marked good" +
+            (p.models.empty() ? "" : " (with " + std::to_string(p.models.size()) + " model(s))"));
+    return "committed";
+}
+
+// We run the old slot although the new one was switched to and tried: the bootloader fell back.
+// The verdict is saved first: after a crash the version stays failed (never retried), and models
+// still on trial are rolled back by the next start (ModelStore::recover).
+std::string report_fallback(const StepContext& ctx, AgentState& state, const std::string& booted) {
+    const PendingUpdate p = *state.pending;
+    state.failed_versions[p.component].insert(p.version);
+    if (p.release) state.failed_versions["release"].insert(p.release->version);
+    state.pending.reset();
+    ctx.record(state, "rolled-back", p.component, p.version,
+               "slot " + p.slot + " did not come up; the bootloader fell back to slot " + booted);
+    ctx.save(state);
+    for (const auto& m : p.models)
+        if (ctx.store) ctx.store->rollback(m.name);
+    ctx.platform.boot->mark_bad(p.slot);
+    ctx.platform.boot->mark_good(booted);
+    ctx.emit("rollback", "ROLLBACK: version " + std::to_string(p.version) + " in slot " + p.slot +
+                             " failed to boot; running slot " + booted +
+                             " again; this version will not be retried" +
+                             (p.models.empty() ? "" : "; models of the release restored"));
+    return "rolled-back";
+}
+
+} // namespace
 
 std::string boot_check(const StepContext& ctx, const UpdateOptions& options) {
     AgentState state = ctx.load();
     const std::string booted = ctx.platform.boot->booted_slot();
-    auto healthy = [&](std::string* out) {
-        if (options.skip_health || ctx.config.health_check.empty()) return true;
-        ctx.emit("health", "running health check");
-        return ctx.platform.hooks->run(ctx.config.health_check, options.health_timeout_s, out);
-    };
+    const bool switched = state.pending && state.pending->stage == PendingStage::Switched;
     // Models activated without a firmware switch and never committed (power cut during their
     // health check): back to their previous version.
-    if (ctx.store && !(state.pending && state.pending->stage == PendingStage::Switched)) {
+    if (ctx.store && !switched) {
         for (const auto& name : ctx.store->recover()) {
             ctx.emit("rollback", "model " + name +
                                      " was not committed before the restart: restored to version " +
@@ -24,72 +123,22 @@ std::string boot_check(const StepContext& ctx, const UpdateOptions& options) {
             ctx.save(state);
         }
     }
-
-    if (!state.pending ||
-        (state.pending->stage == PendingStage::Installing && booted != state.pending->slot)) {
-        // Nothing waits for this boot (or an interrupted install resumes with the next update):
-        // a healthy running slot gets its tries back, as RAUC's mark-good service does.
-        std::string out;
-        if (!healthy(&out)) {
-            ctx.emit("health", "health check of the running slot failed: " + out);
-            return "health-failed";
-        }
-        ctx.platform.boot->mark_good(booted);
-        ctx.emit("commit", "slot " + booted + " confirmed good");
-        return state.pending ? "confirmed" : "nothing-pending";
+    if (!state.pending) return confirm_running_slot(ctx, state, booted, options);
+    if (!switched) {
+        if (booted == state.pending->slot)
+            return refuse_unfinished_slot(ctx, state, booted, options);
+        return confirm_running_slot(ctx, state, booted, options);
     }
-
-    PendingUpdate p = *state.pending;
-    if (booted == p.slot) {
-        std::string out;
-        if (!healthy(&out)) {
-            state.pending->health_failures++;
-            ctx.record(state, "health-failed", p.component, p.version,
-                       "health check failed on slot " + p.slot + ": " + out);
-            ctx.save(state);
-            ctx.emit("health", "health check failed on slot " + p.slot + "; not committing");
-            if (options.reboot) {
-                ctx.emit("reboot", "rebooting: the bootloader will retry or fall back");
-                ctx.platform.rebooter->reboot();
-            }
-            return "health-failed";
-        }
-        ctx.platform.boot->mark_good(p.slot);
-        state.installed[p.component] = InstalledComponent{p.version, p.slot, p.image_sha256};
-        for (const auto& m : p.models) {
-            if (!ctx.store) break;
-            ctx.store->commit(m.name);
-            auto mf = ctx.store->manifest(m.name, m.version);
-            state.installed[m.name] = InstalledComponent{m.version, "", mf ? mf->image_sha256 : ""};
-        }
-        if (p.release) state.release = p.release;
-        state.pending.reset();
-        ctx.record(state, "committed", p.component, p.version, "running from slot " + p.slot);
-        ctx.save(state);
-        ctx.emit("commit", p.component + " version " + std::to_string(p.version) +
-                               " committed: slot " + p.slot + " marked good" +
-                               (p.models.empty()
-                                    ? ""
-                                    : " (with " + std::to_string(p.models.size()) + " model(s))"));
-        return "committed";
+    switch (switch_progress(ctx, *state.pending, booted)) {
+    case SwitchProgress::AwaitingReboot:
+        // The agent restarted, the ECU did not reboot into the new slot yet: nothing to judge.
+        ctx.emit("reboot", "version " + std::to_string(state.pending->version) + " in slot " +
+                               state.pending->slot + " waits for the reboot");
+        return "reboot-pending";
+    case SwitchProgress::BootedNewSlot: return commit_new_slot(ctx, state, options);
+    case SwitchProgress::FellBack: break;
     }
-
-    // We run the old slot although the new one was switched to: the bootloader fell back.
-    state.failed_versions[p.component].insert(p.version);
-    if (p.release) state.failed_versions["release"].insert(p.release->version);
-    for (const auto& m : p.models)
-        if (ctx.store) ctx.store->rollback(m.name);
-    state.pending.reset();
-    ctx.platform.boot->mark_bad(p.slot);
-    ctx.platform.boot->mark_good(booted);
-    ctx.record(state, "rolled-back", p.component, p.version,
-               "slot " + p.slot + " did not come up; the bootloader fell back to slot " + booted);
-    ctx.save(state);
-    ctx.emit("rollback", "ROLLBACK: version " + std::to_string(p.version) + " in slot " + p.slot +
-                             " failed to boot; running slot " + booted +
-                             " again; this version will not be retried" +
-                             (p.models.empty() ? "" : "; models of the release restored"));
-    return "rolled-back";
+    return report_fallback(ctx, state, booted);
 }
 
 std::string rollback_model(const StepContext& ctx, const std::string& component) {

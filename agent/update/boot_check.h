@@ -10,7 +10,9 @@
 namespace ota::update {
 
 // Returns the outcome: "committed", "rolled-back", "health-failed", "confirmed",
-// "nothing-pending".
+// "nothing-pending", "reboot-pending" (switched, but the ECU has not rebooted into the new slot
+// yet: the agent restarted, or the switch never reached the bootloader), "not-committed" (the
+// bootloader chose a slot whose install never finished).
 std::string boot_check(const StepContext& ctx, const UpdateOptions& options);
 
 // Undoes a firmware update that is switched to but not committed: its slot is marked bad and the

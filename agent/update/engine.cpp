@@ -6,6 +6,7 @@
 #include "agent/net/curl_fetcher.h"
 #include "agent/update/boot_check.h"
 #include "agent/update/release_transaction.h"
+#include "agent/update/slot_switch.h"
 #include "agent/update/staging.h"
 
 namespace ota::update {
@@ -24,11 +25,23 @@ std::optional<Plan> Engine::check_plan() {
 
 bool Engine::update(const UpdateOptions& options) {
     AgentState state = ctx_.load();
-    if (state.pending && state.pending->stage == PendingStage::Switched)
+    const std::string booted = platform_.boot->booted_slot();
+    inactive_slot(ctx_, booted); // the booted slot must be configured
+    if (state.pending && state.pending->stage == PendingStage::Switched) {
+        // Installed and switched to: what is left is the reboot (or, after it, boot-check).
+        if (switch_progress(ctx_, *state.pending, booted) == SwitchProgress::AwaitingReboot) {
+            resume_switch(ctx_, state, options);
+            return true;
+        }
         throw Error(ErrorKind::State, "version " + std::to_string(state.pending->version) +
                                           " is installed in slot " + state.pending->slot +
-                                          " and waits for a reboot; run boot-check after it");
-    inactive_slot(ctx_, platform_.boot->booted_slot()); // the booted slot must be configured
+                                          " and the ECU rebooted; run boot-check first");
+    }
+    if (state.pending && booted == state.pending->slot)
+        throw Error(ErrorKind::State, "slot " + booted +
+                                          " runs although its install never finished; "
+                                          "boot-check sends the ECU back to slot " +
+                                          state.pending->from_slot + " first");
 
     SignedTargets targets = SignedTargets::refresh(ctx_);
     state = ctx_.load();
