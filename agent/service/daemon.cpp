@@ -95,6 +95,27 @@ void validate_runtime(const update::AgentConfig& c) {
     }
 }
 
+bool run_daemon_step(const std::string& name, const std::function<void()>& step,
+                     update::Engine& engine, const update::EventSink& sink) {
+    std::string what;
+    try {
+        step();
+        return true;
+    } catch (const Error& e) {
+        what = std::string(e.what()) + " [" + error_kind_name(e.kind()) + "]";
+    } catch (const std::exception& e) {
+        what = e.what();
+    }
+    LOG_ERROR(name << " failed: " << what);
+    if (sink) sink(update::Event{"error", name + " failed: " + what, 0, 0});
+    try {
+        engine.record_failure(name + " failed: " + what);
+    } catch (const std::exception& e) {
+        LOG_ERROR("cannot record the failure: " << e.what());
+    }
+    return false;
+}
+
 int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
                const update::EventSink& printer) {
     validate_runtime(config);
@@ -182,7 +203,7 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
             Json s = engine.status();
             std::lock_guard<std::mutex> lock(snapshot_mutex);
             snapshot_status = s;
-        } catch (const Error& e) {
+        } catch (const std::exception& e) {
             LOG_WARN("status: " << e.what());
         }
     };
@@ -191,7 +212,7 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
         try {
             send_report(config, engine.status());
             sink(update::Event{"report", "signed status report sent", 0, 0});
-        } catch (const Error& e) {
+        } catch (const std::exception& e) {
             LOG_WARN("status report not sent: " << e.what());
         }
     };
@@ -199,21 +220,18 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
     update::UpdateOptions uo;
     uo.reboot = options.reboot;
     set_phase("boot-check");
-    try {
-        std::string outcome = engine.boot_check(uo);
-        LOG_INFO("boot-check: " << outcome);
-    } catch (const Error& e) {
-        LOG_ERROR("boot-check failed: " << e.what());
-    }
+    run_daemon_step(
+        "boot-check",
+        [&] {
+            std::string outcome = engine.boot_check(uo);
+            LOG_INFO("boot-check: " << outcome);
+        },
+        engine, sink);
     refresh();
     while (!flags.stop) {
         set_phase("updating");
-        try {
-            engine.update(uo);
-        } catch (const Error& e) {
-            LOG_ERROR("update attempt failed [" << error_kind_name(e.kind()) << "]: " << e.what());
-            sink(update::Event{"error", e.what(), 0, 0});
-        }
+        run_daemon_step(
+            "update attempt", [&] { engine.update(uo); }, engine, sink);
         flags.approved = false;
         refresh();
         report();

@@ -10,7 +10,7 @@
 namespace ota::update {
 
 std::string bundle_file_name(const BundleTarget& t) {
-    return t.target.hashes.at("sha256") + ".bundle";
+    return strongest_hash(t.target).hex + ".bundle";
 }
 
 std::string download_bundle(const StepContext& ctx, const SignedTargets& targets,
@@ -39,14 +39,17 @@ std::string download_bundle(const StepContext& ctx, const SignedTargets& targets
                 ctx.emit("download", std::to_string(percent) + "%", done, total);
             }
         });
-    ctx.emit("verify", "checking the bundle against the signed target (length and SHA-256)");
+    const TargetHash hash = strongest_hash(t.target);
+    ctx.emit("verify",
+             "checking the bundle against the signed target (length and " + hash.name + ")");
     const uint64_t size = file_size(path);
-    std::string digest = file_sha256_hex(path);
-    if (size != t.target.length || !equal_constant_time(digest, t.target.hashes.at("sha256"))) {
+    if (size != t.target.length ||
+        !equal_constant_time(file_hash_hex(path, hash.algorithm), hash.hex)) {
         ::unlink(path.c_str());
-        throw Error(ErrorKind::HashMismatch,
-                    "downloaded bundle " + t.target.path + " (" + std::to_string(size) +
-                        " bytes) does not match its signed length and SHA-256; discarded");
+        throw Error(ErrorKind::HashMismatch, "downloaded bundle " + t.target.path + " (" +
+                                                 std::to_string(size) +
+                                                 " bytes) does not match its signed length and " +
+                                                 hash.name + "; discarded");
     }
     return path;
 }

@@ -11,7 +11,8 @@
 
 namespace ota::update {
 
-// The file name of a target's bundle in the download folder.
+// The file name of a target's bundle in the download folder (its strongest hash). Throws
+// Error(Unsupported) for a target without a hash the agent knows.
 std::string bundle_file_name(const BundleTarget& target);
 
 // Downloads `target` and verifies it; returns the file's path. Other files in the download folder

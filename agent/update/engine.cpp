@@ -9,6 +9,8 @@
 #include "agent/update/slot_switch.h"
 #include "agent/update/staging.h"
 
+#include <map>
+
 namespace ota::update {
 
 Engine::Engine(AgentConfig config, Platform& platform, net::Fetcher& fetcher, EventSink events)
@@ -71,6 +73,12 @@ std::string Engine::rollback(const std::string& component, const UpdateOptions& 
     return rollback_firmware(ctx_, options);
 }
 
+void Engine::record_failure(const std::string& message) {
+    AgentState state = ctx_.load();
+    ctx_.record(state, "failed", config_.component, ctx_.installed_version(state), message);
+    ctx_.save(state);
+}
+
 bool Engine::install(const std::string& file_or_url, const UpdateOptions& options) {
     AgentState state = ctx_.load();
     if (state.pending && state.pending->stage == PendingStage::Switched)
@@ -88,20 +96,31 @@ bool Engine::install(const std::string& file_or_url, const UpdateOptions& option
         throw Error(ErrorKind::NotFound, "no such bundle file: " + file_or_url);
     }
     const uint64_t size = file_size(path);
-    const std::string digest = file_sha256_hex(path);
+    // The file's hash with each algorithm a candidate target uses, computed once.
+    std::map<HashAlgorithm, std::string> digests;
+    auto digest = [&](HashAlgorithm a) -> const std::string& {
+        auto it = digests.find(a);
+        if (it == digests.end()) it = digests.emplace(a, file_hash_hex(path, a)).first;
+        return it->second;
+    };
     std::optional<BundleTarget> found;
     for (const auto& target : targets.all()) {
-        auto h = target.hashes.find("sha256");
-        if (target.length != size || h == target.hashes.end() ||
-            !equal_constant_time(h->second, digest))
-            continue;
+        if (target.length != size) continue;
+        std::optional<TargetHash> h;
+        try {
+            h = strongest_hash(target);
+        } catch (const Error&) {
+            continue; // no hash to match it by
+        }
+        if (!equal_constant_time(h->hex, digest(h->algorithm))) continue;
         found = parse_bundle_target(target);
         break;
     }
     if (!found)
         throw Error(
             ErrorKind::BadSignature,
-            file_or_url + " (" + std::to_string(size) + " bytes, SHA-256 " + digest.substr(0, 16) +
+            file_or_url + " (" + std::to_string(size) + " bytes, SHA-256 " +
+                digest(HashAlgorithm::Sha256).substr(0, 16) +
                 "...) is not a target of the signed metadata: refusing to install unsigned code");
     const BundleTarget& t = *found;
     ctx_.emit("verify", file_or_url + " is the signed target " + t.target.path);

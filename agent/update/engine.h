@@ -46,6 +46,8 @@ public:
     std::string mark_good();
     // Rolls back a model to its previous version, or an uncommitted firmware update.
     std::string rollback(const std::string& component, const UpdateOptions& options = {});
+    // Records a step that failed as the last result ("failed"), for status and the report.
+    void record_failure(const std::string& message);
 
     // Install and reboot wait for this (vehicle-state gating); default: always allowed.
     void set_gate(std::function<void(const std::string& phase)> gate) {

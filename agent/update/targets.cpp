@@ -1,7 +1,10 @@
 #include "agent/update/targets.h"
 
 #include "agent/common/error.h"
+#include "agent/common/fs.h"
 #include "agent/common/hex.h"
+
+#include <fcntl.h>
 
 #include <set>
 
@@ -94,6 +97,26 @@ ReleaseTarget parse_release_target(const tuf::TargetFile& target) {
         r.components.emplace_back(name, uint_field(e, "version", what + " component " + name));
     }
     return r;
+}
+
+TargetHash strongest_hash(const tuf::TargetFile& target) {
+    for (const auto& [name, algorithm] :
+         {std::pair{"sha512", HashAlgorithm::Sha512}, std::pair{"sha256", HashAlgorithm::Sha256}}) {
+        auto it = target.hashes.find(name);
+        if (it != target.hashes.end()) return TargetHash{algorithm, name, it->second};
+    }
+    throw Error(ErrorKind::Unsupported, "target " + target.path +
+                                            " lists neither a sha512 nor a sha256 hash: the "
+                                            "agent cannot check it, so it is refused");
+}
+
+std::string file_hash_hex(const std::string& path, HashAlgorithm algorithm) {
+    UniqueFd fd = open_or_throw(path, O_RDONLY | O_CLOEXEC);
+    Hasher hasher(algorithm);
+    std::vector<char> buf(256 * 1024);
+    while (size_t n = read_full(fd.get(), buf.data(), buf.size(), path))
+        hasher.update(buf.data(), n);
+    return hasher.finish_hex();
 }
 
 } // namespace ota::update

@@ -1,6 +1,7 @@
 // What the signed targets say about bundles and releases: their "custom" objects
 // (manifests/SPEC.md), parsed strictly.
 #pragma once
+#include "agent/common/crypto.h"
 #include "agent/tuf/metadata.h"
 
 #include <cstdint>
@@ -40,5 +41,17 @@ struct ReleaseTarget {
 };
 ReleaseTarget parse_release_target(const tuf::TargetFile& target);
 bool is_release_target(const tuf::TargetFile& target);
+
+// The hash a bundle is checked against: the strongest one its target lists. TUF lets a target
+// list any hashes; the agent knows sha512 and sha256.
+struct TargetHash {
+    HashAlgorithm algorithm = HashAlgorithm::Sha256;
+    std::string name; // as in the metadata: "sha512" or "sha256"
+    std::string hex;
+};
+// Throws Error(Unsupported) naming the target when it lists neither sha512 nor sha256.
+TargetHash strongest_hash(const tuf::TargetFile& target);
+// A whole file hashed with `algorithm` (hex), read in chunks.
+std::string file_hash_hex(const std::string& path, HashAlgorithm algorithm);
 
 } // namespace ota::update
