@@ -56,6 +56,7 @@ void stage_firmware(const StepContext& ctx, const BundleTarget& t, const std::st
     bundle::InstallJournal journal(ctx.config.state_dir + "/install-journal.json");
     bundle::InstallOptions options;
     options.apply_diff = ota::delta::apply_diff;
+    options.stop_requested = [&ctx] { return ctx.stopping(); };
     uint64_t last_percent = 101;
     options.progress = [&](uint64_t done, uint64_t total) {
         uint64_t percent = total ? done * 100 / total : 100;
@@ -85,6 +86,7 @@ void stage_model(const StepContext& ctx, const BundleTarget& t, const std::strin
                                    ".json");
     bundle::InstallOptions options;
     options.apply_diff = ota::delta::apply_diff;
+    options.stop_requested = [&ctx] { return ctx.stopping(); };
     options.progress = [&](uint64_t done, uint64_t total) {
         if (done == total) ctx.emit("write", "100%", done, total);
     };

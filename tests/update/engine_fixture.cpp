@@ -37,7 +37,10 @@ Repo build_repo(Flow flow, const std::string& dir) {
     const std::string common = " --hardware-id " + std::string(kEngineHw) + " --version ";
     switch (flow) {
     case Flow::Full:
-        publish("release --repo " + r.dir + " --image " + r.image_v2 + common + "2");
+        // 64 KiB operations: four of them, so that a write can stop between two.
+        publish("bundle --image " + r.image_v2 + " --out " + dir +
+                "/fw-2.bundle --chunk-size 65536");
+        publish("add --repo " + r.dir + " --bundle " + dir + "/fw-2.bundle" + common + "2");
         break;
     case Flow::Delta:
         publish("release --repo " + r.dir + " --image " + r.image_v2 + common + "2 --from " +
@@ -173,8 +176,11 @@ std::unique_ptr<AgentProcess> World::start_agent() {
     p->gate = std::make_unique<update::InstallGate>(
         config.vehicle, std::make_unique<fakes::FakeVehicleState>(clock, vehicle), &flags,
         *p->platform.clock);
-    p->engine = std::make_unique<update::Engine>(
-        config, p->platform, fetcher, [this](const update::Event& e) { events.push_back(e); });
+    p->engine = std::make_unique<update::Engine>(config, p->platform, fetcher,
+                                                 [this](const update::Event& e) {
+                                                     events.push_back(e);
+                                                     if (on_event) on_event(e);
+                                                 });
     update::InstallGate* gate = p->gate.get();
     p->engine->set_gate([gate](const std::string& phase) { gate->wait(phase); });
     p->engine->set_stop_request([this] { return flags.stop.load(); });

@@ -82,6 +82,7 @@ public:
     update::ControlFlags flags;
     update::AgentConfig config;
     std::vector<update::Event> events;
+    std::function<void(const update::Event&)> on_event;
 
     std::unique_ptr<AgentProcess> start_agent();
     // One start of the agent, as the daemon does it: boot-check, then one update attempt. A crash

@@ -1,5 +1,6 @@
 // The engine over fakes: one update of each kind, and the defects found by restarting it at the
 // wrong moment.
+#include "agent/common/canonical_json.h"
 #include "agent/common/crypto.h"
 #include "tests/update/engine_fixture.h"
 
@@ -120,6 +121,37 @@ TEST_CASE("engine: an install that never finished is never committed, whatever s
     CHECK(w.ecu.power_on() == "A");
     // From A, the install resumes and completes.
     settle(w);
+    CHECK(w.state.load().installed.at("rootfs").version == 2);
+    CHECK(w.ecu.booted_slot() == "B");
+}
+
+TEST_CASE("engine: a stop request during the slot write stops at the next operation, resumable") {
+    World w(Flow::Full);
+    // SIGTERM arrives while slot B is being written (after half of its four operations).
+    w.on_event = [&](const update::Event& e) {
+        if (e.step == "write" && e.total && e.done > 0 && e.done < e.total) w.flags.stop = true;
+    };
+    {
+        auto agent = w.start_agent();
+        agent->engine->boot_check();
+        CHECK_THROWS_WITH(agent->engine->update(),
+                          Catch::Contains("stopped on request after 2 of 4 operations"));
+    }
+    w.on_event = nullptr;
+    // Stopped there: the journal records the two operations written, nothing was switched.
+    const Json journal =
+        parse_json(read_all(w.config.state_dir + "/install-journal.json"), "journal");
+    CHECK(journal["next_op"] == 2);
+    CHECK_FALSE(journal["complete"].get<bool>());
+    update::AgentState s = w.state.load();
+    REQUIRE(s.pending);
+    CHECK(s.pending->stage == update::PendingStage::Installing);
+    CHECK(w.ecu.boot_state().order == std::vector<std::string>{"A"});
+    CHECK_FALSE(w.ecu.reboot_requested());
+    // The next start resumes after them and completes.
+    w.events.clear();
+    settle(w);
+    CHECK(w.has_event("resumed after 2 completed operations"));
     CHECK(w.state.load().installed.at("rootfs").version == 2);
     CHECK(w.ecu.booted_slot() == "B");
 }
