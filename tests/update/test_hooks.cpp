@@ -1,6 +1,7 @@
 // Hooks (health checks, reboot and vehicle-state commands) run through run_process: the program's
 // exit status decides, not the end of its output; a timeout kills everything it started.
 #include "agent/common/process.h"
+#include "agent/update/hook_runner.h"
 #include "support/test_support.h"
 
 #include <catch2/catch.hpp>
@@ -101,4 +102,22 @@ TEST_CASE("a hook's captured output is bounded") {
     ProcessResult r = run_process({"/bin/sh", "-c", "head -c 8388608 /dev/zero; echo done >&2"}, o);
     CHECK(r.ok());
     CHECK(r.output.size() == 1000);
+}
+
+TEST_CASE("the engine's hook runner: a health check that starts a daemon and exits 0 is healthy") {
+    TempDir dir;
+    update::ProcessHookRunner hooks;
+    std::string out;
+    // Before, the runner waited for the end of the output, which the daemon keeps open: the
+    // check timed out and a healthy update was rolled back.
+    CHECK(hooks.run({"/bin/sh", "-c", "sleep 1000 & echo $! > '" + dir.file("pid") + "'"}, 120,
+                    &out));
+    const pid_t daemon = read_pid(dir.file("pid"));
+    REQUIRE(daemon > 0);
+    ::kill(daemon, SIGKILL);
+    CHECK_FALSE(hooks.run({"/bin/sh", "-c", "echo broken; exit 1"}, 10, &out));
+    CHECK(out == "broken\n");
+    CHECK_FALSE(hooks.run({"/bin/sh", "-c", "sleep 1000"}, 1, &out));
+    CHECK(out.find("timed out after 1 s") != std::string::npos);
+    CHECK(hooks.run({}, 10, &out)); // no health check configured: healthy
 }
