@@ -41,7 +41,7 @@ std::string download_bundle(const StepContext& ctx, const SignedTargets& targets
         });
     const TargetHash hash = strongest_hash(t.target);
     ctx.emit("verify",
-             "checking the bundle against the signed target (length and " + hash.name + ")");
+             "checking the bundle against the signed target (length and " + hash.label + ")");
     const uint64_t size = file_size(path);
     if (size != t.target.length ||
         !equal_constant_time(file_hash_hex(path, hash.algorithm), hash.hex)) {
@@ -49,7 +49,7 @@ std::string download_bundle(const StepContext& ctx, const SignedTargets& targets
         throw Error(ErrorKind::HashMismatch, "downloaded bundle " + t.target.path + " (" +
                                                  std::to_string(size) +
                                                  " bytes) does not match its signed length and " +
-                                                 hash.name + "; discarded");
+                                                 hash.label + "; discarded");
     }
     return path;
 }

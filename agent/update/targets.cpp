@@ -100,11 +100,10 @@ ReleaseTarget parse_release_target(const tuf::TargetFile& target) {
 }
 
 TargetHash strongest_hash(const tuf::TargetFile& target) {
-    for (const auto& [name, algorithm] :
-         {std::pair{"sha512", HashAlgorithm::Sha512}, std::pair{"sha256", HashAlgorithm::Sha256}}) {
-        auto it = target.hashes.find(name);
-        if (it != target.hashes.end()) return TargetHash{algorithm, name, it->second};
-    }
+    if (auto it = target.hashes.find("sha512"); it != target.hashes.end())
+        return TargetHash{HashAlgorithm::Sha512, "sha512", "SHA-512", it->second};
+    if (auto it = target.hashes.find("sha256"); it != target.hashes.end())
+        return TargetHash{HashAlgorithm::Sha256, "sha256", "SHA-256", it->second};
     throw Error(ErrorKind::Unsupported, "target " + target.path +
                                             " lists neither a sha512 nor a sha256 hash: the "
                                             "agent cannot check it, so it is refused");

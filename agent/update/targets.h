@@ -46,7 +46,8 @@ bool is_release_target(const tuf::TargetFile& target);
 // list any hashes; the agent knows sha512 and sha256.
 struct TargetHash {
     HashAlgorithm algorithm = HashAlgorithm::Sha256;
-    std::string name; // as in the metadata: "sha512" or "sha256"
+    std::string name;  // as in the metadata: "sha512" or "sha256"
+    std::string label; // for people: "SHA-512" or "SHA-256"
     std::string hex;
 };
 // Throws Error(Unsupported) naming the target when it lists neither sha512 nor sha256.

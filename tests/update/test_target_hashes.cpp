@@ -46,7 +46,7 @@ TEST_CASE("engine: a target that lists only sha512 is downloaded, checked and in
     RunResult r = w.run_agent();
     INFO((r.errors.empty() ? "" : r.errors.front()));
     CHECK(r.errors.empty());
-    CHECK(w.has_event("checking the bundle against the signed target (length and sha512)"));
+    CHECK(w.has_event("checking the bundle against the signed target (length and SHA-512)"));
     REQUIRE(w.ecu.reboot_requested());
     w.ecu.power_on();
     CHECK(w.run_agent().boot_check == "committed");
