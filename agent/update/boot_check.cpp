@@ -84,20 +84,26 @@ std::string commit_new_slot(const StepContext& ctx, AgentState& state,
 }
 
 // We run the old slot although the new one was switched to and tried: the bootloader fell back.
-// The verdict is saved first: after a crash the version stays failed (never retried), and models
-// still on trial are rolled back by the next start (ModelStore::recover).
+// The verdict (the version failed, never retried) is saved first, with the update still pending;
+// then the failed slot leaves BOOT_ORDER, the running one is confirmed and the release's models
+// still on trial go back; only then is the update no longer pending. A restart anywhere in
+// between sees the verdict and finishes these steps (each of them can be repeated).
 std::string report_fallback(const StepContext& ctx, AgentState& state, const std::string& booted) {
     const PendingUpdate p = *state.pending;
-    state.failed_versions[p.component].insert(p.version);
-    if (p.release) state.failed_versions["release"].insert(p.release->version);
-    state.pending.reset();
-    ctx.record(state, "rolled-back", p.component, p.version,
-               "slot " + p.slot + " did not come up; the bootloader fell back to slot " + booted);
-    ctx.save(state);
-    for (const auto& m : p.models)
-        if (ctx.store) ctx.store->rollback(m.name);
+    if (!state.failed_versions[p.component].count(p.version)) {
+        state.failed_versions[p.component].insert(p.version);
+        if (p.release) state.failed_versions["release"].insert(p.release->version);
+        ctx.record(state, "rolled-back", p.component, p.version,
+                   "slot " + p.slot + " did not come up; the bootloader fell back to slot " +
+                       booted);
+        ctx.save(state);
+    }
     ctx.platform.boot->mark_bad(p.slot);
     ctx.platform.boot->mark_good(booted);
+    for (const auto& m : p.models)
+        if (ctx.store && ctx.store->trial_version(m.name)) ctx.store->rollback(m.name);
+    state.pending.reset();
+    ctx.save(state);
     ctx.emit("rollback", "ROLLBACK: version " + std::to_string(p.version) + " in slot " + p.slot +
                              " failed to boot; running slot " + booted +
                              " again; this version will not be retried" +
@@ -129,7 +135,7 @@ std::string boot_check(const StepContext& ctx, const UpdateOptions& options) {
             return refuse_unfinished_slot(ctx, state, booted, options);
         return confirm_running_slot(ctx, state, booted, options);
     }
-    switch (switch_progress(ctx, *state.pending, booted)) {
+    switch (switch_progress(ctx, state, booted)) {
     case SwitchProgress::AwaitingReboot:
         // The agent restarted, the ECU did not reboot into the new slot yet: nothing to judge.
         ctx.emit("reboot", "version " + std::to_string(state.pending->version) + " in slot " +

@@ -31,7 +31,7 @@ bool Engine::update(const UpdateOptions& options) {
     inactive_slot(ctx_, booted); // the booted slot must be configured
     if (state.pending && state.pending->stage == PendingStage::Switched) {
         // Installed and switched to: what is left is the reboot (or, after it, boot-check).
-        if (switch_progress(ctx_, *state.pending, booted) == SwitchProgress::AwaitingReboot) {
+        if (switch_progress(ctx_, state, booted) == SwitchProgress::AwaitingReboot) {
             resume_switch(ctx_, state, options);
             return true;
         }

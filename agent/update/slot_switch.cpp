@@ -33,8 +33,13 @@ void switch_slot(const StepContext& ctx, AgentState& state, const BundleTarget& 
     reboot_into(ctx, target_slot, options);
 }
 
-SwitchProgress switch_progress(const StepContext& ctx, const PendingUpdate& p,
+SwitchProgress switch_progress(const StepContext& ctx, const AgentState& state,
                                const std::string& booted) {
+    const PendingUpdate& p = *state.pending;
+    // A fallback already seen (a restart came before its report was finished) stays one.
+    auto failed = state.failed_versions.find(p.component);
+    if (failed != state.failed_versions.end() && failed->second.count(p.version))
+        return SwitchProgress::FellBack;
     // No boot id recorded (a state written by an older agent): a reboot happened, as they assumed.
     if (!p.boot_id.empty() && p.boot_id == ctx.platform.boot_id->current())
         return SwitchProgress::AwaitingReboot;

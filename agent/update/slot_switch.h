@@ -18,13 +18,13 @@ void switch_slot(const StepContext& ctx, AgentState& state, const BundleTarget& 
                  const std::vector<PendingModel>& models, const std::optional<ReleaseRef>& release,
                  const UpdateOptions& options);
 
-// Where a switched update stands, seen from the running system.
+// Where the switched update (state.pending) stands, seen from the running system.
 enum class SwitchProgress {
     AwaitingReboot, // same boot as the switch, or the switch never reached the bootloader
     BootedNewSlot,  // the new slot runs: health check, then commit
     FellBack,       // the bootloader used up the new slot's tries and went back to the old one
 };
-SwitchProgress switch_progress(const StepContext& ctx, const PendingUpdate& pending,
+SwitchProgress switch_progress(const StepContext& ctx, const AgentState& state,
                                const std::string& booted);
 
 // AwaitingReboot: makes sure the bootloader will try the new slot (the switch is written again if

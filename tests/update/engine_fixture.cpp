@@ -22,9 +22,9 @@ void publish(const std::string& args) {
     REQUIRE(rc == 0);
 }
 
-std::string make_image(const std::string& path, uint64_t version) {
-    write_all_file(path,
-                   hal::sim::make_sim_image(version, hal::sim::SimHealth::Ok, kEngineImageSize, 5));
+std::string make_image(const std::string& path, uint64_t version,
+                       hal::sim::SimHealth health = hal::sim::SimHealth::Ok) {
+    write_all_file(path, hal::sim::make_sim_image(version, health, kEngineImageSize, 5));
     return path;
 }
 
@@ -32,11 +32,14 @@ Repo build_repo(Flow flow, const std::string& dir) {
     Repo r;
     r.dir = dir + "/repo";
     r.image_v1 = make_image(dir + "/v1.img", 1);
-    r.image_v2 = make_image(dir + "/v2.img", 2);
+    r.image_v2 = make_image(dir + "/v2.img", 2,
+                            flow == Flow::Unhealthy ? hal::sim::SimHealth::Fail
+                                                    : hal::sim::SimHealth::Ok);
     publish("init --repo " + r.dir);
     const std::string common = " --hardware-id " + std::string(kEngineHw) + " --version ";
     switch (flow) {
     case Flow::Full:
+    case Flow::Unhealthy:
         // 64 KiB operations: four of them, so that a write can stop between two.
         publish("bundle --image " + r.image_v2 + " --out " + dir +
                 "/fw-2.bundle --chunk-size 65536");
@@ -72,6 +75,7 @@ const char* flow_name(Flow flow) {
     case Flow::Full: return "full update";
     case Flow::Delta: return "delta update";
     case Flow::Release: return "release (model + firmware)";
+    case Flow::Unhealthy: return "full update of a version that fails its health check";
     }
     return "?";
 }

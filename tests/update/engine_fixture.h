@@ -20,9 +20,10 @@ constexpr const char* kEngineHw = "test-ecu";
 constexpr uint64_t kEngineImageSize = 256 * 1024;
 constexpr uint64_t kEngineSlotSize = 512 * 1024;
 
-// What the fleet offers: firmware 2 as a full bundle; as a delta from 1 (and the full bundle); or
-// release R1 = firmware 2 + model "perception" 1.
-enum class Flow { Full, Delta, Release };
+// What the fleet offers: firmware 2 as a full bundle; as a delta from 1 (and the full bundle);
+// release R1 = firmware 2 + model "perception" 1; or a firmware 2 whose health check fails (the
+// bootloader must fall back to 1).
+enum class Flow { Full, Delta, Release, Unhealthy };
 const char* flow_name(Flow flow);
 
 // A signed repository per flow, built once per test program with the real ota-publish.

@@ -1,13 +1,16 @@
-// Model-based: for a full, a delta and a release update, the engine is stopped at every persisted
-// transition (each state save, each boot-control write, each reboot request) in each of five ways,
-// then runs on from what it persisted. After every agent run and every power-on the invariant
-// holds; in the end the update is complete.
+// Model-based: for a full, a delta and a release update (and an update whose new version fails
+// its health check), the engine is stopped at every persisted transition (each state save, each
+// boot-control write, each reboot request) in each of five ways, then runs on from what it
+// persisted. After every agent run and every power-on the invariant holds; in the end the update
+// is complete (or, for the unhealthy version, the bootloader's fallback is reported).
 #include "agent/common/crypto.h"
 #include "agent/common/fs.h"
 #include "tests/update/engine_fixture.h"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <set>
 
 using namespace ota;
 using namespace ota::test;
@@ -60,7 +63,9 @@ void check_invariant(const World& w, const std::string& when) {
         CHECK((h == v1 || h == v2 || all_zero_prefix(w.ecu.slot_files().at(slot))));
     }
     const update::AgentState s = w.state.load();
-    // A committed firmware version is exactly the signed image, in the slot recorded for it.
+    // A committed firmware version is exactly the signed image, in the slot recorded for it (an
+    // unhealthy one is never committed).
+    if (w.flow == Flow::Unhealthy) CHECK_FALSE(s.installed.count("rootfs"));
     if (auto it = s.installed.find("rootfs"); it != s.installed.end()) {
         CHECK(it->second.version == 2);
         CHECK(w.slot_image_sha256(it->second.slot) == v2);
@@ -82,8 +87,28 @@ void check_invariant(const World& w, const std::string& when) {
     CHECK((!w.has_event("ROLLBACK") || w.ecu.fell_back()));
 }
 
-// Nothing went wrong, so the update completed.
+// The unhealthy version was tried, the bootloader fell back, the agent reported it once and will
+// not retry it: slot A runs version 1, confirmed; slot B is out of the way.
+void check_fell_back(const World& w) {
+    const update::AgentState s = w.state.load();
+    CHECK_FALSE(s.installed.count("rootfs"));
+    CHECK_FALSE(s.pending);
+    CHECK(s.failed_versions.count("rootfs"));
+    CHECK((s.failed_versions.count("rootfs") &&
+           s.failed_versions.at("rootfs") == std::set<uint64_t>{2}));
+    CHECK(w.ecu.fell_back());
+    CHECK(w.ecu.booted_slot() == "A");
+    const hal::BootState bs = w.ecu.boot_state();
+    CHECK(bs.order.front() == "A");
+    CHECK(bs.tries_left.at("A") == 3);
+    CHECK(bs.tries_left.at("B") == 0);
+    CHECK(std::find(bs.order.begin(), bs.order.end(), "B") == bs.order.end());
+}
+
+// Nothing went wrong, so the update completed (or, for a version that fails its health check, the
+// fallback did).
 void check_complete(const World& w) {
+    if (w.flow == Flow::Unhealthy) return check_fell_back(w);
     const update::AgentState s = w.state.load();
     if (!s.installed.count("rootfs")) {
         FAIL_CHECK("version 2 was not committed");
@@ -110,7 +135,7 @@ void check_complete(const World& w) {
 // attempt); when it asked for a reboot the ECU powers on; and again. When the armed transition
 // stops the agent, the ECU goes on as `how` says. Returns the number of agent starts.
 int drive(World& w, Interruption how) {
-    for (int start = 1; start <= 12; ++start) {
+    for (int start = 1; start <= 16; ++start) {
         RunResult r = w.run_agent();
         check_invariant(w, "agent start " + std::to_string(start));
         int power_ons = w.ecu.reboot_requested() ? 1 : 0;
@@ -125,15 +150,16 @@ int drive(World& w, Interruption how) {
             check_invariant(w, "power-on into " + w.ecu.booted_slot());
         }
     }
-    FAIL("the agent did not settle within 12 starts");
+    FAIL("the agent did not settle within 16 starts");
     return 0;
 }
 
 } // namespace
 
 TEST_CASE("engine: stopped at every persisted transition, in five ways, the update completes") {
+    // Each flow's transitions are those of an undisturbed run; each scenario stops at one of them.
     int scenarios = 0;
-    for (Flow flow : {Flow::Full, Flow::Delta, Flow::Release}) {
+    for (Flow flow : {Flow::Full, Flow::Delta, Flow::Release, Flow::Unhealthy}) {
         std::vector<std::string> transitions;
         {
             World reference(flow);
