@@ -32,9 +32,9 @@ Repo build_repo(Flow flow, const std::string& dir) {
     Repo r;
     r.dir = dir + "/repo";
     r.image_v1 = make_image(dir + "/v1.img", 1);
-    r.image_v2 = make_image(dir + "/v2.img", 2,
-                            flow == Flow::Unhealthy ? hal::sim::SimHealth::Fail
-                                                    : hal::sim::SimHealth::Ok);
+    r.image_v2 =
+        make_image(dir + "/v2.img", 2,
+                   flow == Flow::Unhealthy ? hal::sim::SimHealth::Fail : hal::sim::SimHealth::Ok);
     publish("init --repo " + r.dir);
     const std::string common = " --hardware-id " + std::string(kEngineHw) + " --version ";
     switch (flow) {

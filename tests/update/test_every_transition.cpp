@@ -7,8 +7,8 @@
 #include "agent/common/fs.h"
 #include "tests/update/engine_fixture.h"
 
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <set>
 
