@@ -1,43 +1,38 @@
 #include "hal/linux_reboot.h"
 
 #include "agent/common/error.h"
+#include "agent/common/process.h"
 
 #include <cerrno>
 #include <cstring>
 #include <sys/reboot.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace ota::hal {
 
-LinuxRebooter::LinuxRebooter(std::vector<std::string> command) : command_(std::move(command)) {}
+LinuxRebooter::LinuxRebooter(std::vector<std::string> command, std::function<void()> flush)
+    : command_(std::move(command)), flush_(std::move(flush)) {
+    if (!flush_) flush_ = [] { ::sync(); };
+}
 
 void LinuxRebooter::reboot() {
-    ::sync(); // the kernel does not flush page caches for reboot(2)
+    flush_();
     if (command_.empty()) {
         if (::reboot(RB_AUTOBOOT) != 0)
             throw Error(ErrorKind::Io, std::string("reboot(2) failed: ") + std::strerror(errno));
         return;
     }
-    std::vector<char*> argv;
-    for (auto& arg : command_)
-        argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) throw Error(ErrorKind::Io, std::string("fork failed: ") + std::strerror(errno));
-    if (pid == 0) {
-        ::execvp(argv[0], argv.data());
-        ::_exit(127);
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            throw Error(ErrorKind::Io, std::string("waitpid failed: ") + std::strerror(errno));
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw Error(ErrorKind::Io,
-                    "reboot command '" + command_[0] + "' failed (status " +
-                        std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
+    ProcessOptions options;
+    options.timeout_s = 60;
+    options.max_output = 4096;
+    ProcessResult r = run_process(command_, options);
+    if (!r.ok())
+        throw Error(ErrorKind::Io, "reboot command '" + command_[0] + "' failed (" +
+                                       (!r.started    ? r.output
+                                        : r.timed_out ? std::string("no answer within 60 s")
+                                                      : "status " + std::to_string(r.exit_status)) +
+                                       ")" +
+                                       (r.started && !r.output.empty() ? ": " + r.output : ""));
 }
 
 } // namespace ota::hal

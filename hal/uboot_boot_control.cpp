@@ -90,7 +90,7 @@ BootState boot_state_from_env(const EnvVars& vars, const std::vector<std::string
     return state;
 }
 
-UBootBootControl::UBootBootControl(std::shared_ptr<UBootEnv> env, UBootBootControlOptions options)
+UBootBootControl::UBootBootControl(std::shared_ptr<EnvStorage> env, UBootBootControlOptions options)
     : env_(std::move(env)), options_(std::move(options)) {
     if (!env_) throw Error(ErrorKind::Config, "boot control needs an environment");
     if (options_.slots.empty()) throw Error(ErrorKind::Config, "boot control needs slots");

@@ -44,7 +44,7 @@ std::string boot_left_variable(const std::string& slot);
 
 class UBootBootControl : public BootControl {
 public:
-    UBootBootControl(std::shared_ptr<UBootEnv> env, UBootBootControlOptions options = {});
+    UBootBootControl(std::shared_ptr<EnvStorage> env, UBootBootControlOptions options = {});
 
     std::vector<std::string> slots() const override { return options_.slots; }
     std::string booted_slot() override;
@@ -53,12 +53,10 @@ public:
     void mark_good(const std::string& slot) override;
     BootState state() override;
 
-    UBootEnv& env() { return *env_; }
-
 private:
     void require_slot(const std::string& slot) const;
 
-    std::shared_ptr<UBootEnv> env_;
+    std::shared_ptr<EnvStorage> env_;
     UBootBootControlOptions options_;
 };
 

@@ -71,8 +71,18 @@ EnvVars decode_env_entries(const std::string& data);
 // copy 0 on a tie. Throws Error(Malformed) when both CRCs are bad.
 int select_active_copy(const EnvCopy& first, const EnvCopy& second);
 
+// Where the boot variables live: the environment on flash or disk (UBootEnv) or, in the engine's
+// tests, memory. Boot control and the boot script work on either.
+class EnvStorage {
+public:
+    virtual ~EnvStorage() = default;
+    virtual EnvVars read() const = 0;
+    // Read-modify-write: exactly one write of the whole environment.
+    virtual void update(const std::function<void(EnvVars&)>& change) = 0;
+};
+
 // An environment stored on devices or files described by an EnvConfig.
-class UBootEnv {
+class UBootEnv : public EnvStorage {
 public:
     // lock_path: flock()ed around each access, best effort (libubootenv's convention); "" = none.
     explicit UBootEnv(EnvConfig config, std::string lock_path = "");
@@ -82,12 +92,12 @@ public:
     const EnvConfig& config() const { return config_; }
 
     // The active copy's variables. Throws Malformed if no copy has a good CRC, Io on I/O errors.
-    EnvVars read() const;
+    EnvVars read() const override;
     // Replaces the whole environment with vars: one write of the inactive copy (or the single
     // copy), fsynced. Needs a readable current environment to know which copy is active.
     void write(const EnvVars& vars);
     // Read-modify-write under the lock: exactly one copy written.
-    void update(const std::function<void(EnvVars&)>& change);
+    void update(const std::function<void(EnvVars&)>& change) override;
     // Writes a fresh environment to every copy, whatever is there now (factory provisioning and
     // recovery from a fully corrupt environment). Copy 0 becomes active.
     void initialize(const EnvVars& vars);

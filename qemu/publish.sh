@@ -1,7 +1,7 @@
 # Sourced by build-image.sh: the fleet side of the emulated ECU, done with the real ota-publish.
 # Needs PUBLISH (host ota-publish), OUT, WORK.
 OTA_HARDWARE_ID=qemu-virt-aarch64
-# The console line with which the agent starts writing a slot (see agent/update/engine.cpp).
+# The console line with which the agent starts writing a slot (see agent/update/staging.cpp).
 AGENT_INSTALL_MARKER='writing slot B ('
 
 publish_init() { # KEYS_DIR: one fleet repository (keys + root) shared by every scenario repository

@@ -19,6 +19,7 @@ bin="$build/bin"
 
 rm -rf "$work"
 mkdir -p "$work"
+work=$(cd "$work" && pwd)
 cd "$work"
 port=$((20000 + RANDOM % 20000))
 trap '"$repo_root/scripts/serve-repo.sh" stop "$work/nginx"' EXIT
@@ -38,6 +39,10 @@ step "Serving the repository with nginx on 127.0.0.1:$port"
 
 step "The ECU: slot A runs v1"
 "$bin/ota-sim" create --dir ecu --slot-size $((64 << 20)) --image-a v1.img
+# The agent drives the simulated ECU with the backends it uses on a real one: the U-Boot
+# environment through fw_env.config, the slots as block devices (here files), the booted slot
+# from the kernel command line and the boot id (both rewritten by the simulator at each
+# power-on), and a reboot command (here the simulator records the request).
 cat >agent.json <<JSON
 {
   "hardware_id": "demo-ecu",
@@ -46,8 +51,11 @@ cat >agent.json <<JSON
   "metadata_url": "http://127.0.0.1:$port/metadata/",
   "targets_url": "http://127.0.0.1:$port/targets/",
   "installed_version": 1,
-  "bootloader": {"type": "sim", "dir": "ecu", "tries": 3},
-  "health_check": ["$bin/ota-sim", "health", "--dir", "ecu"]
+  "slots": {"A": "ecu/slot-A.img", "B": "ecu/slot-B.img"},
+  "bootloader": {"type": "uboot", "fw_env_config": "ecu/fw_env.config", "cmdline": "ecu/cmdline",
+                 "boot_id": "ecu/boot_id", "tries": 3},
+  "reboot_command": ["$bin/ota-sim", "reboot", "--dir", "$work/ecu"],
+  "health_check": ["$bin/ota-sim", "health", "--dir", "$work/ecu"]
 }
 JSON
 "$bin/ota-agent" --config agent.json boot-check

@@ -392,6 +392,18 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
         std::vector<uint8_t> zeros;
         uint64_t since_checkpoint = 0;
         for (size_t i = first; i < ops.size(); ++i) {
+            if (options.stop_requested && options.stop_requested()) {
+                {
+                    std::lock_guard<std::mutex> lock(p.device_mutex);
+                    target.sync();
+                }
+                state.next_op = i;
+                journal.save(state);
+                throw Error(ErrorKind::State, "installation into " + target.path() +
+                                                  " stopped on request after " + std::to_string(i) +
+                                                  " of " + std::to_string(ops.size()) +
+                                                  " operations; the next start resumes there");
+            }
             std::unique_ptr<Pipeline::Slot> slot;
             {
                 std::unique_lock<std::mutex> lock(p.mutex);

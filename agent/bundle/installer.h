@@ -41,6 +41,10 @@ struct InstallOptions {
     uint64_t checkpoint_bytes = 8ull << 20;
     // Test hook: called after op `index` was written to the target, before the checkpoint.
     std::function<void(size_t index)> after_op_written;
+    // Asked before each op is written (the agent is stopping: SIGTERM). When it returns true the
+    // ops written so far are synced and recorded in the journal, and install_bundle throws
+    // Error(State); the next install of the same bundle resumes there.
+    std::function<bool()> stop_requested;
 };
 
 struct InstallResult {

@@ -167,7 +167,7 @@ int run(const Args& a) {
     // One-shot commands honour the vehicle policy too (no control socket: consent must come
     // from the vehicle state).
     update::InstallGate gate(config.vehicle, update::make_vehicle_state(config.vehicle), nullptr,
-                             [&](const std::string& m) {
+                             *platform.clock, [&](const std::string& m) {
                                  printer(update::Event{"wait", m, 0, 0});
                              });
     engine.set_gate([&](const std::string& phase) { gate.wait(phase); });

@@ -56,9 +56,7 @@ void validate_runtime(const update::AgentConfig& c) {
     }
     if (::access(c.state_dir.c_str(), W_OK) != 0)
         bad("state_dir", "is not writable: " + c.state_dir);
-    if (c.bootloader.type == "sim" && !is_dir(c.bootloader.sim_dir))
-        bad("bootloader.dir", "names " + c.bootloader.sim_dir + ", which is not a folder");
-    if (c.bootloader.type == "uboot" && !file_exists(c.bootloader.fw_env_config))
+    if (!file_exists(c.bootloader.fw_env_config))
         bad("bootloader.fw_env_config",
             "names " + c.bootloader.fw_env_config + ", which does not exist");
     for (const auto& [slot, dev] : c.slots)
@@ -74,8 +72,9 @@ void validate_runtime(const update::AgentConfig& c) {
         for (const auto& [name, m] : c.models.models)
             check_command("models.components." + name + ".health_check", m.health_check);
     }
-    if (c.vehicle.type == "sim" && !is_dir(parent_directory(c.vehicle.file)))
+    if (c.vehicle.type == "file" && !is_dir(parent_directory(c.vehicle.file)))
         bad("vehicle.file", "is in a folder that does not exist: " + c.vehicle.file);
+    check_command("vehicle.command", c.vehicle.command);
     if (!c.control_socket.empty() && !is_dir(parent_directory(c.control_socket)))
         bad("control_socket", "is in a folder that does not exist: " + c.control_socket);
     if (!c.report.url.empty()) {
@@ -94,6 +93,27 @@ void validate_runtime(const update::AgentConfig& c) {
             bad("report.device_key", std::string("is not a PEM private key: ") + e.what());
         }
     }
+}
+
+bool run_daemon_step(const std::string& name, const std::function<void()>& step,
+                     update::Engine& engine, const update::EventSink& sink) {
+    std::string what;
+    try {
+        step();
+        return true;
+    } catch (const Error& e) {
+        what = std::string(e.what()) + " [" + error_kind_name(e.kind()) + "]";
+    } catch (const std::exception& e) {
+        what = e.what();
+    }
+    LOG_ERROR(name << " failed: " << what);
+    if (sink) sink(update::Event{"error", name + " failed: " + what, 0, 0});
+    try {
+        engine.record_failure(name + " failed: " + what);
+    } catch (const std::exception& e) {
+        LOG_ERROR("cannot record the failure: " << e.what());
+    }
+    return false;
 }
 
 int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
@@ -169,9 +189,10 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
 
     update::Engine engine(config, platform, fetcher, sink);
     update::InstallGate gate(config.vehicle, update::make_vehicle_state(config.vehicle), &flags,
-                             [&](const std::string& msg) {
+                             *platform.clock, [&](const std::string& msg) {
                                  sink(update::Event{"wait", msg, 0, 0});
                              });
+    engine.set_stop_request([&] { return flags.stop.load(); });
     engine.set_gate([&](const std::string& p) {
         set_phase("waiting-" + p);
         gate.wait(p);
@@ -182,7 +203,7 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
             Json s = engine.status();
             std::lock_guard<std::mutex> lock(snapshot_mutex);
             snapshot_status = s;
-        } catch (const Error& e) {
+        } catch (const std::exception& e) {
             LOG_WARN("status: " << e.what());
         }
     };
@@ -191,7 +212,7 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
         try {
             send_report(config, engine.status());
             sink(update::Event{"report", "signed status report sent", 0, 0});
-        } catch (const Error& e) {
+        } catch (const std::exception& e) {
             LOG_WARN("status report not sent: " << e.what());
         }
     };
@@ -199,21 +220,18 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
     update::UpdateOptions uo;
     uo.reboot = options.reboot;
     set_phase("boot-check");
-    try {
-        std::string outcome = engine.boot_check(uo);
-        LOG_INFO("boot-check: " << outcome);
-    } catch (const Error& e) {
-        LOG_ERROR("boot-check failed: " << e.what());
-    }
+    run_daemon_step(
+        "boot-check",
+        [&] {
+            std::string outcome = engine.boot_check(uo);
+            LOG_INFO("boot-check: " << outcome);
+        },
+        engine, sink);
     refresh();
     while (!flags.stop) {
         set_phase("updating");
-        try {
-            engine.update(uo);
-        } catch (const Error& e) {
-            LOG_ERROR("update attempt failed [" << error_kind_name(e.kind()) << "]: " << e.what());
-            sink(update::Event{"error", e.what(), 0, 0});
-        }
+        run_daemon_step(
+            "update attempt", [&] { engine.update(uo); }, engine, sink);
         flags.approved = false;
         refresh();
         report();

@@ -8,6 +8,7 @@
 #include "agent/update/engine.h"
 
 #include <functional>
+#include <string>
 
 namespace ota::service {
 
@@ -19,6 +20,12 @@ struct DaemonOptions {
 // Everything the daemon needs that parse_config cannot see: files that must exist, the device
 // key, the bootloader's environment, the store folder. Throws Error(Config) naming the key.
 void validate_runtime(const update::AgentConfig& config);
+
+// One step of the daemon (boot-check, an update attempt). Whatever it throws becomes a reported
+// failure: logged, sent as an "error" event and recorded as the last result (status, signed
+// report); it never ends the daemon. Returns false when the step failed.
+bool run_daemon_step(const std::string& name, const std::function<void()>& step,
+                     update::Engine& engine, const update::EventSink& sink);
 
 // Returns the process exit status (0 after a clean stop).
 int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,

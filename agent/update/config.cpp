@@ -106,27 +106,24 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
 
     const Json& bl = j.contains("bootloader") ? j["bootloader"] : Json::object();
     if (!bl.is_object()) bad("bootloader", "must be an object");
-    check_keys(bl, "bootloader.", {"type", "fw_env_config", "cmdline", "dir", "tries"});
+    check_keys(bl, "bootloader.", {"type", "fw_env_config", "cmdline", "boot_id", "tries"});
     c.bootloader.type = str(bl, "bootloader.", "type", false, "uboot");
-    if (c.bootloader.type != "uboot" && c.bootloader.type != "sim")
-        bad("bootloader.type", "must be \"uboot\" or \"sim\"");
+    if (c.bootloader.type != "uboot") bad("bootloader.type", "must be \"uboot\"");
     c.bootloader.fw_env_config =
         resolve(base_dir, str(bl, "bootloader.", "fw_env_config", false, "/etc/fw_env.config"));
-    c.bootloader.cmdline = str(bl, "bootloader.", "cmdline", false, "/proc/cmdline");
-    c.bootloader.sim_dir =
-        resolve(base_dir, str(bl, "bootloader.", "dir", c.bootloader.type == "sim"));
+    c.bootloader.cmdline =
+        resolve(base_dir, str(bl, "bootloader.", "cmdline", false, "/proc/cmdline"));
+    c.bootloader.boot_id = resolve(
+        base_dir, str(bl, "bootloader.", "boot_id", false, "/proc/sys/kernel/random/boot_id"));
     c.bootloader.tries = static_cast<int>(num(bl, "bootloader.", "tries", 3, 1, 9));
 
-    if (j.contains("slots")) {
-        const Json& s = j["slots"];
-        if (!s.is_object() || s.size() != 2)
-            bad("slots", "must map exactly two slot names to devices");
-        for (auto it = s.begin(); it != s.end(); ++it) {
-            if (!it->is_string()) bad("slots." + it.key(), "must be a device path");
-            c.slots[it.key()] = resolve(base_dir, it->get<std::string>());
-        }
-    } else if (c.bootloader.type != "sim") {
-        bad("slots", "is required");
+    if (!j.contains("slots")) bad("slots", "is required");
+    const Json& slots = j["slots"];
+    if (!slots.is_object() || slots.size() != 2)
+        bad("slots", "must map exactly two slot names to devices");
+    for (auto it = slots.begin(); it != slots.end(); ++it) {
+        if (!it->is_string()) bad("slots." + it.key(), "must be a device path");
+        c.slots[it.key()] = resolve(base_dir, it->get<std::string>());
     }
 
     if (j.contains("transport")) {
@@ -187,12 +184,18 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
         const Json& v = j["vehicle"];
         if (!v.is_object()) bad("vehicle", "must be an object");
         check_keys(v, "vehicle.",
-                   {"type", "file", "require_parked", "require_ignition_off", "min_battery_percent",
-                    "require_consent", "poll_ms", "max_wait_s"});
+                   {"type", "file", "command", "command_timeout_s", "max_age_s", "require_parked",
+                    "require_ignition_off", "min_battery_percent", "require_consent", "poll_ms",
+                    "max_wait_s"});
         auto& p = c.vehicle;
         p.type = str(v, "vehicle.", "type", false, "none");
-        if (p.type != "none" && p.type != "sim") bad("vehicle.type", "must be \"none\" or \"sim\"");
-        p.file = resolve(base_dir, str(v, "vehicle.", "file", p.type == "sim"));
+        if (p.type != "none" && p.type != "file" && p.type != "command")
+            bad("vehicle.type", "must be \"none\", \"file\" or \"command\"");
+        p.file = resolve(base_dir, str(v, "vehicle.", "file", p.type == "file"));
+        p.command = argv(v, "vehicle.", "command");
+        if (p.type == "command" && p.command.empty()) bad("vehicle.command", "is required");
+        p.command_timeout_s = static_cast<int>(num(v, "vehicle.", "command_timeout_s", 10, 1, 600));
+        p.max_age_s = num(v, "vehicle.", "max_age_s", 10, 1, 86400);
         p.require_parked = flag(v, "vehicle.", "require_parked", true);
         p.require_ignition_off = flag(v, "vehicle.", "require_ignition_off", false);
         p.min_battery_percent =

@@ -13,11 +13,11 @@
 namespace ota::update {
 
 struct BootloaderConfig {
-    std::string type = "uboot";                       // "uboot" or "sim"
-    std::string fw_env_config = "/etc/fw_env.config"; // uboot
-    std::string cmdline = "/proc/cmdline";            // uboot: where rauc.slot= is read
-    std::string sim_dir;                              // sim: the simulated ECU's directory
-    int tries = 3;                                    // boot attempts of a new slot
+    std::string type = "uboot";                              // the only backend so far
+    std::string fw_env_config = "/etc/fw_env.config";        // where the U-Boot environment lives
+    std::string cmdline = "/proc/cmdline";                   // where rauc.slot= is read
+    std::string boot_id = "/proc/sys/kernel/random/boot_id"; // changes at every boot
+    int tries = 3;                                           // boot attempts of a new slot
 };
 
 // Model store (agent/models): where models live and how each one is health-checked.
@@ -32,8 +32,13 @@ struct ModelsConfig {
 
 // When the vehicle allows installing and rebooting (downloads are never gated).
 struct VehiclePolicy {
-    std::string type = "none"; // "none" (always allowed) or "sim" (hal/sim/sim_vehicle_state.h)
-    std::string file;          // sim: the JSON state file
+    // "none" (always allowed), "file" (a JSON document another process keeps up to date) or
+    // "command" (a program that prints it): hal/json_vehicle_state.h.
+    std::string type = "none";
+    std::string file;                 // file: the JSON state file
+    std::vector<std::string> command; // command: argv
+    int command_timeout_s = 10;
+    uint64_t max_age_s = 10; // a state whose "time" is older than this is stale: not safe
     bool require_parked = true;
     bool require_ignition_off = false;
     int min_battery_percent = 0;
@@ -60,7 +65,7 @@ struct AgentConfig {
     std::map<std::string, std::string> slots; // slot name -> block device or image file
     BootloaderConfig bootloader;
     std::vector<std::string> health_check;   // argv; empty = always healthy
-    std::vector<std::string> reboot_command; // argv; empty = reboot(2) (uboot) / recorded (sim)
+    std::vector<std::string> reboot_command; // argv, run after sync(); empty = reboot(2)
     net::TransportOptions transport;
     uint64_t max_bundle_length = 4ull << 30; // refuse targets larger than this
     uint64_t max_timestamp_length = 16 * 1024;

@@ -32,6 +32,7 @@ Json AgentState::to_json() const {
                             {"slot", p.slot},
                             {"from_slot", p.from_slot},
                             {"image_sha256", p.image_sha256},
+                            {"boot_id", p.boot_id},
                             {"health_failures", p.health_failures}};
         Json models = Json::array();
         for (const auto& m : p.models)
@@ -75,6 +76,7 @@ AgentState AgentState::from_json(const Json& j) {
             u.slot = p.at("slot").get<std::string>();
             u.from_slot = p.at("from_slot").get<std::string>();
             u.image_sha256 = p.at("image_sha256").get<std::string>();
+            u.boot_id = p.value("boot_id", "");
             u.health_failures = p.value("health_failures", 0);
             if (p.contains("models"))
                 for (const auto& m : p["models"])

@@ -44,6 +44,7 @@ struct PendingUpdate {
     std::string slot;         // the slot being written / to boot
     std::string from_slot;    // the slot that was running
     std::string image_sha256; // expected image after install
+    std::string boot_id;      // switched: the boot in which the switch was made (hal/boot_id.h)
     int health_failures = 0;
     std::vector<PendingModel> models;  // activated with this firmware (releases)
     std::optional<ReleaseRef> release; // the release this firmware belongs to

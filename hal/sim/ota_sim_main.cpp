@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <string>
@@ -25,8 +26,12 @@ const char* kUsage =
     "  ota-sim create --dir D --slot-size BYTES --image-a FILE [--redundant-env]\n"
     "  ota-sim make-image --version N [--health ok|fail|panic] --size BYTES --seed S OUT\n"
     "  ota-sim boot --dir D\n"
+    "  ota-sim reboot --dir D          (the agent's reboot_command: records the request)\n"
     "  ota-sim health --dir D\n"
-    "  ota-sim state --dir D [--json]\n";
+    "  ota-sim state --dir D [--json]\n"
+    "  ota-sim vehicle --file F [--parked yes|no] [--ignition on|off] [--battery PERCENT]\n"
+    "                  [--consent yes|no] [--age SECONDS]\n"
+    "                  (the vehicle state the agent reads: stamped now, or SECONDS ago)\n";
 
 struct Args {
     std::map<std::string, std::string> options;
@@ -110,6 +115,38 @@ int cmd_boot(const Args& args) {
     return 0;
 }
 
+int cmd_reboot(const Args& args) {
+    SimulatedEcu ecu = SimulatedEcu::open(args.get("--dir"));
+    ecu.request_reboot();
+    std::cout << "reboot requested: `ota-sim boot --dir " << ecu.dir() << "` powers the ECU on\n";
+    return 0;
+}
+
+bool yes_no(const Args& args, const std::string& key, const char* yes, const char* no) {
+    const std::string v = args.get(key);
+    if (v == yes) return true;
+    if (v == no) return false;
+    throw Error(ErrorKind::Config, key + " must be " + yes + " or " + no + ", got '" + v + "'");
+}
+
+// Writes the vehicle-state document (hal/json_vehicle_state.h) atomically, as a CAN gateway
+// would; a signal not given is left out (the agent then treats it as unknown).
+int cmd_vehicle(const Args& args) {
+    nlohmann::json j = nlohmann::json::object();
+    const uint64_t age = args.has("--age") ? parse_u64("--age", args.get("--age")) : 0;
+    j["time"] = static_cast<int64_t>(::time(nullptr)) - static_cast<int64_t>(age);
+    if (args.has("--parked")) j["parked"] = yes_no(args, "--parked", "yes", "no");
+    if (args.has("--ignition")) j["ignition_on"] = yes_no(args, "--ignition", "on", "off");
+    if (args.has("--consent")) j["user_consent"] = yes_no(args, "--consent", "yes", "no");
+    if (args.has("--battery")) {
+        const uint64_t b = parse_u64("--battery", args.get("--battery"));
+        if (b > 100) throw Error(ErrorKind::Config, "--battery must be 0-100");
+        j["battery_percent"] = b;
+    }
+    ota::write_file_atomic(args.get("--file"), j.dump() + "\n");
+    return 0;
+}
+
 int cmd_health(const Args& args) {
     SimulatedEcu ecu = SimulatedEcu::open(args.get("--dir"));
     std::string message;
@@ -164,7 +201,9 @@ int main(int argc, char** argv) {
         if (cmd == "create") return cmd_create(parse_args(argc, argv, {"--redundant-env"}));
         if (cmd == "make-image") return cmd_make_image(parse_args(argc, argv, {}));
         if (cmd == "boot") return cmd_boot(parse_args(argc, argv, {}));
+        if (cmd == "reboot") return cmd_reboot(parse_args(argc, argv, {}));
         if (cmd == "health") return cmd_health(parse_args(argc, argv, {}));
+        if (cmd == "vehicle") return cmd_vehicle(parse_args(argc, argv, {}));
         if (cmd == "state") return cmd_state(parse_args(argc, argv, {"--json"}));
         std::cerr << "unknown command '" << cmd << "'\n" << kUsage;
         return 2;

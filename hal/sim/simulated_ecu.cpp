@@ -1,7 +1,9 @@
 #include "hal/sim/simulated_ecu.h"
 
+#include "agent/common/crypto.h"
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
+#include "agent/common/hex.h"
 
 #include <algorithm>
 #include <cctype>
@@ -16,16 +18,9 @@ namespace {
 const char* kEnvFile = "uboot.env";
 const char* kEnvConfigFile = "fw_env.config";
 const char* kBootedSlotFile = "booted-slot";
+const char* kCmdlineFile = "cmdline";
+const char* kBootIdFile = "boot_id";
 const char* kRebootFile = "reboot-requested";
-
-std::vector<std::string> split_words(const std::string& s) {
-    std::istringstream in(s);
-    std::vector<std::string> words;
-    std::string w;
-    while (in >> w)
-        words.push_back(w);
-    return words;
-}
 
 std::string trim(const std::string& s) {
     size_t b = 0, e = s.size();
@@ -36,66 +31,27 @@ std::string trim(const std::string& s) {
     return s.substr(b, e - b);
 }
 
-// U-Boot's `test N -gt 0` on a value it cannot parse compares 0: an unreadable counter is empty.
-int tries_as_uboot_reads_them(const std::string& value) {
-    try {
-        return parse_boot_tries(value);
-    } catch (const Error&) {
-        return 0;
-    }
+// A fresh boot id in the kernel's format (a random UUID).
+std::string new_boot_id() {
+    uint8_t b[16];
+    random_bytes(b, sizeof b);
+    b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
+    b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+    std::string hex = to_hex(b, sizeof b);
+    return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+           hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
 class SimRebooter : public Rebooter {
 public:
-    explicit SimRebooter(std::string path) : path_(std::move(path)) {}
-    void reboot() override {
-        ::sync();
-        write_file_atomic(path_, "reboot requested\n");
-    }
+    explicit SimRebooter(const SimulatedEcu& ecu) : ecu_(ecu) {}
+    void reboot() override { ecu_.request_reboot(); }
 
 private:
-    std::string path_;
+    SimulatedEcu ecu_;
 };
 
 } // namespace
-
-std::string run_boot_script(UBootEnv& env, const std::vector<std::string>& slots, int default_tries,
-                            std::vector<std::string>* log) {
-    std::string chosen;
-    env.update([&](EnvVars& vars) {
-        // test -n "${BOOT_ORDER}" || setenv BOOT_ORDER "A B"  (likewise each BOOT_x_LEFT)
-        std::string defaults_order;
-        for (const auto& s : slots)
-            defaults_order += (defaults_order.empty() ? "" : " ") + s;
-        if (vars["BOOT_ORDER"].empty()) vars["BOOT_ORDER"] = defaults_order;
-        for (const auto& s : slots)
-            if (vars[boot_left_variable(s)].empty())
-                vars[boot_left_variable(s)] = format_boot_tries(default_tries);
-
-        // for BOOT_SLOT in "${BOOT_ORDER}": first known slot with tries left, decrement.
-        for (const auto& slot : split_words(vars["BOOT_ORDER"])) {
-            if (std::find(slots.begin(), slots.end(), slot) == slots.end()) continue;
-            int left = tries_as_uboot_reads_them(vars[boot_left_variable(slot)]);
-            if (left > 0) {
-                vars[boot_left_variable(slot)] = format_boot_tries(left - 1);
-                chosen = slot;
-                if (log)
-                    log->push_back("boot script: slot " + slot + " has " + std::to_string(left) +
-                                   " tries left, booting it (" + std::to_string(left - 1) +
-                                   " left)");
-                return; // saveenv, then boot
-            }
-        }
-        // No valid slot: restore every slot's tries, saveenv, reset.
-        for (const auto& s : slots)
-            vars[boot_left_variable(s)] = format_boot_tries(default_tries);
-        if (log)
-            log->push_back("boot script: no slot in BOOT_ORDER '" + vars["BOOT_ORDER"] +
-                           "' has tries left; tries reset to " + std::to_string(default_tries) +
-                           ", resetting");
-    });
-    return chosen;
-}
 
 SimulatedEcu SimulatedEcu::create(const std::string& dir, uint64_t slot_size,
                                   const std::string& image_a_path, bool redundant_env) {
@@ -175,6 +131,14 @@ std::string SimulatedEcu::env_config_path() const {
     return file(kEnvConfigFile);
 }
 
+std::string SimulatedEcu::cmdline_path() const {
+    return file(kCmdlineFile);
+}
+
+std::string SimulatedEcu::boot_id_path() const {
+    return file(kBootIdFile);
+}
+
 uint64_t SimulatedEcu::slot_size() const {
     return file_size(slot_device("A"));
 }
@@ -186,18 +150,16 @@ std::shared_ptr<UBootEnv> SimulatedEcu::env() const {
 std::unique_ptr<UBootBootControl> SimulatedEcu::boot_control() const {
     UBootBootControlOptions options;
     options.slots = slots();
-    std::string booted_file = file(kBootedSlotFile);
-    options.booted_slot_provider = [booted_file]() {
-        if (!file_exists(booted_file))
-            throw Error(ErrorKind::State,
-                        "the simulated ECU has not booted (" + booted_file + " missing)");
-        return trim(read_file(booted_file, 64));
-    };
+    options.cmdline_path = cmdline_path();
     return std::make_unique<UBootBootControl>(env(), options);
 }
 
+void SimulatedEcu::request_reboot() const {
+    write_file_atomic(file(kRebootFile), "reboot requested\n");
+}
+
 std::unique_ptr<Rebooter> SimulatedEcu::rebooter() const {
-    return std::make_unique<SimRebooter>(file(kRebootFile));
+    return std::make_unique<SimRebooter>(*this);
 }
 
 std::optional<SimImageHeader> SimulatedEcu::slot_image(const std::string& slot) const {
@@ -206,31 +168,33 @@ std::optional<SimImageHeader> SimulatedEcu::slot_image(const std::string& slot) 
 
 BootOutcome SimulatedEcu::power_on() {
     auto env_ptr = env();
-    BootOutcome outcome;
     remove_file_durable(file(kRebootFile));
-    while (outcome.power_ons < kMaxPowerOnsPerBoot) {
-        ++outcome.power_ons;
-        outcome.log.push_back("power-on " + std::to_string(outcome.power_ons));
-        std::string slot = run_boot_script(*env_ptr, slots(), kDefaultBootTries, &outcome.log);
-        if (slot.empty()) continue; // the script reset the board
-        auto image = slot_image(slot);
-        if (!image || image->health == SimHealth::Panic) {
-            outcome.log.push_back(std::string("slot ") + slot + ": " +
-                                  (image ? "kernel panic" : "no bootable image") +
-                                  ", watchdog reset");
-            continue;
-        }
-        outcome.slot = slot;
-        outcome.healthy = image->health == SimHealth::Ok;
-        outcome.log.push_back("slot " + slot + " up: version " + std::to_string(image->version) +
-                              ", health " + sim_health_name(image->health));
-        write_file_atomic(file(kBootedSlotFile), slot + "\n");
-        outcome.state = boot_state_from_env(env_ptr->read(), slots(), kDefaultBootTries);
-        return outcome;
-    }
+    // What this boot's kernel would see: gone while the board is down.
     remove_file_durable(file(kBootedSlotFile));
-    throw Error(ErrorKind::State, "no slot booted after " + std::to_string(outcome.power_ons) +
-                                      " power-ons (both slots fail to boot)");
+    remove_file_durable(file(kCmdlineFile));
+    write_file_atomic(file(kBootIdFile), new_boot_id() + "\n");
+    PowerOnResult r = power_on_until_up(
+        *env_ptr, slots(), kDefaultBootTries, [&](const std::string& slot, std::string* line) {
+            auto image = slot_image(slot);
+            if (!image || image->health == SimHealth::Panic) {
+                *line = "slot " + slot + ": " + (image ? "kernel panic" : "no bootable image") +
+                        ", watchdog reset";
+                return false;
+            }
+            *line = "slot " + slot + " up: version " + std::to_string(image->version) +
+                    ", health " + sim_health_name(image->health);
+            return true;
+        });
+    BootOutcome outcome;
+    outcome.slot = r.slot;
+    outcome.power_ons = r.power_ons;
+    outcome.log = std::move(r.log);
+    outcome.healthy = slot_image(r.slot)->health == SimHealth::Ok;
+    write_file_atomic(file(kCmdlineFile), "console=ttyAMA0 root=/dev/slot-" + r.slot +
+                                              " ro rauc.slot=" + r.slot + "\n");
+    write_file_atomic(file(kBootedSlotFile), r.slot + "\n");
+    outcome.state = boot_state_from_env(env_ptr->read(), slots(), kDefaultBootTries);
+    return outcome;
 }
 
 std::string SimulatedEcu::booted_slot() const {

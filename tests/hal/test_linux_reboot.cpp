@@ -19,3 +19,14 @@ TEST_CASE("a configured reboot command runs; its failure is an error") {
     hal::LinuxRebooter missing({dir.file("no-such-program")});
     CHECK_THROWS_WITH(missing.reboot(), Catch::Contains("failed"));
 }
+
+TEST_CASE("the Linux rebooter flushes the page cache before the reboot command runs") {
+    TempDir dir;
+    const std::string flushed = dir.file("flushed");
+    // The command succeeds only if the flush ran before it.
+    hal::LinuxRebooter rebooter({"sh", "-c", "test -f '" + flushed + "'"},
+                                [&] { ota::test::write_all_file(flushed, "synced"); });
+    CHECK_NOTHROW(rebooter.reboot());
+    hal::LinuxRebooter without_flush({"sh", "-c", "test -f '" + dir.file("never") + "'"}, [] {});
+    CHECK_THROWS_WITH(without_flush.reboot(), Catch::Contains("status 1"));
+}

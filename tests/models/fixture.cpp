@@ -3,6 +3,7 @@
 #include "agent/common/fs.h"
 #include "hal/sim/sim_image.h"
 #include "hal/sim/simulated_ecu.h"
+#include "support/sim_platform.h"
 
 #include <catch2/catch.hpp>
 #include <signal.h>
@@ -34,7 +35,6 @@ EcuFixture::EcuFixture() {
         {"metadata_url", "file://" + repo + "/metadata/"},
         {"targets_url", "file://" + repo + "/targets/"},
         {"installed_version", 1},
-        {"bootloader", Json{{"type", "sim"}, {"dir", sim}}},
         {"poll_interval_s", 3600},
         {"poll_jitter_s", 0},
         {"models",
@@ -46,6 +46,7 @@ EcuFixture::EcuFixture() {
                     {"voice",
                      Json{{"health_check",
                            "grep -q '\"health\": \"ok\"' \"$OTA_MODEL_DIR/config.json\""}}}}}}}};
+    add_sim_platform(config, sim);
     save_config();
 }
 
@@ -157,11 +158,14 @@ std::string EcuFixture::boot_order() {
 }
 
 void EcuFixture::set_vehicle(bool parked, bool consent, int battery) {
-    write_file_atomic(vehicle_file, Json{{"parked", parked},
-                                         {"ignition_on", !parked},
-                                         {"battery_percent", battery},
-                                         {"user_consent", consent}}
-                                        .dump());
+    std::string out;
+    const int rc = run_command(
+        built_program("ota-sim") + " vehicle --file " + vehicle_file + " --parked " +
+            (parked ? "yes" : "no") + " --ignition " + (parked ? "off" : "on") + " --battery " +
+            std::to_string(battery) + " --consent " + (consent ? "yes" : "no") + " 2>&1",
+        &out);
+    INFO(out);
+    REQUIRE(rc == 0);
 }
 
 std::string EcuFixture::power_on() {

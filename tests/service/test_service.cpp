@@ -89,8 +89,12 @@ struct ServiceFixture : EcuFixture {
     std::string log = tmp.file("daemon.log");
     ServiceFixture() {
         config["control_socket"] = socket_path;
-        config["vehicle"] = Json{
-            {"type", "sim"}, {"file", vehicle_file}, {"require_parked", true}, {"poll_ms", 50}};
+        // The vehicle file is written once per test: it stays fresh for the whole test.
+        config["vehicle"] = Json{{"type", "file"},
+                                 {"file", vehicle_file},
+                                 {"max_age_s", 3600},
+                                 {"require_parked", true},
+                                 {"poll_ms", 50}};
         save_config();
     }
     pid_t start_daemon(const std::string& args) {
@@ -196,6 +200,34 @@ TEST_CASE("gating: the install waits until the simulated vehicle is parked") {
     CHECK(f.boot_order() == "B A");
     CHECK(read_all(f.sim + "/slot-B.img").substr(0, 256 * 1024) ==
           read_all(f.tmp.file("fw-2.img")));
+}
+
+TEST_CASE("gating: a missing or stale vehicle signal holds the install back and says why") {
+    ServiceFixture f;
+    f.config["vehicle"]["min_battery_percent"] = 30;
+    f.config["vehicle"]["require_ignition_off"] = true;
+    f.save_config();
+    auto vehicle = [&](const std::string& args) {
+        REQUIRE(run_command(built_program("ota-sim") + " vehicle --file " + f.vehicle_file + " " +
+                            args) == 0);
+    };
+    // The gateway reports parked and ignition off, but no battery charge.
+    vehicle("--parked yes --ignition off");
+    f.add_firmware(2);
+    const std::string slot_b_before = read_all(f.sim + "/slot-B.img");
+    pid_t pid = f.start_daemon("--once --no-reboot");
+    LineClient events(f.socket_path);
+    REQUIRE(events.request(Json{{"cmd", "subscribe"}})["ok"] == true);
+    REQUIRE(events.wait_for_event("install waits: vehicle state does not give the battery charge"));
+    // Its last report is from long ago (max_age_s is 3600 here).
+    vehicle("--parked yes --ignition off --battery 80 --age 4000");
+    REQUIRE(events.wait_for_event("install waits: vehicle state is stale"));
+    CHECK(read_all(f.sim + "/slot-B.img") == slot_b_before);
+    CHECK(f.boot_order() == "A B");
+    vehicle("--parked yes --ignition off --battery 80");
+    CHECK(events.wait_for_event("install allowed now"));
+    REQUIRE(wait_exit(pid) == 0);
+    CHECK(f.boot_order() == "B A");
 }
 
 TEST_CASE("gating: with consent required, the control socket's approve releases the install") {
@@ -315,7 +347,7 @@ TEST_CASE("configuration errors name the setting") {
          "\"vehicle.type\" must be"},
         {"vehicle file",
          [](Json& c) {
-             c["vehicle"] = Json{{"type", "sim"}};
+             c["vehicle"] = Json{{"type", "file"}};
          },
          "\"vehicle.file\" is required"},
         {"battery",

@@ -2,6 +2,7 @@
 
 #include "agent/common/crypto.h"
 #include "agent/common/fs.h"
+#include "support/sim_platform.h"
 
 #include <catch2/catch.hpp>
 
@@ -86,22 +87,14 @@ void Slice::release(const std::string& image_path, uint64_t version, const std::
 std::string Slice::write_config(const std::string& name, int port,
                                 uint64_t installed_version) const {
     const std::string base = "http://127.0.0.1:" + std::to_string(port);
-    // built_program() may be "EMULATOR PROGRAM" in cross builds: one argv entry per word.
-    Json health = Json::array();
-    std::istringstream words(built_program("ota-sim"));
-    for (std::string w; words >> w;)
-        health.push_back(w);
-    for (const char* a : {"health", "--dir"})
-        health.push_back(a);
-    health.push_back(ecu_dir());
     Json config{{"hardware_id", kHardwareId},
                 {"state_dir", state_dir()},
                 {"trusted_root", path("factory-root.json")},
                 {"metadata_url", base + "/metadata/"},
                 {"targets_url", base + "/targets/"},
-                {"installed_version", installed_version},
-                {"bootloader", Json{{"type", "sim"}, {"dir", ecu_dir()}}},
-                {"health_check", health}};
+                {"installed_version", installed_version}};
+    add_sim_platform(config, ecu_dir());
+    config["health_check"] = sim_command({"health", "--dir", ecu_dir()});
     const std::string file = path(name);
     write_all_file(file, config.dump(1) + "\n");
     return file;
