@@ -1,6 +1,7 @@
 #include "fs.h"
 
 #include "error.h"
+#include "log.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -94,10 +95,10 @@ void fsync_or_throw(int fd, const std::string& what) {
     if (::fsync(fd) != 0) throw io_error("fsync " + what);
 }
 
-std::string read_file(const std::string& path, uint64_t max_size) {
-    UniqueFd fd = open_or_throw(path, O_RDONLY);
+// Reads the open file `fd` (named `path` in errors), refusing more than max_size bytes.
+static std::string read_open_file(int fd, const std::string& path, uint64_t max_size) {
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) throw io_error("stat " + path);
+    if (::fstat(fd, &st) != 0) throw io_error("stat " + path);
     if (static_cast<uint64_t>(st.st_size) > max_size)
         throw Error(ErrorKind::TooLarge, path + " is " + std::to_string(st.st_size) +
                                              " bytes, more than the limit of " +
@@ -107,7 +108,7 @@ std::string read_file(const std::string& path, uint64_t max_size) {
         // procfs/sysfs files (/proc/cmdline) report size 0: read up to the limit instead.
         const uint64_t limit = std::min<uint64_t>(max_size, 1 << 20);
         out.resize(static_cast<size_t>(limit) + 1);
-        size_t n = read_full(fd.get(), out.data(), out.size(), path);
+        size_t n = read_full(fd, out.data(), out.size(), path);
         if (n > limit)
             throw Error(ErrorKind::TooLarge,
                         path + " is more than the limit of " + std::to_string(limit) + " bytes");
@@ -115,9 +116,29 @@ std::string read_file(const std::string& path, uint64_t max_size) {
         return out;
     }
     out.resize(static_cast<size_t>(st.st_size));
-    size_t n = read_full(fd.get(), out.data(), out.size(), path);
+    size_t n = read_full(fd, out.data(), out.size(), path);
     out.resize(n);
     return out;
+}
+
+std::string read_file(const std::string& path, uint64_t max_size) {
+    UniqueFd fd = open_or_throw(path, O_RDONLY);
+    return read_open_file(fd.get(), path, max_size);
+}
+
+std::string read_regular_file(const std::string& path, uint64_t max_size) {
+    // O_NONBLOCK: opening a FIFO planted here must not wait for a writer.
+    int raw = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (raw < 0) {
+        if (errno == ELOOP)
+            throw Error(ErrorKind::Io, path + " is a symbolic link; refusing to follow it");
+        throw io_error("cannot open " + path);
+    }
+    UniqueFd fd(raw);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw io_error("stat " + path);
+    if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::Io, path + " is not a regular file");
+    return read_open_file(fd.get(), path, max_size);
 }
 
 bool file_exists(const std::string& path) {
@@ -199,6 +220,49 @@ void rename_durable(const std::string& from, const std::string& to) {
     if (::rename(from.c_str(), to.c_str()) != 0) throw io_error("rename " + from + " to " + to);
     fsync_directory(parent_directory(to));
     if (parent_directory(from) != parent_directory(to)) fsync_directory(parent_directory(from));
+}
+
+DurableFile::DurableFile(std::string path, uint64_t max_size, Validator validate)
+    : path_(std::move(path)), max_size_(max_size), validate_(std::move(validate)) {}
+
+std::optional<std::string> DurableFile::read_valid(const std::string& file,
+                                                   std::string* problem) const {
+    problem->clear();
+    struct stat st {};
+    if (::lstat(file.c_str(), &st) != 0 && errno == ENOENT) return std::nullopt;
+    try {
+        std::string bytes = read_regular_file(file, max_size_);
+        validate_(bytes);
+        return bytes;
+    } catch (const std::exception& e) {
+        *problem = e.what();
+        return std::nullopt;
+    }
+}
+
+std::optional<DurableFile::Contents> DurableFile::load() const {
+    std::string problem, backup_problem;
+    if (auto bytes = read_valid(path_, &problem)) return Contents{std::move(*bytes), false};
+    auto backup = read_valid(backup_path(), &backup_problem);
+    if (backup) {
+        LOG_WARN(path_ << (problem.empty() ? " is missing" : " is unusable (" + problem + ")")
+                       << "; using its copy " << backup_path());
+        return Contents{std::move(*backup), true};
+    }
+    if (problem.empty() && backup_problem.empty()) return std::nullopt; // neither exists
+    throw Error(ErrorKind::Malformed,
+                path_ + (problem.empty() ? " is missing" : " is unusable (" + problem + ")") +
+                    ", and so is its copy " + backup_path() + " (" +
+                    (backup_problem.empty() ? "missing" : backup_problem) +
+                    "): restore one of them from a backup");
+}
+
+void DurableFile::store(const std::string& bytes) {
+    validate_(bytes);
+    // PATH first: it is what load() trusts, so a power cut before the copy is written leaves the
+    // new contents in PATH and the previous ones in the copy, both usable.
+    write_file_atomic(path_, bytes);
+    write_file_atomic(backup_path(), bytes);
 }
 
 } // namespace ota

@@ -2,6 +2,8 @@
 // directory, fsync it, rename over the target, fsync the directory.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,9 @@ namespace ota {
 // Reads a whole file, refusing files larger than max_size (Error TooLarge) so a hostile or corrupt
 // file cannot make us allocate without bound.
 std::string read_file(const std::string& path, uint64_t max_size);
+// Like read_file, but refuses a symbolic link (O_NOFOLLOW) or anything but a regular file, so a
+// link planted in place of the agent's own file cannot make it read another one.
+std::string read_regular_file(const std::string& path, uint64_t max_size);
 bool file_exists(const std::string& path);
 uint64_t file_size(const std::string& path);
 
@@ -53,5 +58,39 @@ void write_all(int fd, const void* buf, size_t size, const std::string& what);
 // Returns bytes read (< size only at end of file).
 size_t read_full(int fd, void* buf, size_t size, const std::string& what);
 void fsync_or_throw(int fd, const std::string& what);
+
+// A small file that must survive corruption as well as power loss (the agent state, a trusted
+// root): a second copy, PATH.bak, is written after PATH itself, each atomically and durably. So
+// the copy holds the same bytes as PATH, or, only when power was lost between the two writes, the
+// bytes before the last store(). load() falls back to the copy, with a warning, when PATH is
+// missing or unusable.
+class DurableFile {
+public:
+    // Throws (any exception; its what() is logged) when the bytes are unusable.
+    using Validator = std::function<void(const std::string& bytes)>;
+    DurableFile(std::string path, uint64_t max_size, Validator validate);
+
+    struct Contents {
+        std::string bytes;
+        bool from_backup = false; // PATH was unusable: these are the copy's bytes
+    };
+    // nullopt when neither file exists; Error(Malformed) naming both files and what is wrong with
+    // each when neither is usable.
+    std::optional<Contents> load() const;
+    // Refuses (throws what `validate` throws) bytes that could not be loaded back.
+    void store(const std::string& bytes);
+
+    const std::string& path() const { return path_; }
+    std::string backup_path() const { return path_ + ".bak"; }
+
+private:
+    // The file's bytes when it exists and is valid; otherwise nullopt and *problem says why
+    // ("" when it does not exist).
+    std::optional<std::string> read_valid(const std::string& file, std::string* problem) const;
+
+    std::string path_;
+    uint64_t max_size_;
+    Validator validate_;
+};
 
 } // namespace ota
