@@ -34,7 +34,7 @@ struct BundleInfo {
 
 class BundleWriter {
 public:
-    // Blobs are staged in out_path + ".blobs.tmp"; the bundle appears at out_path atomically in
+    // Blobs are staged in a new out_path + ".blobs.tmp.*"; the bundle appears at out_path atomically in
     // finish(). Nothing is left behind if the writer is destroyed without finish().
     explicit BundleWriter(std::string out_path);
     ~BundleWriter();

@@ -4,8 +4,12 @@
 #include "log.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <ctime>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -175,10 +179,73 @@ void fsync_path(const std::string& path) {
     fsync_or_throw(fd.get(), path);
 }
 
+namespace {
+
+// A temporary file younger than this may belong to a writer still at work in another process.
+constexpr time_t kStaleTemporaryAgeSeconds = 60;
+
+// Unique enough among the writers of one directory; O_EXCL guarantees the rest.
+std::string temporary_suffix() {
+    static std::atomic<uint64_t> counter{0};
+    uint64_t x = static_cast<uint64_t>(::getpid()) << 32 ^ counter.fetch_add(1) ^
+                 static_cast<uint64_t>(
+                     std::chrono::steady_clock::now().time_since_epoch().count());
+    // splitmix64 finaliser: spreads the bits so successive names differ everywhere.
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    static const char digits[] = "0123456789abcdef";
+    std::string s(8, '0');
+    for (auto& c : s) {
+        c = digits[x & 15];
+        x >>= 4;
+    }
+    return s;
+}
+
+// Removes PATH.tmp and PATH.tmp.* left by writers that died (a crash or power cut between
+// creating the temporary file and renaming it), but none younger than a minute.
+void remove_stale_temporaries(const std::string& path) {
+    const std::string dir = parent_directory(path);
+    const std::string prefix = path.substr(path.find_last_of('/') + 1) + ".tmp";
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    const time_t now = ::time(nullptr);
+    while (dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.compare(0, prefix.size(), prefix) != 0 ||
+            (name.size() > prefix.size() && name[prefix.size()] != '.'))
+            continue;
+        const std::string leftover = join_path(dir, name);
+        struct stat st {};
+        if (::lstat(leftover.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+        if (st.st_mtime > now - kStaleTemporaryAgeSeconds) continue;
+        if (::unlink(leftover.c_str()) == 0)
+            LOG_INFO("removed " << leftover << ", left by an interrupted write");
+    }
+    ::closedir(d);
+}
+
+} // namespace
+
+UniqueFd create_temporary_beside(const std::string& path, int mode, std::string* tmp_path) {
+    remove_stale_temporaries(path);
+    for (int attempt = 0;; ++attempt) {
+        const std::string tmp = path + ".tmp." + temporary_suffix();
+        int fd =
+            ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd >= 0) {
+            *tmp_path = tmp;
+            return UniqueFd(fd);
+        }
+        if (errno != EEXIST || attempt == 100) throw io_error("cannot create " + tmp);
+    }
+}
+
 void write_file_atomic(const std::string& path, const std::string& contents) {
-    const std::string tmp = path + ".tmp";
+    std::string tmp;
     {
-        UniqueFd fd = open_or_throw(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        UniqueFd fd = create_temporary_beside(path, 0644, &tmp);
         try {
             write_all(fd.get(), contents.data(), contents.size(), tmp);
             fsync_or_throw(fd.get(), tmp);

@@ -18,6 +18,8 @@ std::string read_regular_file(const std::string& path, uint64_t max_size);
 bool file_exists(const std::string& path);
 uint64_t file_size(const std::string& path);
 
+// Replaces path atomically and durably. The temporary file is new (see create_temporary_beside),
+// so nothing someone planted at a predictable name is ever written through.
 void write_file_atomic(const std::string& path, const std::string& contents);
 void fsync_directory(const std::string& dir);
 void fsync_path(const std::string& path);
@@ -52,6 +54,10 @@ private:
 };
 
 UniqueFd open_or_throw(const std::string& path, int flags, int mode = 0644);
+// Creates a new file PATH.tmp.XXXXXXXX (random suffix), open for reading and writing, with O_CREAT|O_EXCL|
+// O_NOFOLLOW: it never opens an existing file or follows a symbolic link. Leftovers of writers
+// that died (older than a minute) are removed first. *tmp_path receives the name.
+UniqueFd create_temporary_beside(const std::string& path, int mode, std::string* tmp_path);
 void pread_all(int fd, void* buf, size_t size, uint64_t offset, const std::string& what);
 void pwrite_all(int fd, const void* buf, size_t size, uint64_t offset, const std::string& what);
 void write_all(int fd, const void* buf, size_t size, const std::string& what);
