@@ -270,8 +270,13 @@ void make_directories(const std::string& path) {
         pos = path.find('/', pos + 1);
         partial = path.substr(0, pos);
         if (partial.empty()) continue;
-        if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+        if (::mkdir(partial.c_str(), 0755) == 0) {
+            // The new name is durable only once its parent is synced; without it a power cut
+            // could take the folder and everything later stored in it.
+            fsync_directory(parent_directory(partial));
+        } else if (errno != EEXIST) {
             throw io_error("cannot create directory " + partial);
+        }
     }
 }
 

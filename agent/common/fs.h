@@ -23,6 +23,7 @@ uint64_t file_size(const std::string& path);
 void write_file_atomic(const std::string& path, const std::string& contents);
 void fsync_directory(const std::string& dir);
 void fsync_path(const std::string& path);
+// mkdir -p; each folder it creates is made durable (its parent fsynced).
 void make_directories(const std::string& path);
 // Unlinks path if present, then fsyncs its directory.
 void remove_file_durable(const std::string& path);
