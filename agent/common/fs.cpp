@@ -188,8 +188,7 @@ constexpr time_t kStaleTemporaryAgeSeconds = 60;
 std::string temporary_suffix() {
     static std::atomic<uint64_t> counter{0};
     uint64_t x = static_cast<uint64_t>(::getpid()) << 32 ^ counter.fetch_add(1) ^
-                 static_cast<uint64_t>(
-                     std::chrono::steady_clock::now().time_since_epoch().count());
+                 static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
     // splitmix64 finaliser: spreads the bits so successive names differ everywhere.
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
@@ -232,8 +231,7 @@ UniqueFd create_temporary_beside(const std::string& path, int mode, std::string*
     remove_stale_temporaries(path);
     for (int attempt = 0;; ++attempt) {
         const std::string tmp = path + ".tmp." + temporary_suffix();
-        int fd =
-            ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd >= 0) {
             *tmp_path = tmp;
             return UniqueFd(fd);

@@ -55,9 +55,10 @@ private:
 };
 
 UniqueFd open_or_throw(const std::string& path, int flags, int mode = 0644);
-// Creates a new file PATH.tmp.XXXXXXXX (random suffix), open for reading and writing, with O_CREAT|O_EXCL|
-// O_NOFOLLOW: it never opens an existing file or follows a symbolic link. Leftovers of writers
-// that died (older than a minute) are removed first. *tmp_path receives the name.
+// Creates a new file PATH.tmp.XXXXXXXX (random suffix), open for reading and writing, with
+// O_CREAT|O_EXCL|O_NOFOLLOW: it never opens an existing file or follows a symbolic link.
+// Leftovers of writers that died (older than a minute) are removed first. *tmp_path receives the
+// name.
 UniqueFd create_temporary_beside(const std::string& path, int mode, std::string* tmp_path);
 void pread_all(int fd, void* buf, size_t size, uint64_t offset, const std::string& what);
 void pwrite_all(int fd, const void* buf, size_t size, uint64_t offset, const std::string& what);

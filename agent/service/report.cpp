@@ -153,8 +153,8 @@ uint64_t next_report_counter(const std::string& state_dir) {
     std::optional<uint64_t> highest;
     std::string problems;
     bool any_present = false;
-    auto witness = [&](const std::string& path, uint64_t (*parse)(const std::string&,
-                                                                  const std::string&)) {
+    auto witness = [&](const std::string& path,
+                       uint64_t (*parse)(const std::string&, const std::string&)) {
         if (!present(path)) return;
         any_present = true;
         try {
@@ -165,9 +165,8 @@ uint64_t next_report_counter(const std::string& state_dir) {
         }
     };
     for (const auto& copy : copies)
-        witness(copy, [](const std::string& text, const std::string&) {
-            return parse_counter(text);
-        });
+        witness(copy,
+                [](const std::string& text, const std::string&) { return parse_counter(text); });
     witness(last_report, counter_of_report);
     if (any_present && !highest)
         throw Error(ErrorKind::State,

@@ -5,9 +5,9 @@
 
 #include <cerrno>
 #include <climits>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,7 +70,7 @@ void require_private(const std::string& key, const std::string& dir) {
         if (!problem.empty())
             throw Error(ErrorKind::Config,
                         "configuration: \"" + key + "\" " + dir +
-                            (path == dir ? " " : ": the folder " + path + " ") + problem +
+                            (last ? " " : ": the folder " + path + " ") + problem +
                             ". Another user could plant files or links the agent would write "
                             "through or trust: make it owned by the agent's user (or root) and "
                             "not writable by group or others (chmod go-w)");

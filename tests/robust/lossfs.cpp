@@ -118,8 +118,8 @@ struct Node {
     Content durable_content;
     mode_t durable_mode = 0;
     std::map<std::string, Ino> durable_entries;
-    int links = 0;                   // names in the current tree
-    int durable_links = 0;           // names in the durable tree
+    int links = 0;         // names in the current tree
+    int durable_links = 0; // names in the durable tree
     int opens = 0;
     // Relative path in BACKING this node was loaded from while its durable state still equals
     // that file (a cut then links it instead of writing it again); "" otherwise.

@@ -87,8 +87,8 @@ void PowerLossDisk::cut(Cut how, uint64_t seed) {
     REQUIRE(mounted());
     const std::string command =
         how == Cut::Drop ? "cut drop\n" : "cut torn " + std::to_string(seed) + "\n";
-    const bool sent = ::write(to_fs_, command.data(), command.size()) ==
-                      static_cast<ssize_t>(command.size());
+    const bool sent =
+        ::write(to_fs_, command.data(), command.size()) == static_cast<ssize_t>(command.size());
     const std::string reply = sent ? read_line(from_fs_) : "";
     ::close(to_fs_);
     ::close(from_fs_);

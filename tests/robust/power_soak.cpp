@@ -186,8 +186,8 @@ SoakFigures run_power_cut_soak(int target_cuts, int cuts_per_episode, uint64_t s
                 offer(offered + 1);
             }
         }
-        std::printf("episode %d: %d cuts so far, %d updates completed, %d fallbacks\n",
-                    f.episodes, f.cuts, f.completed, f.rollbacks);
+        std::printf("episode %d: %d cuts so far, %d updates completed, %d fallbacks\n", f.episodes,
+                    f.cuts, f.completed, f.rollbacks);
         std::fflush(stdout);
         // The update completed in the end, and the ECU runs it from a verified slot B.
         REQUIRE(committed);

@@ -23,8 +23,8 @@ public:
 struct SoakFigures {
     int cuts = 0;
     int episodes = 0;
-    int completed = 0; // updates committed
-    int rollbacks = 0; // versions the bootloader fell back from
+    int completed = 0;            // updates committed
+    int rollbacks = 0;            // versions the bootloader fell back from
     int killed_in[3] = {0, 0, 0}; // boot-check, update, power-on
 };
 

@@ -78,8 +78,7 @@ TEST_CASE("a link planted at the download's name is not written through", "[robu
     }
 }
 
-TEST_CASE("the U-Boot environment's lock file is never created through a link",
-          "[robust][files]") {
+TEST_CASE("the U-Boot environment's lock file is never created through a link", "[robust][files]") {
     PlantedLinks p;
     const std::string target = p.dir.file("created-through-link");
     REQUIRE(::symlink(target.c_str(), (p.folder + "/fw_printenv.lock").c_str()) == 0);
@@ -119,9 +118,9 @@ namespace {
 struct RefusalCase {
     const char* what;
     std::function<void(Slice&)> spoil;
-    std::string folder;      // named in the error
-    std::string complaint;   // what is wrong with it
-    std::string owner_mode;  // "(owner ..., mode ....)"
+    std::string folder;     // named in the error
+    std::string complaint;  // what is wrong with it
+    std::string owner_mode; // "(owner ..., mode ....)"
 };
 
 void require_refused(const Slice& s, const std::string& command, const RefusalCase& c) {

@@ -239,8 +239,7 @@ update::AgentConfig report_config(const TempDir& dir) {
     c.report.url = "http://127.0.0.1:1/v1/report";
     c.report.device_key = dir.file("device.key");
     if (!file_exists(c.report.device_key))
-        write_all_file(c.report.device_key,
-                       SigningKey::generate(kSchemeEcdsaP256).private_pem());
+        write_all_file(c.report.device_key, SigningKey::generate(kSchemeEcdsaP256).private_pem());
     return c;
 }
 

@@ -19,9 +19,8 @@ namespace {
 
 std::string probe(const std::string& mode, const std::string& file, const std::string& text) {
     std::string out;
-    const int rc = run_command(built_program("lossfs-probe") + " " + mode + " '" + file + "' '" +
-                                   text + "' 2>&1",
-                               &out);
+    const int rc = run_command(
+        built_program("lossfs-probe") + " " + mode + " '" + file + "' '" + text + "' 2>&1", &out);
     INFO(out);
     REQUIRE(rc == 0);
     return read_all(file);
@@ -79,10 +78,10 @@ TEST_CASE("power loss: the harness keeps synced writes and loses the others", "[
         std::string after_cut; // what the file holds when power comes back
     };
     const Case cases[] = {
-        {"atomic", "new"},                  // write, fsync, rename, fsync the folder: kept
-        {"rename-unsynced", ""},            // the new name survived, its data did not
-        {"no-dir-fsync", "old"},            // the rename itself was lost
-        {"overwrite-unsynced", "old"},      // never synced
+        {"atomic", "new"},             // write, fsync, rename, fsync the folder: kept
+        {"rename-unsynced", ""},       // the new name survived, its data did not
+        {"no-dir-fsync", "old"},       // the rename itself was lost
+        {"overwrite-unsynced", "old"}, // never synced
     };
     for (const auto& c : cases) {
         INFO(c.mode);
