@@ -820,6 +820,7 @@ int main(int argc, char** argv) {
     char* args_v[] = {arg0, o, opts};
     fuse_args args = FUSE_ARGS_INIT(3, args_v);
     fuse* f = fuse_new(&args, &ops, sizeof ops, nullptr);
+    fuse_opt_free_args(&args);
     if (!f) return 1;
     if (fuse_mount(f, argv[2]) != 0) {
         std::fprintf(stderr, "ota-test-lossfs: cannot mount on %s\n", argv[2]);
@@ -829,7 +830,9 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     std::thread(control_loop).detach();
     const int rc = fuse_loop(f); // single-threaded: requests are served in order
+    // Unmounted from outside: nothing to write back. _exit: the control thread still waits on
+    // stdin.
     fuse_unmount(f);
     fuse_destroy(f);
-    return rc == 0 ? 0 : 1;
+    ::_exit(rc == 0 ? 0 : 1);
 }
