@@ -305,7 +305,7 @@ std::optional<std::string> DurableFile::read_valid(const std::string& file,
         validate_(bytes);
         return bytes;
     } catch (const std::exception& e) {
-        *problem = e.what();
+        *problem = *e.what() ? e.what() : "unusable"; // never "": that means "does not exist"
         return std::nullopt;
     }
 }

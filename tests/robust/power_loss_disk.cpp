@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -35,7 +36,8 @@ std::string read_line(int fd) {
 
 } // namespace
 
-PowerLossDisk::PowerLossDisk(std::string dir) : dir_(std::move(dir)), backing_(dir_ + ".disk") {
+PowerLossDisk::PowerLossDisk(std::string dir)
+    : dir_(std::move(dir)), backing_(dir_ + ".disk"), log_(dir_ + ".lossfs.log") {
     const std::string lossfs = built_program("ota-test-lossfs");
     if (!file_exists(lossfs))
         FAIL(lossfs << " was not built: install libfuse3-dev (scripts/install-deps.sh)");
@@ -68,8 +70,16 @@ void PowerLossDisk::power_on() {
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        ::dup2(in[0], 0);
-        ::dup2(out[1], 1);
+        // dup2 onto the same number keeps O_CLOEXEC (the test may run with 0, 1 or 2 closed).
+        auto become = [](int fd, int target) {
+            if (fd == target)
+                ::fcntl(fd, F_SETFD, 0);
+            else if (fd >= 0)
+                ::dup2(fd, target);
+        };
+        become(in[0], 0);
+        become(out[1], 1);
+        become(::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644), 2);
         ::execl(program.c_str(), program.c_str(), backing_.c_str(), dir_.c_str(), nullptr);
         ::_exit(127);
     }
@@ -78,15 +88,24 @@ void PowerLossDisk::power_on() {
     pid_ = pid;
     to_fs_ = in[1];
     from_fs_ = out[0];
-    const std::string ready = read_line(from_fs_);
-    INFO("ota-test-lossfs on " << dir_);
-    REQUIRE(ready == "ready");
+    if (read_line(from_fs_) == "ready") return;
+    // It did not come up: reap it, so that nothing later talks to a dead daemon.
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    ::close(to_fs_);
+    ::close(from_fs_);
+    pid_ = -1;
+    ::umount2(dir_.c_str(), MNT_DETACH);
+    FAIL("ota-test-lossfs did not mount " << dir_ << " (exit status " << status << "), " << log());
 }
 
 void PowerLossDisk::cut(Cut how, uint64_t seed) {
     REQUIRE(mounted());
     const std::string command =
         how == Cut::Drop ? "cut drop\n" : "cut torn " + std::to_string(seed) + "\n";
+    // A daemon that died must fail the test, not kill it with SIGPIPE.
+    ::signal(SIGPIPE, SIG_IGN);
     const bool sent =
         ::write(to_fs_, command.data(), command.size()) == static_cast<ssize_t>(command.size());
     const std::string reply = sent ? read_line(from_fs_) : "";
@@ -98,9 +117,13 @@ void PowerLossDisk::cut(Cut how, uint64_t seed) {
     pid_ = -1;
     // The daemon is gone, so the kernel has aborted the mount; detach what is left of it.
     const int rc = ::umount2(dir_.c_str(), MNT_DETACH);
-    INFO("power cut of " << dir_);
+    INFO("power cut of " << dir_ << ": ota-test-lossfs exit status " << status << ", " << log());
     REQUIRE(reply == "cut");
     REQUIRE(rc == 0);
+}
+
+std::string PowerLossDisk::log() const {
+    return file_exists(log_) ? "its messages:\n" + read_all(log_) : "no messages";
 }
 
 } // namespace ota::test

@@ -30,7 +30,9 @@ public:
     const std::string& backing() const { return backing_; }
 
 private:
-    std::string dir_, backing_;
+    std::string log() const; // what the file system wrote to stderr
+
+    std::string dir_, backing_, log_;
     pid_t pid_ = -1;
     int to_fs_ = -1, from_fs_ = -1; // the daemon's stdin and stdout
 };
