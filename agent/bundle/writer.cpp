@@ -13,9 +13,8 @@
 
 namespace ota::bundle {
 
-BundleWriter::BundleWriter(std::string out_path)
-    : out_path_(std::move(out_path)), blobs_path_(out_path_ + ".blobs.tmp") {
-    blobs_ = open_or_throw(blobs_path_, O_RDWR | O_CREAT | O_TRUNC, 0600);
+BundleWriter::BundleWriter(std::string out_path) : out_path_(std::move(out_path)) {
+    blobs_ = create_temporary_beside(out_path_ + ".blobs", 0600, &blobs_path_);
 }
 
 BundleWriter::~BundleWriter() {
@@ -66,9 +65,9 @@ BundleInfo BundleWriter::finish(const std::string& target_sha256) {
     info.header_length = json.size();
     info.header_sha256 = sha256_hex(json);
     Hasher whole;
-    const std::string tmp = out_path_ + ".tmp";
+    std::string tmp;
     {
-        UniqueFd out = open_or_throw(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        UniqueFd out = create_temporary_beside(out_path_, 0644, &tmp);
         try {
             uint8_t pre[kPreambleSize];
             std::copy(kMagic, kMagic + sizeof kMagic, pre);

@@ -34,8 +34,8 @@ struct BundleInfo {
 
 class BundleWriter {
 public:
-    // Blobs are staged in out_path + ".blobs.tmp"; the bundle appears at out_path atomically in
-    // finish(). Nothing is left behind if the writer is destroyed without finish().
+    // Blobs are staged in a new out_path + ".blobs.tmp.*"; the bundle appears at out_path
+    // atomically in finish(). Nothing is left behind if the writer is destroyed without finish().
     explicit BundleWriter(std::string out_path);
     ~BundleWriter();
     BundleWriter(const BundleWriter&) = delete;

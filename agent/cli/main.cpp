@@ -9,6 +9,7 @@
 #include "agent/service/control_socket.h"
 #include "agent/service/daemon.h"
 #include "agent/update/config.h"
+#include "agent/update/dir_safety.h"
 #include "agent/update/engine.h"
 #include "agent/update/gating.h"
 #include "agent/update/platform.h"
@@ -159,6 +160,7 @@ int run(const Args& a) {
         d.reboot = a.reboot;
         return service::run_daemon(config, d, std::ref(printer));
     }
+    update::require_private_directories(config);
     update::Platform platform = update::make_platform(config);
     net::CurlFetcher fetcher(config.transport);
     update::Engine engine(config, platform, fetcher, std::ref(printer));

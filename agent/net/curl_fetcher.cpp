@@ -244,7 +244,8 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
     if (have > max_length) have = 0;
     if (have == max_length && have > 0) return; // complete already; the caller verifies it
     for (;;) {
-        UniqueFd fd = open_or_throw(path, O_WRONLY | O_CREAT | (have ? 0 : O_TRUNC), 0644);
+        UniqueFd fd =
+            open_or_throw(path, O_WRONLY | O_CREAT | O_NOFOLLOW | (have ? 0 : O_TRUNC), 0644);
         if (have && ::lseek(fd.get(), static_cast<off_t>(have), SEEK_SET) < 0)
             throw Error(ErrorKind::Io, "seek " + path + ": " + std::strerror(errno));
         CurlHandle c;

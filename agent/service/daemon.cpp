@@ -7,6 +7,7 @@
 #include "agent/net/curl_fetcher.h"
 #include "agent/service/control_socket.h"
 #include "agent/service/report.h"
+#include "agent/update/dir_safety.h"
 #include "agent/update/gating.h"
 #include "agent/update/platform.h"
 
@@ -72,6 +73,7 @@ void validate_runtime(const update::AgentConfig& c) {
         for (const auto& [name, m] : c.models.models)
             check_command("models.components." + name + ".health_check", m.health_check);
     }
+    update::require_private_directories(c);
     if (c.vehicle.type == "file" && !is_dir(parent_directory(c.vehicle.file)))
         bad("vehicle.file", "is in a folder that does not exist: " + c.vehicle.file);
     check_command("vehicle.command", c.vehicle.command);

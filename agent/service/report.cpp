@@ -3,9 +3,12 @@
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 #include "agent/common/hex.h"
+#include "agent/common/log.h"
 #include "agent/net/libcurl.h"
 
 #include <ctime>
+#include <limits>
+#include <sys/stat.h>
 
 namespace ota::service {
 
@@ -113,20 +116,79 @@ void post_json(const std::string& url, const std::string& body,
                                             std::to_string(status));
 }
 
+namespace {
+
+// A counter file holds a decimal number and a newline, nothing else.
+uint64_t parse_counter(const std::string& text) {
+    std::string digits = text;
+    if (!digits.empty() && digits.back() == '\n') digits.pop_back();
+    if (digits.empty() || digits.size() > 20 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+        throw Error(ErrorKind::Malformed, "not a decimal number");
+    try {
+        return std::stoull(digits);
+    } catch (const std::exception&) {
+        throw Error(ErrorKind::Malformed, "out of range");
+    }
+}
+
+uint64_t counter_of_report(const std::string& text, const std::string& path) {
+    Json report = parse_json(text, path);
+    if (!report.is_object() || !report.contains("signed") || !report["signed"].is_object() ||
+        !report["signed"].contains("counter") || !report["signed"]["counter"].is_number_unsigned())
+        throw Error(ErrorKind::Malformed, "no signed.counter");
+    return report["signed"]["counter"].get<uint64_t>();
+}
+
+bool present(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+} // namespace
+
+uint64_t next_report_counter(const std::string& state_dir) {
+    const std::string copies[] = {state_dir + "/report-counter", state_dir + "/report-counter.bak"};
+    const std::string last_report = state_dir + "/last-report.json";
+    std::optional<uint64_t> highest;
+    std::string problems;
+    bool any_present = false;
+    auto witness = [&](const std::string& path,
+                       uint64_t (*parse)(const std::string&, const std::string&)) {
+        if (!present(path)) return;
+        any_present = true;
+        try {
+            const uint64_t value = parse(read_regular_file(path, 1 << 20), path);
+            highest = std::max(highest.value_or(0), value);
+        } catch (const std::exception& e) {
+            problems += (problems.empty() ? "" : "; ") + path + ": " + e.what();
+        }
+    };
+    for (const auto& copy : copies)
+        witness(copy,
+                [](const std::string& text, const std::string&) { return parse_counter(text); });
+    witness(last_report, counter_of_report);
+    if (any_present && !highest)
+        throw Error(ErrorKind::State,
+                    "no valid report counter (" + problems +
+                        "): refusing to send a report that could repeat an earlier counter; write "
+                        "a number above the last counter the server accepted into " +
+                        copies[0]);
+    if (!problems.empty()) LOG_WARN("report counter: ignoring " << problems);
+    if (highest == std::numeric_limits<uint64_t>::max())
+        throw Error(ErrorKind::State, "the report counter is exhausted");
+    const uint64_t next = highest.value_or(0) + 1;
+    // Both copies hold `next` before any report carries it: a power cut between the two writes
+    // leaves the first one ahead, and the maximum is what counts.
+    make_directories(state_dir);
+    for (const auto& copy : copies)
+        write_file_atomic(copy, std::to_string(next) + "\n");
+    return next;
+}
+
 Json send_report(const update::AgentConfig& config, const Json& status) {
     SigningKey key = SigningKey::from_pem(read_file(config.report.device_key, 64 * 1024));
-    const std::string counter_path = config.state_dir + "/report-counter";
-    uint64_t counter = 0;
-    if (file_exists(counter_path)) {
-        try {
-            counter = std::stoull(read_file(counter_path, 64));
-        } catch (const std::exception&) {
-            counter = 0;
-        }
-    }
-    ++counter;
-    make_directories(config.state_dir);
-    write_file_atomic(counter_path, std::to_string(counter) + "\n");
+    const uint64_t counter = next_report_counter(config.state_dir);
     Json report = sign_report(build_report(config, status, counter), key);
     write_file_atomic(config.state_dir + "/last-report.json", report.dump(1) + "\n");
     post_json(config.report.url, report.dump(), config.transport);

@@ -19,12 +19,18 @@
 namespace ota::service {
 
 // Builds the "signed" part from Engine::status() output. `counter` increases with every report
-// (kept in state_dir/report-counter) so a server can refuse replayed reports.
+// (next_report_counter) so a server can refuse replayed reports.
 Json build_report(const update::AgentConfig& config, const Json& status, uint64_t counter);
 // Wraps it into {"signed", "signatures"}.
 Json sign_report(const Json& signed_part, const SigningKey& key);
 // True when `report` carries a valid signature of the public key over its signed part.
 bool verify_report(const Json& report, const std::string& public_key_pem);
+
+// Reserves the next report counter: one above the largest valid value among state_dir's two copies
+// (report-counter, report-counter.bak) and the last report sent (last-report.json), written back to
+// both copies before it is returned. It never decreases: when some of those files exist but none
+// holds a valid value it throws Error(State) instead of starting again at 1.
+uint64_t next_report_counter(const std::string& state_dir);
 
 // Builds, signs, stores (state_dir/last-report.json) and POSTs the report. Throws Error(Network)
 // when the server does not answer 2xx; the report file stays for inspection.

@@ -103,15 +103,31 @@ AgentState AgentState::from_json(const Json& j) {
     }
 }
 
-AgentState load_state(const std::string& state_dir) {
+namespace {
+
+constexpr uint64_t kMaxStateSize = 1 << 20;
+
+// agent-state.json with a copy beside it: a corrupt file falls back to the copy instead of blocking
+// every command (docs/robustness.md says how old the copy can be and what that implies).
+DurableFile state_file(const std::string& state_dir) {
     const std::string path = state_dir + "/agent-state.json";
-    if (!file_exists(path)) return AgentState{};
-    return AgentState::from_json(parse_json(read_file(path, 1 << 20), path));
+    return DurableFile(path, kMaxStateSize, [](const std::string& bytes) {
+        AgentState::from_json(parse_json(bytes, "the agent state"));
+    });
+}
+
+} // namespace
+
+AgentState load_state(const std::string& state_dir) {
+    DurableFile file = state_file(state_dir);
+    auto contents = file.load();
+    if (!contents) return AgentState{};
+    return AgentState::from_json(parse_json(contents->bytes, file.path()));
 }
 
 void save_state(const std::string& state_dir, const AgentState& state) {
     make_directories(state_dir);
-    write_file_atomic(state_dir + "/agent-state.json", state.to_json().dump(1) + "\n");
+    state_file(state_dir).store(state.to_json().dump(1) + "\n");
 }
 
 } // namespace ota::update

@@ -1,5 +1,6 @@
 // What the agent remembers across reboots and power cuts, in state_dir/agent-state.json, always
-// replaced atomically. The trusted TUF metadata lives next to it in state_dir/metadata/.
+// replaced atomically and then copied to agent-state.json.bak (ota::DurableFile). The trusted TUF
+// metadata lives next to it in state_dir/metadata/.
 #pragma once
 #include "agent/common/canonical_json.h"
 
@@ -69,8 +70,9 @@ struct AgentState {
     static AgentState from_json(const Json& j);
 };
 
-// Missing file = fresh state. A corrupt file is an error (never silently reset: it could hide an
-// interrupted install).
+// Missing file = fresh state. A corrupt file falls back to its copy with a warning; when both are
+// unusable it is an error naming both (never silently reset: it could hide an interrupted
+// install).
 AgentState load_state(const std::string& state_dir);
 void save_state(const std::string& state_dir, const AgentState& state);
 
