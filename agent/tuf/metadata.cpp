@@ -1,5 +1,7 @@
 #include "agent/tuf/metadata.h"
 
+#include "agent/tuf/path_pattern.h"
+
 #include "agent/common/crypto.h"
 #include "agent/common/error.h"
 #include "agent/common/hex.h"
@@ -84,7 +86,7 @@ std::map<std::string, Key> parse_keys(const Json& v, const std::string& what) {
         // A key without a "public" string (or of an unknown type) is kept: it simply cannot
         // produce a valid signature. Unsupported schemes must not make the metadata unusable.
         if (auto p = keyval.find("public"); p != keyval.end() && p->is_string())
-            key.public_pem = p->get<std::string>();
+            key.public_key = p->get<std::string>();
         keys[it.key()] = std::move(key);
     }
     return keys;
@@ -180,10 +182,14 @@ const RoleKeys* Delegations::role_keys(const std::string& role) const {
     return nullptr;
 }
 
-std::string normalized_key(const std::string& public_pem) {
+std::string normalized_key(const Key& key) {
     std::string out;
-    for (char c : public_pem)
+    for (char c : key.public_key)
         if (!std::isspace(static_cast<unsigned char>(c))) out.push_back(c);
+    // Hex is case-insensitive (Ed25519 keys); PEM's base64 is not.
+    if (key.keytype == "ed25519")
+        for (auto& c : out)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
 }
 
@@ -350,53 +356,6 @@ TargetsMeta parse_targets(const Envelope& env) {
         t.delegations = std::move(del);
     }
     return t;
-}
-
-static bool segment_matches(const char* p, const char* pend, const char* s, const char* send) {
-    // Glob of one path segment: '*' any run, '?' one character. Iterative with backtracking.
-    const char* star = nullptr;
-    const char* star_s = nullptr;
-    while (s < send) {
-        if (p < pend && (*p == '?' || *p == *s)) {
-            ++p;
-            ++s;
-        } else if (p < pend && *p == '*') {
-            star = p++;
-            star_s = s;
-        } else if (star) {
-            p = star + 1;
-            s = ++star_s;
-        } else {
-            return false;
-        }
-    }
-    while (p < pend && *p == '*')
-        ++p;
-    return p == pend;
-}
-
-static std::vector<std::string> split_path(const std::string& s) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (true) {
-        size_t pos = s.find('/', start);
-        parts.push_back(
-            s.substr(start, pos == std::string::npos ? std::string::npos : pos - start));
-        if (pos == std::string::npos) break;
-        start = pos + 1;
-    }
-    return parts;
-}
-
-bool path_pattern_matches(const std::string& pattern, const std::string& path) {
-    auto pp = split_path(pattern);
-    auto sp = split_path(path);
-    if (pp.size() != sp.size()) return false;
-    for (size_t i = 0; i < pp.size(); ++i)
-        if (!segment_matches(pp[i].data(), pp[i].data() + pp[i].size(), sp[i].data(),
-                             sp[i].data() + sp[i].size()))
-            return false;
-    return true;
 }
 
 bool DelegatedRole::matches(const std::string& target_path) const {

@@ -10,6 +10,7 @@
 #include "agent/common/log.h"
 #include "agent/delta/diff.h"
 #include "agent/net/curl_fetcher.h"
+#include "agent/tuf/root_history.h"
 #include "agent/tuf/updater.h"
 #include "hal/block_device.h"
 
@@ -880,6 +881,7 @@ Json Engine::status() {
         }
     }
     j["models"] = models;
+    j["trusted_roots"] = tuf::root_history_json(config_.metadata_dir());
     return j;
 }
 
