@@ -89,11 +89,18 @@ std::unique_ptr<TrustedSet> Updater::load_trusted_root(int64_t now) {
     }
     const std::optional<RootRecord> verified = history.newest_verified(now);
     if (current && (!verified || verified->version <= current->root().env.version)) {
-        // Roots trusted before the history existed join it here.
+        // Roots trusted before the history existed join it here. Best effort: the trust decision
+        // does not depend on it, and a full disk must not stop the update.
         const uint64_t version = current->root().env.version;
         const std::optional<RootRecord> kept = history.load(version);
-        if (!kept || kept->bytes != current->root().env.raw)
-            history.record(RootRecord{version, now, current->root().env.raw});
+        if (!kept || kept->bytes != current->root().env.raw) {
+            try {
+                history.record(RootRecord{version, now, current->root().env.raw});
+            } catch (const Error& e) {
+                LOG_WARN("root version " << version
+                                         << " not added to the root history: " << e.what());
+            }
+        }
         return current;
     }
     if (!verified) throw *failure;

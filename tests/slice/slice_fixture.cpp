@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
+#include <functional>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -159,15 +160,24 @@ DeviceSnapshot Slice::snapshot() const {
     s.slot_b_sha256 = file_sha256_hex(ecu_dir() + "/slot-B.img");
     s.env_sha256 = file_sha256_hex(ecu_dir() + "/uboot.env");
     s.booted_slot = booted_slot();
-    const std::string dir = state_dir() + "/metadata";
-    if (DIR* d = ::opendir(dir.c_str())) {
+    // Every file below state/metadata (the root history in its sub-folder too).
+    std::function<void(const std::string&)> add = [&](const std::string& rel) {
+        const std::string dir = state_dir() + "/metadata" + (rel.empty() ? "" : "/" + rel);
+        DIR* d = ::opendir(dir.c_str());
+        if (!d) return;
         while (dirent* e = ::readdir(d)) {
-            std::string name = e->d_name;
-            if (name != "." && name != "..")
-                s.metadata_sha256[name] = file_sha256_hex(dir + "/" + name);
+            const std::string name = e->d_name;
+            if (name == "." || name == "..") continue;
+            const std::string path = rel.empty() ? name : rel + "/" + name;
+            struct stat st {};
+            if (::stat((dir + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+                add(path);
+            else
+                s.metadata_sha256[path] = file_sha256_hex(dir + "/" + name);
         }
         ::closedir(d);
-    }
+    };
+    add("");
     return s;
 }
 
