@@ -3,6 +3,7 @@
 #include "agent/tuf/metadata.h"
 #include "manifests/publisher/repository.h"
 
+#include <catch2/catch.hpp>
 #include <ctime>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -216,6 +217,27 @@ void RepoSim::add_delegation(const std::string& delegator, const std::string& na
                         {"version", 1},
                         {"expires", expires_in_days(365)},
                         {"targets", Json::object()}};
+}
+
+static void serve_below(TestHttpServer& server, const std::string& dir, const std::string& rel) {
+    DIR* d = ::opendir((dir + "/" + rel).c_str());
+    REQUIRE(d != nullptr);
+    while (dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        const std::string r = rel.empty() ? name : rel + "/" + name;
+        struct stat st {};
+        REQUIRE(::stat((dir + "/" + r).c_str(), &st) == 0);
+        if (S_ISDIR(st.st_mode))
+            serve_below(server, dir, r);
+        else
+            server.put("/" + r, read_all(dir + "/" + r));
+    }
+    ::closedir(d);
+}
+
+void serve_tree(TestHttpServer& server, const std::string& dir) {
+    serve_below(server, dir, "");
 }
 
 std::map<std::string, std::string> dir_files(const std::string& dir, const std::string& skip) {

@@ -83,6 +83,9 @@ private:
     Json metafile(const std::string& role) const;
 };
 
+// Serves every file below `dir` at "/" + its path relative to `dir`.
+void serve_tree(TestHttpServer& server, const std::string& dir);
+
 // Every regular file of a directory (name -> bytes), for byte-identical before/after checks;
 // sub-directories are listed as "name/" -> "", except `skip` (the root history of a metadata
 // folder, compared on its own).

@@ -243,9 +243,9 @@ TEST_CASE("cli: root-history lists the chain, and a damaged root.json is reporte
     REQUIRE(run_command(cli + " --metadata-dir " + quote(f.client.md) + " root-history", &out) ==
             0);
     INFO(out);
-    for (const char* line : {"root version 1  accepted ", "root version 2  accepted ",
-                             "root version 3  accepted ", "    root      1 of ecdsa:",
-                             "    timestamp 1 of ecdsa:"})
+    for (const char* line :
+         {"root version 1  accepted ", "root version 2  accepted ", "root version 3  accepted ",
+          "    root      1 of ecdsa:", "    timestamp 1 of ecdsa:"})
         CHECK(out.find(line) != std::string::npos);
     REQUIRE(run_command(cli + " --metadata-dir " + quote(f.client.md) + " --json root-history",
                         &out) == 0);

@@ -9,8 +9,6 @@
 #include "tuf/tuf_test_client.h"
 
 #include <catch2/catch.hpp>
-#include <dirent.h>
-#include <sys/stat.h>
 
 using namespace ota;
 using namespace ota::test;
@@ -29,24 +27,6 @@ void serve_with_signatures(RepoSim& repo, const std::string& role, const Json& s
     const std::string bytes = publish::to_bytes(env);
     repo.published[role] = bytes;
     repo.server.put(repo.role_path(role, repo.version(role)), bytes);
-}
-
-// Serves every file below `dir` at "/" + its relative path.
-void serve_tree(TestHttpServer& server, const std::string& dir, const std::string& rel = "") {
-    DIR* d = ::opendir((dir + "/" + rel).c_str());
-    REQUIRE(d != nullptr);
-    while (dirent* e = ::readdir(d)) {
-        const std::string name = e->d_name;
-        if (name == "." || name == "..") continue;
-        const std::string r = rel.empty() ? name : rel + "/" + name;
-        struct stat st {};
-        REQUIRE(::stat((dir + "/" + r).c_str(), &st) == 0);
-        if (S_ISDIR(st.st_mode))
-            serve_tree(server, dir, r);
-        else
-            server.put("/" + r, read_all(dir + "/" + r));
-    }
-    ::closedir(d);
 }
 
 } // namespace
