@@ -87,7 +87,13 @@ std::unique_ptr<TrustedSet> Updater::load_trusted_root(int64_t now) {
     } catch (const Error& e) {
         failure = e;
     }
-    const std::optional<RootRecord> verified = history.newest_verified(now);
+    // The chain is only walked when it could matter: root.json unusable, or an older version
+    // than the newest record.
+    const std::vector<uint64_t> versions = history.versions();
+    const bool history_is_newer =
+        !versions.empty() && (!current || versions.back() > current->root().env.version);
+    const std::optional<RootRecord> verified =
+        history_is_newer ? history.newest_verified(now) : std::nullopt;
     if (current && (!verified || verified->version <= current->root().env.version)) {
         // Roots trusted before the history existed join it here. Best effort: the trust decision
         // does not depend on it, and a full disk must not stop the update.

@@ -42,4 +42,13 @@ TEST_CASE("agent: status shows the trusted roots; a damaged root.json falls back
     CHECK(r.output.find("falling back to root version 2") != std::string::npos);
     CHECK(read_all(root_file) == read_all(s.repo_dir() + "/metadata/2.root.json"));
     CHECK(s.status()["trusted_roots"].size() == 2);
+
+    // root.json lost: the agent installs its factory root (version 1) again, which must not
+    // outrank root 2, verified since.
+    remove_file_durable(root_file);
+    r = s.agent("check");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(read_all(root_file) == read_all(s.repo_dir() + "/metadata/2.root.json"));
+    CHECK(s.status()["trusted_roots"].size() == 2);
 }

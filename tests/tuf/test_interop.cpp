@@ -43,7 +43,8 @@ struct VectorClient {
 
 } // namespace
 
-TEST_CASE("interop: the updater reads a repository written by tuf-js (Ed25519, rotation, delegation)") {
+TEST_CASE(
+    "interop: the updater reads a repository written by tuf-js (Ed25519, rotation, delegation)") {
     VectorClient c;
     tuf::Updater updater(c.config, c.fetcher);
     REQUIRE_NOTHROW(updater.refresh());
@@ -83,8 +84,7 @@ TEST_CASE("interop: ota-tuf-client downloads both targets of the tuf-js reposito
                             "' --metadata-dir '" + md +
                             "' --target-name hello.txt --target-name releases/app-1.0.bin"
                             " --target-dir '" +
-                            td + "' --target-base-url '" + c.server.url("/targets/") +
-                            "' download",
+                            td + "' --target-base-url '" + c.server.url("/targets/") + "' download",
                         &output) == 0);
     CHECK(read_all(td + "/hello.txt") == kHello);
     CHECK(read_all(td + "/releases%2Fapp-1.0.bin") == kApp);
@@ -97,9 +97,9 @@ TEST_CASE("interop: ota-tuf-client downloads both targets of the tuf-js reposito
 
 TEST_CASE("interop: the tuf-js vectors are verified, not trusted blindly") {
     VectorClient c;
-    const std::string change = GENERATE(std::string("one of two targets signatures"),
-                                        std::string("target content"),
-                                        std::string("delegated role signature"));
+    const std::string change =
+        GENERATE(std::string("one of two targets signatures"), std::string("target content"),
+                 std::string("delegated role signature"));
     INFO(change);
     if (change == "one of two targets signatures") {
         Json env = Json::parse(read_all(vectors() + "/metadata/1.targets.json"));
