@@ -208,7 +208,16 @@ void require_rejected(const Slice& slice, const Result& result, const std::strin
         auto a = after.metadata_sha256.find(name);
         const std::string before_hash = b == before.metadata_sha256.end() ? "(absent)" : b->second;
         const std::string after_hash = a == after.metadata_sha256.end() ? "(absent)" : a->second;
-        if (may_advance.count(name) && after_hash != before_hash) {
+        const bool history_record = name.rfind("root_history/", 0) == 0;
+        if (history_record && may_advance.count("root.json") && after_hash != before_hash &&
+            a != after.metadata_sha256.end()) {
+            // A root that may advance brings its root history record: the server's root of that
+            // version ("root_history/N.json" holds it as "root").
+            const std::string version = name.substr(13, name.size() - 13 - 5);
+            const Json record = Json::parse(read_all(slice.state_dir() + "/metadata/" + name));
+            CHECK(record.at("root") ==
+                  read_all(slice.repo_dir() + "/metadata/" + version + ".root.json"));
+        } else if (may_advance.count(name) && after_hash != before_hash) {
             // Advanced: only to the server's validly signed current copy.
             CHECK(after_hash == file_sha256_hex(slice.repo_dir() + "/metadata/" + name));
         } else {
