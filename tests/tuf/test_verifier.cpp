@@ -318,6 +318,13 @@ TEST_CASE("succinct hash bins: role names from the first bits of the path hash")
 TEST_CASE("expiry timestamps parse only in the specification's form") {
     CHECK(parse_expiry("1970-01-02T00:00:00Z") == 86400);
     CHECK(format_expiry(86400) == "1970-01-02T00:00:00Z");
+    // Past the 32-bit time_t of armhf (January 2038): metadata routinely expires later.
+    CHECK(parse_expiry("2038-01-19T03:14:08Z") == 2147483648LL);
+    CHECK(parse_expiry("2100-01-01T00:00:00Z") == 4102444800LL);
+    CHECK(format_expiry(4102444800LL) == "2100-01-01T00:00:00Z");
+    CHECK(parse_expiry("2024-02-29T23:59:59Z") == 1709251199LL);
+    CHECK(format_expiry(1709251199LL) == "2024-02-29T23:59:59Z");
+    CHECK(format_expiry(-1) == "1969-12-31T23:59:59Z");
     CHECK_THROWS_AS(parse_expiry("1970-01-02T00:00:00"), Error);
     CHECK_THROWS_AS(parse_expiry("1970-01-02T00:00:00+01:00"), Error);
     CHECK_THROWS_AS(parse_expiry("1970-13-02T00:00:00Z"), Error);
