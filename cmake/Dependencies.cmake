@@ -18,6 +18,19 @@ target_include_directories(ota_mbedtls SYSTEM INTERFACE ${MBEDTLS_INCLUDE_DIR})
 # Link order matters for static archives: tls -> x509 -> crypto.
 target_link_libraries(ota_mbedtls INTERFACE ${MBEDTLS_LIBRARY} ${MBEDX509_LIBRARY} ${MBEDCRYPTO_LIBRARY})
 
+# libsodium for Ed25519 signatures (mbedTLS 2.28 has no Ed25519), through its pkg-config file.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+add_library(ota_sodium INTERFACE)
+if(OTA_STATIC_DEPS)
+  find_library(SODIUM_STATIC_LIBRARY NAMES ${_ota_lib_prefix}sodium${_ota_lib_suffix}
+               HINTS ${SODIUM_LIBRARY_DIRS} REQUIRED)
+  target_include_directories(ota_sodium SYSTEM INTERFACE ${SODIUM_INCLUDE_DIRS})
+  target_link_libraries(ota_sodium INTERFACE ${SODIUM_STATIC_LIBRARY})
+else()
+  target_link_libraries(ota_sodium INTERFACE PkgConfig::SODIUM)
+endif()
+
 find_package(CURL REQUIRED)
 find_package(ZLIB REQUIRED) # CRC-32 of the U-Boot environment; already a libcurl dependency
 find_package(nlohmann_json 3.10 REQUIRED CONFIG)

@@ -43,7 +43,7 @@ stage() {
 host_packages="cmake ninja-build pkg-config crossbuild-essential-arm64 crossbuild-essential-armhf
     qemu-user nlohmann-json3-dev catch2 nginx libubootenv-tool u-boot-tools zstd bsdiff xdelta3 faketime"
 arm64_packages="libmbedtls-dev:arm64 libcurl4-openssl-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64
-    libdivsufsort-dev:arm64 libstdc++6:arm64"
+    libdivsufsort-dev:arm64 libsodium-dev:arm64 libstdc++6:arm64"
 
 ensure_packages() {
     local missing

@@ -20,7 +20,8 @@ dir=${1:-$here/../toolchains/sysroots/armhf}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
-packages="libcurl4-openssl-dev libmbedtls-dev libzstd-dev zlib1g-dev libdivsufsort-dev nlohmann-json3-dev catch2
+packages="libcurl4-openssl-dev libmbedtls-dev libzstd-dev zlib1g-dev libdivsufsort-dev libsodium-dev
+    nlohmann-json3-dev catch2
     libc6 libc6-dev libstdc++6 libgcc-s1"
 mirror=${OTA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${OTA_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}

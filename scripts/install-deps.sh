@@ -6,8 +6,8 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
     libmbedtls-dev libcurl4-openssl-dev nlohmann-json3-dev libzstd-dev zlib1g-dev catch2
-    libdivsufsort-dev nginx-light libubootenv-tool u-boot-tools faketime zstd bsdiff xdelta3
-    openssl curl time clang-format libfuse3-dev)
+    libdivsufsort-dev libsodium-dev nginx-light libubootenv-tool u-boot-tools faketime zstd bsdiff
+    xdelta3 openssl curl time clang-format libfuse3-dev)
 cross=0
 qemu=0
 for arg in "$@"; do
@@ -20,7 +20,8 @@ done
 if [ $cross = 1 ] || [ $qemu = 1 ]; then
     packages+=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user)
     dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
-    packages+=(libmbedtls-dev:arm64 libcurl4-openssl-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64)
+    packages+=(libmbedtls-dev:arm64 libcurl4-openssl-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64
+        libsodium-dev:arm64)
 fi
 if [ $qemu = 1 ]; then
     packages+=(qemu-system-arm u-boot-qemu cpio e2fsprogs dosfstools mtools gdisk fdisk

@@ -1,5 +1,6 @@
 #include "crypto.h"
 
+#include "ed25519.h"
 #include "error.h"
 #include "fs.h"
 #include "hex.h"
@@ -11,6 +12,7 @@
 #include <mbedtls/rsa.h>
 #include <mbedtls/version.h>
 #include <mutex>
+#include <optional>
 #include <psa/crypto.h>
 
 namespace ota {
@@ -138,39 +140,56 @@ int rng(void* ctx, unsigned char* out, size_t len) {
 
 } // namespace
 
-bool verify_signature(const std::string& scheme, const std::string& public_key_pem,
+static bool verify_with_mbedtls(const std::string& scheme, const std::string& public_key_pem,
+                                std::string_view message, const std::vector<uint8_t>& signature) {
+    if (signature.empty() || signature.size() > MBEDTLS_PK_SIGNATURE_MAX_SIZE) return false;
+    ensure_psa();
+    PkContext key;
+    // mbedtls_pk_parse_public_key wants the terminating NUL counted for PEM input.
+    std::string pem = public_key_pem;
+    if (mbedtls_pk_parse_public_key(&key.pk, reinterpret_cast<const unsigned char*>(pem.c_str()),
+                                    pem.size() + 1) != 0)
+        return false;
+    std::vector<uint8_t> digest = sha256(message.data(), message.size());
+    if (scheme == kSchemeEcdsaP256) {
+        if (!is_p256(key.pk)) return false;
+        return mbedtls_pk_verify(&key.pk, MBEDTLS_MD_SHA256, digest.data(), digest.size(),
+                                 signature.data(), signature.size()) == 0;
+    }
+    if (mbedtls_pk_get_type(&key.pk) != MBEDTLS_PK_RSA || mbedtls_pk_get_bitlen(&key.pk) < 2048)
+        return false;
+    mbedtls_pk_rsassa_pss_options options{};
+    options.mgf1_hash_id = MBEDTLS_MD_SHA256;
+    options.expected_salt_len = MBEDTLS_RSA_SALT_LEN_ANY;
+    return mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &options, &key.pk, MBEDTLS_MD_SHA256,
+                                 digest.data(), digest.size(), signature.data(),
+                                 signature.size()) == 0;
+}
+
+static bool verify_ed25519(const std::string& public_key_hex, std::string_view message,
+                           const std::vector<uint8_t>& signature) {
+    // TUF writes Ed25519 public keys as exactly 32 bytes of hex, nothing else.
+    if (public_key_hex.size() != 2 * ed25519::kPublicKeySize || !is_hex(public_key_hex))
+        return false;
+    return ed25519::verify(from_hex(public_key_hex), message, signature);
+}
+
+bool verify_signature(const std::string& scheme, const std::string& public_key,
                       std::string_view message, const std::vector<uint8_t>& signature) {
     try {
-        if (signature.empty() || signature.size() > MBEDTLS_PK_SIGNATURE_MAX_SIZE) return false;
-        if (scheme != kSchemeEcdsaP256 && scheme != kSchemeRsaPss) return false;
-        ensure_psa();
-        PkContext key;
-        // mbedtls_pk_parse_public_key wants the terminating NUL counted for PEM input.
-        std::string pem = public_key_pem;
-        if (mbedtls_pk_parse_public_key(
-                &key.pk, reinterpret_cast<const unsigned char*>(pem.c_str()), pem.size() + 1) != 0)
-            return false;
-        std::vector<uint8_t> digest = sha256(message.data(), message.size());
-        if (scheme == kSchemeEcdsaP256) {
-            if (!is_p256(key.pk)) return false;
-            return mbedtls_pk_verify(&key.pk, MBEDTLS_MD_SHA256, digest.data(), digest.size(),
-                                     signature.data(), signature.size()) == 0;
-        }
-        if (mbedtls_pk_get_type(&key.pk) != MBEDTLS_PK_RSA || mbedtls_pk_get_bitlen(&key.pk) < 2048)
-            return false;
-        mbedtls_pk_rsassa_pss_options options{};
-        options.mgf1_hash_id = MBEDTLS_MD_SHA256;
-        options.expected_salt_len = MBEDTLS_RSA_SALT_LEN_ANY;
-        return mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &options, &key.pk, MBEDTLS_MD_SHA256,
-                                     digest.data(), digest.size(), signature.data(),
-                                     signature.size()) == 0;
+        if (scheme == kSchemeEd25519) return verify_ed25519(public_key, message, signature);
+        if (scheme == kSchemeEcdsaP256 || scheme == kSchemeRsaPss)
+            return verify_with_mbedtls(scheme, public_key, message, signature);
+        return false;
     } catch (...) {
         return false;
     }
 }
 
+// An ECDSA or RSA key lives in the mbedTLS context, an Ed25519 key in `ed`.
 struct SigningKey::Impl {
     PkContext key;
+    std::optional<ed25519::KeyPair> ed;
 };
 
 SigningKey::SigningKey() : impl_(std::make_unique<Impl>()) {}
@@ -195,6 +214,8 @@ SigningKey SigningKey::generate(const std::string& scheme, unsigned rsa_bits) {
         if (mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) != 0 ||
             mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), rng, nullptr) != 0)
             throw Error(ErrorKind::Unsupported, "ECDSA P-256 key generation failed");
+    } else if (scheme == kSchemeEd25519) {
+        k.impl_->ed = ed25519::KeyPair::generate();
     } else if (scheme == kSchemeRsaPss) {
         if (rsa_bits < 2048)
             throw Error(ErrorKind::Config, "RSA keys must have at least 2048 bits");
@@ -211,6 +232,12 @@ SigningKey SigningKey::generate(const std::string& scheme, unsigned rsa_bits) {
 SigningKey SigningKey::from_pem(const std::string& private_pem) {
     ensure_psa();
     SigningKey k;
+    // mbedTLS 2.28 cannot parse Ed25519 keys: they are recognised by their PKCS#8 form first.
+    if (auto ed = ed25519::KeyPair::from_private_pem(private_pem)) {
+        k.scheme_ = kSchemeEd25519;
+        k.impl_->ed = std::move(*ed);
+        return k;
+    }
     mbedtls_pk_context& pk = k.impl_->key.pk;
     const auto* data = reinterpret_cast<const unsigned char*>(private_pem.c_str());
 #if MBEDTLS_VERSION_MAJOR >= 3
@@ -225,12 +252,18 @@ SigningKey SigningKey::from_pem(const std::string& private_pem) {
         k.scheme_ = kSchemeRsaPss;
         set_pss_padding(pk);
     } else {
-        throw Error(ErrorKind::Unsupported, "private key is neither ECDSA P-256 nor RSA");
+        throw Error(ErrorKind::Unsupported, "private key is neither ECDSA P-256, RSA nor Ed25519");
     }
     return k;
 }
 
+std::string SigningKey::keytype() const {
+    if (scheme_ == kSchemeEd25519) return "ed25519";
+    return scheme_ == kSchemeEcdsaP256 ? "ecdsa" : "rsa";
+}
+
 std::string SigningKey::private_pem() const {
+    if (impl_->ed) return impl_->ed->private_pem();
     std::vector<unsigned char> buf(16000);
     if (mbedtls_pk_write_key_pem(&impl_->key.pk, buf.data(), buf.size()) != 0)
         throw Error(ErrorKind::Unsupported, "cannot encode private key");
@@ -238,13 +271,20 @@ std::string SigningKey::private_pem() const {
 }
 
 std::string SigningKey::public_pem() const {
+    if (impl_->ed) return impl_->ed->public_pem();
     std::vector<unsigned char> buf(8000);
     if (mbedtls_pk_write_pubkey_pem(&impl_->key.pk, buf.data(), buf.size()) != 0)
         throw Error(ErrorKind::Unsupported, "cannot encode public key");
     return std::string(reinterpret_cast<const char*>(buf.data()));
 }
 
+std::string SigningKey::tuf_public_key() const {
+    if (impl_->ed) return to_hex(impl_->ed->public_key().data(), impl_->ed->public_key().size());
+    return public_pem();
+}
+
 std::vector<uint8_t> SigningKey::sign(std::string_view message) const {
+    if (impl_->ed) return impl_->ed->sign(message); // pure Ed25519 signs the message itself
     std::vector<uint8_t> digest = sha256(message.data(), message.size());
     std::vector<uint8_t> sig(MBEDTLS_PK_SIGNATURE_MAX_SIZE);
     size_t len = 0;

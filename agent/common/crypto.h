@@ -1,6 +1,7 @@
-// Hashing and signatures through mbedTLS. Hashes and randomness use the PSA Crypto API; PEM key
-// parsing and signature checks use the pk module, whose calls are the same in mbedTLS 2.28 and 3.x
-// (PSA has no PEM/SubjectPublicKeyInfo parser, and 2.28's PSA cannot verify RSA-PSS with any salt).
+// Hashing and signatures. Hashes and randomness use mbedTLS's PSA Crypto API; ECDSA and RSA-PSS
+// key parsing and signature checks use its pk module, whose calls are the same in mbedTLS 2.28 and
+// 3.x (PSA has no PEM/SubjectPublicKeyInfo parser, and 2.28's PSA cannot verify RSA-PSS with any
+// salt). Ed25519, which mbedTLS 2.28 lacks, goes through libsodium (ed25519.h).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -44,27 +45,36 @@ void random_bytes(void* out, size_t size);
 // Signature schemes as named in TUF metadata.
 inline constexpr const char* kSchemeEcdsaP256 = "ecdsa-sha2-nistp256";
 inline constexpr const char* kSchemeRsaPss = "rsassa-pss-sha256";
+inline constexpr const char* kSchemeEd25519 = "ed25519";
 
-// Verifies `signature` (raw bytes: DER for ECDSA, the PSS block for RSA) over `message` with a PEM
-// SubjectPublicKeyInfo key. Never throws: an unsupported scheme, a key of the wrong type or a
-// malformed key/signature simply do not verify.
-bool verify_signature(const std::string& scheme, const std::string& public_key_pem,
+// Verifies `signature` (raw bytes: DER for ECDSA, the PSS block for RSA, 64 bytes for Ed25519)
+// over `message` with `public_key` in the form TUF metadata carries it ("keyval"."public"): PEM
+// SubjectPublicKeyInfo for ECDSA and RSA-PSS (mbedTLS), 64 hex digits for Ed25519 (libsodium).
+// Never throws: an unsupported scheme, a key of the wrong type or a malformed key/signature
+// simply do not verify.
+bool verify_signature(const std::string& scheme, const std::string& public_key,
                       std::string_view message, const std::vector<uint8_t>& signature);
 
 // A private key for signing (publisher, device reports, tests).
 class SigningKey {
 public:
-    // scheme: kSchemeEcdsaP256 or kSchemeRsaPss (rsa_bits used for RSA).
+    // scheme: kSchemeEcdsaP256, kSchemeRsaPss (rsa_bits used for RSA) or kSchemeEd25519.
     static SigningKey generate(const std::string& scheme, unsigned rsa_bits = 3072);
-    // Parses a PEM private key; the scheme is inferred from the key type.
+    // Parses a PEM private key (PKCS#8 for Ed25519); the scheme is inferred from the key type.
     static SigningKey from_pem(const std::string& private_pem);
     SigningKey(SigningKey&&) noexcept;
     SigningKey& operator=(SigningKey&&) noexcept;
     ~SigningKey();
 
     const std::string& scheme() const { return scheme_; }
+    // TUF "keytype": "ecdsa", "rsa" or "ed25519".
+    std::string keytype() const;
     std::string private_pem() const;
+    // SubjectPublicKeyInfo PEM, for every key type.
     std::string public_pem() const;
+    // The public key as TUF metadata carries it: public_pem() for ECDSA and RSA, the 32 key bytes
+    // as 64 lower-case hex digits for Ed25519.
+    std::string tuf_public_key() const;
     std::vector<uint8_t> sign(std::string_view message) const;
 
 private:

@@ -1,12 +1,13 @@
 #include "agent/tuf/metadata.h"
 
+#include "agent/tuf/path_pattern.h"
+
 #include "agent/common/crypto.h"
 #include "agent/common/error.h"
 #include "agent/common/hex.h"
 
 #include <cctype>
 #include <cstdio>
-#include <ctime>
 
 namespace ota::tuf {
 
@@ -84,7 +85,7 @@ std::map<std::string, Key> parse_keys(const Json& v, const std::string& what) {
         // A key without a "public" string (or of an unknown type) is kept: it simply cannot
         // produce a valid signature. Unsupported schemes must not make the metadata unusable.
         if (auto p = keyval.find("public"); p != keyval.end() && p->is_string())
-            key.public_pem = p->get<std::string>();
+            key.public_key = p->get<std::string>();
         keys[it.key()] = std::move(key);
     }
     return keys;
@@ -180,11 +181,40 @@ const RoleKeys* Delegations::role_keys(const std::string& role) const {
     return nullptr;
 }
 
-std::string normalized_key(const std::string& public_pem) {
+std::string normalized_key(const Key& key) {
     std::string out;
-    for (char c : public_pem)
+    for (char c : key.public_key)
         if (!std::isspace(static_cast<unsigned char>(c))) out.push_back(c);
+    // Hex is case-insensitive (Ed25519 keys); PEM's base64 is not.
+    if (key.keytype == "ed25519")
+        for (auto& c : out)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
+}
+
+// Calendar arithmetic in 64 bits rather than timegm/gmtime_r: time_t of the 32-bit targets (armhf)
+// ends in January 2038, and metadata routinely expires later. Proleptic Gregorian calendar, days
+// counted from 1970-01-01 (the civil-date algorithms of H. Hinnant's "chrono-compatible low-level
+// date algorithms").
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t& y, int& m, int& d) {
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const int64_t doe = z - era * 146097;
+    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const int64_t mp = (5 * doy + 2) / 153;
+    d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+    m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+    y = yoe + era * 400 + (m <= 2);
 }
 
 int64_t parse_expiry(const std::string& s) {
@@ -199,22 +229,19 @@ int64_t parse_expiry(const std::string& s) {
                     "\"expires\" is not of the form YYYY-MM-DDTHH:MM:SSZ: " + s);
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
         throw Error(ErrorKind::Malformed, "\"expires\" is not a valid date: " + s);
-    struct tm t {};
-    t.tm_year = y - 1900;
-    t.tm_mon = mo - 1;
-    t.tm_mday = d;
-    t.tm_hour = h;
-    t.tm_min = mi;
-    t.tm_sec = se;
-    return static_cast<int64_t>(timegm(&t));
+    return days_from_civil(y, mo, d) * 86400 + int64_t{h} * 3600 + int64_t{mi} * 60 + se;
 }
 
 std::string format_expiry(int64_t epoch_seconds) {
-    time_t t = static_cast<time_t>(epoch_seconds);
-    struct tm tm {};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const int64_t days = (epoch_seconds >= 0 ? epoch_seconds : epoch_seconds - 86399) / 86400;
+    const int64_t secs = epoch_seconds - days * 86400;
+    int64_t y = 0;
+    int m = 0, d = 0;
+    civil_from_days(days, y, m, d);
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%04lld-%02d-%02dT%02d:%02d:%02dZ", static_cast<long long>(y), m,
+                  d, static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
+                  static_cast<int>(secs % 60));
     return buf;
 }
 
@@ -350,53 +377,6 @@ TargetsMeta parse_targets(const Envelope& env) {
         t.delegations = std::move(del);
     }
     return t;
-}
-
-static bool segment_matches(const char* p, const char* pend, const char* s, const char* send) {
-    // Glob of one path segment: '*' any run, '?' one character. Iterative with backtracking.
-    const char* star = nullptr;
-    const char* star_s = nullptr;
-    while (s < send) {
-        if (p < pend && (*p == '?' || *p == *s)) {
-            ++p;
-            ++s;
-        } else if (p < pend && *p == '*') {
-            star = p++;
-            star_s = s;
-        } else if (star) {
-            p = star + 1;
-            s = ++star_s;
-        } else {
-            return false;
-        }
-    }
-    while (p < pend && *p == '*')
-        ++p;
-    return p == pend;
-}
-
-static std::vector<std::string> split_path(const std::string& s) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (true) {
-        size_t pos = s.find('/', start);
-        parts.push_back(
-            s.substr(start, pos == std::string::npos ? std::string::npos : pos - start));
-        if (pos == std::string::npos) break;
-        start = pos + 1;
-    }
-    return parts;
-}
-
-bool path_pattern_matches(const std::string& pattern, const std::string& path) {
-    auto pp = split_path(pattern);
-    auto sp = split_path(path);
-    if (pp.size() != sp.size()) return false;
-    for (size_t i = 0; i < pp.size(); ++i)
-        if (!segment_matches(pp[i].data(), pp[i].data() + pp[i].size(), sp[i].data(),
-                             sp[i].data() + sp[i].size()))
-            return false;
-    return true;
 }
 
 bool DelegatedRole::matches(const std::string& target_path) const {

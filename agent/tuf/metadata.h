@@ -13,9 +13,9 @@
 namespace ota::tuf {
 
 struct Key {
-    std::string keytype; // "ecdsa", "ecdsa-sha2-nistp256", "rsa"
-    std::string scheme;  // "ecdsa-sha2-nistp256", "rsassa-pss-sha256"
-    std::string public_pem;
+    std::string keytype;    // "ecdsa", "ecdsa-sha2-nistp256", "rsa", "ed25519"
+    std::string scheme;     // "ecdsa-sha2-nistp256", "rsassa-pss-sha256", "ed25519"
+    std::string public_key; // "keyval"."public": PEM, or 64 hex digits for Ed25519
 };
 
 struct RoleKeys {
@@ -121,12 +121,9 @@ TargetsMeta parse_targets(const Envelope& env);
 int64_t parse_expiry(const std::string& iso8601);
 std::string format_expiry(int64_t epoch_seconds);
 
-// TUF path pattern match: '*' and '?' within one path segment, segments must align.
-bool path_pattern_matches(const std::string& pattern, const std::string& path);
-
-// Public key material of a PEM key with all whitespace removed, so the same key written under two
-// keyids (or with different line breaks) is recognised as one key.
-std::string normalized_key(const std::string& public_pem);
+// Public key material with all whitespace removed (and hex in lower case), so the same key written
+// under two keyids (or with different line breaks) is recognised as one key.
+std::string normalized_key(const Key& key);
 
 // Percent-encoding of everything but unreserved characters (RFC 3986), '/' included: used for
 // delegated role names in URLs and in file names.

@@ -8,32 +8,56 @@
 
 namespace ota::tuf {
 
+namespace {
+
+// The signature schemes each TUF keytype may sign with (securesystemslib's pairs).
+bool keytype_fits_scheme(const Key& key) {
+    if (key.scheme == kSchemeEcdsaP256)
+        return key.keytype == "ecdsa" || key.keytype == "ecdsa-sha2-nistp256";
+    if (key.scheme == kSchemeRsaPss) return key.keytype == "rsa";
+    if (key.scheme == kSchemeEd25519) return key.keytype == "ed25519";
+    return false;
+}
+
+} // namespace
+
+void check_signature_keyids_unique(const Envelope& env, const std::string& what) {
+    std::set<std::string> seen;
+    for (const auto& sig : env.signatures)
+        if (!seen.insert(sig.keyid).second)
+            throw Error(ErrorKind::Malformed,
+                        what + ": keyid " + sig.keyid +
+                            " appears twice in \"signatures\" (keyids there must be unique)");
+}
+
 uint64_t count_valid_signatures(const Envelope& env, const std::map<std::string, Key>& keys,
                                 const RoleKeys& role) {
-    std::set<std::string> counted_keyids;
-    std::set<std::string> counted_keys; // public key material, so one key under two ids counts once
+    check_signature_keyids_unique(env, env.type + " metadata");
+    std::set<std::string> counted_keys; // key material, so one key under two keyids counts once
+    uint64_t valid = 0;
     for (const auto& sig : env.signatures) {
-        if (counted_keyids.count(sig.keyid)) continue;
         bool in_role = false;
         for (const auto& id : role.keyids)
             in_role = in_role || id == sig.keyid;
         if (!in_role) continue;
         auto key = keys.find(sig.keyid);
-        if (key == keys.end() || key->second.public_pem.empty()) continue;
-        const std::string material = normalized_key(key->second.public_pem);
+        if (key == keys.end() || key->second.public_key.empty()) continue;
+        if (!keytype_fits_scheme(key->second)) continue;
+        const std::string material = normalized_key(key->second);
         if (counted_keys.count(material)) continue;
         if (sig.sig_hex.empty() || !is_hex(sig.sig_hex)) continue;
-        if (!verify_signature(key->second.scheme, key->second.public_pem, env.canonical_signed,
+        if (!verify_signature(key->second.scheme, key->second.public_key, env.canonical_signed,
                               from_hex(sig.sig_hex)))
             continue;
-        counted_keyids.insert(sig.keyid);
         counted_keys.insert(material);
+        ++valid;
     }
-    return counted_keyids.size();
+    return valid;
 }
 
 void verify_threshold(const Envelope& env, const std::map<std::string, Key>& keys,
                       const RoleKeys& role, const std::string& what) {
+    check_signature_keyids_unique(env, what);
     uint64_t valid = count_valid_signatures(env, keys, role);
     if (valid < role.threshold)
         throw Error(ErrorKind::BadSignature, what + ": " + std::to_string(valid) +
@@ -71,9 +95,9 @@ TrustedSet::TrustedSet(const std::string& root_bytes, int64_t reference_time)
     verify_threshold(root_.env, root_.meta.keys, root_.meta.roles.at("root"), "trusted root");
 }
 
-const TrustedTargets* TrustedSet::delegated(const std::string& role) const {
-    auto it = delegated_.find(role);
-    return it == delegated_.end() ? nullptr : &it->second;
+const TrustedTargets* TrustedSet::delegated(const DelegationChain& chain) const {
+    auto it = delegated_.find(chain);
+    return it == delegated_.end() ? nullptr : it->second.get();
 }
 
 void TrustedSet::check_expiry(const Envelope& env, const std::string& what) const {
@@ -102,8 +126,7 @@ bool TrustedSet::update_root(const std::string& bytes) {
         std::set<std::string> out;
         for (const auto& id : r.meta.roles.at(role).keyids) {
             auto k = r.meta.keys.find(id);
-            out.insert(id + "\n" +
-                       (k == r.meta.keys.end() ? "" : normalized_key(k->second.public_pem)));
+            out.insert(id + "\n" + (k == r.meta.keys.end() ? "" : normalized_key(k->second)));
         }
         return out;
     };
@@ -217,27 +240,38 @@ void TrustedSet::update_targets(const std::string& bytes) {
     targets_ = std::move(next);
 }
 
-void TrustedSet::update_delegated_targets(const std::string& bytes, const std::string& role,
-                                          const std::string& delegator) {
-    const TrustedTargets* parent = delegator == "targets" ? targets() : delegated(delegator);
+void TrustedSet::update_delegated_targets(const std::string& bytes, const DelegationChain& chain) {
+    if (chain.size() < 2 || chain.front() != "targets")
+        throw Error(ErrorKind::State, "a delegation chain starts at targets and names a role");
+    const std::string& role = chain.back();
+    const std::string& delegator = chain[chain.size() - 2];
+    const DelegationChain parent_chain(chain.begin(), chain.end() - 1);
+    const TrustedTargets* parent = parent_chain.size() == 1 ? targets() : delegated(parent_chain);
     if (!parent) throw Error(ErrorKind::State, "delegator " + delegator + " is not trusted");
     if (!parent->meta.delegations) throw Error(ErrorKind::State, delegator + " delegates nothing");
     const RoleKeys* role_keys = parent->meta.delegations->role_keys(role);
     if (!role_keys) throw Error(ErrorKind::State, delegator + " does not delegate to " + role);
     const MetaFile& expected = snapshot_entry(role + ".json");
-    const std::string what = "delegated targets " + role;
+    const std::string what = "delegated targets " + role + " (delegated by " + delegator + ")";
     verify_length_and_hashes(bytes, expected.length, expected.hashes, what);
     TrustedTargets next;
     next.env = parse_envelope(bytes, "targets");
     next.meta = parse_targets(next.env);
-    // Always the delegator's current keys: a cached copy signed by since-revoked keys fails here.
+    // Always this delegator's current keys: a copy trusted through another delegator of the same
+    // role name, or signed by since-revoked keys, fails here.
     verify_threshold(next.env, parent->meta.delegations->keys, *role_keys, what);
     if (next.env.version != expected.version)
         throw Error(ErrorKind::Rollback, what + " version " + std::to_string(next.env.version) +
                                              " does not match the snapshot's " +
                                              std::to_string(expected.version));
     check_expiry(next.env, what);
-    delegated_[role] = std::move(next);
+    // The same bytes trusted through several chains are kept once.
+    for (const auto& [other_chain, other] : delegated_)
+        if (other_chain.back() == role && other->env.raw == next.env.raw) {
+            delegated_[chain] = other;
+            return;
+        }
+    delegated_[chain] = std::make_shared<const TrustedTargets>(std::move(next));
 }
 
 void TrustedSet::drop_timestamp_and_snapshot() {

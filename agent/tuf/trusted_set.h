@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ota::tuf {
 
@@ -30,9 +31,18 @@ struct TrustedTargets {
     TargetsMeta meta;
 };
 
+// A role as the target search reached it: the role names from "targets" down to it, e.g.
+// {"targets", "A", "release"}. When two delegators both delegate "release" (with different keys),
+// a copy is trusted only through the chain whose keys signed it, so trust is kept per chain.
+using DelegationChain = std::vector<std::string>;
+
+// Throws Error(Malformed) when a keyid appears twice in env.signatures: the specification wants
+// them unique, and such metadata is refused before any signature is counted.
+void check_signature_keyids_unique(const Envelope& env, const std::string& what);
 // Counts the distinct keys of `role` that produced a valid signature over env.canonical_signed.
-// A keyid signing twice, or the same public key under two keyids, counts once; unknown keyids,
-// empty or undecodable signatures and unsupported schemes are ignored.
+// The same public key under two keyids counts once; unknown keyids, empty or undecodable
+// signatures, unsupported schemes and keys whose keytype does not fit their scheme are ignored.
+// Throws Error(Malformed) on duplicate keyids in env.signatures.
 uint64_t count_valid_signatures(const Envelope& env, const std::map<std::string, Key>& keys,
                                 const RoleKeys& role);
 // Throws Error(BadSignature) when fewer than role.threshold keys signed.
@@ -54,7 +64,8 @@ public:
     const TrustedTimestamp* timestamp() const { return timestamp_ ? &*timestamp_ : nullptr; }
     const TrustedSnapshot* snapshot() const { return snapshot_ ? &*snapshot_ : nullptr; }
     const TrustedTargets* targets() const { return targets_ ? &*targets_ : nullptr; }
-    const TrustedTargets* delegated(const std::string& role) const;
+    // A delegated role trusted through exactly this chain; nullptr when it is not (yet).
+    const TrustedTargets* delegated(const DelegationChain& chain) const;
 
     // Root rotation N -> N+1: signed by the threshold of the old root's root keys AND of its own.
     // Returns true when a timestamp or snapshot key was removed or replaced (the caller drops
@@ -72,10 +83,10 @@ public:
     // checks (version named by the timestamp, expiry), so it still guards the next one.
     void update_snapshot(const std::string& bytes, bool from_local = false);
     // Targets (top-level or delegated): length and hashes listed in the snapshot are checked for
-    // local copies too; a delegated role is checked against its delegator's current keys.
+    // local copies too; a delegated role is checked against the keys its delegator in `chain`
+    // (trusted through the rest of the chain) lists for it.
     void update_targets(const std::string& bytes);
-    void update_delegated_targets(const std::string& bytes, const std::string& role,
-                                  const std::string& delegator);
+    void update_delegated_targets(const std::string& bytes, const DelegationChain& chain);
 
     void drop_timestamp_and_snapshot();
 
@@ -89,7 +100,7 @@ private:
     std::optional<TrustedTimestamp> timestamp_;
     std::optional<TrustedSnapshot> snapshot_;
     std::optional<TrustedTargets> targets_;
-    std::map<std::string, TrustedTargets> delegated_;
+    std::map<DelegationChain, std::shared_ptr<const TrustedTargets>> delegated_;
 };
 
 } // namespace ota::tuf

@@ -4,6 +4,7 @@
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 #include "agent/common/log.h"
+#include "agent/tuf/root_history.h"
 
 #include <ctime>
 #include <set>
@@ -28,6 +29,23 @@ Updater::Updater(UpdaterConfig config, net::Fetcher& fetcher, Clock clock)
 
 void Updater::initialize(const std::string& metadata_dir, const std::string& root_bytes) {
     make_directories(metadata_dir);
+    const int64_t now = system_time_now();
+    std::optional<uint64_t> version;
+    try {
+        version = TrustedSet(root_bytes, now).root().env.version;
+    } catch (const Error& e) {
+        LOG_DEBUG("initial root not verifiable yet: " << e.what()); // refresh() will refuse it
+    }
+    if (version) {
+        // The same root again (the factory root re-installed) keeps the roots verified since;
+        // another root is a new trust anchor, and the history of the old one must not outrank it.
+        const RootHistory history(metadata_dir);
+        const std::optional<RootRecord> same = history.load(*version);
+        if (!same || same->bytes != root_bytes) {
+            history.clear();
+            history.record(RootRecord{*version, now, root_bytes});
+        }
+    }
     write_file_atomic(join_path(metadata_dir, "root.json"), root_bytes);
 }
 
@@ -53,11 +71,55 @@ std::string Updater::role_url(const std::string& role, uint64_t version) const {
 void Updater::refresh() {
     // One reference time for the whole refresh (spec 5.1), taken before anything else.
     const int64_t now = clock_();
-    trusted_ = std::make_unique<TrustedSet>(load_local("root.json"), now);
+    trusted_ = load_trusted_root(now);
     load_root();
     update_timestamp();
     update_snapshot();
     update_targets();
+}
+
+std::unique_ptr<TrustedSet> Updater::load_trusted_root(int64_t now) {
+    const RootHistory history(config_.metadata_dir);
+    std::unique_ptr<TrustedSet> current;
+    std::optional<Error> failure;
+    try {
+        current = std::make_unique<TrustedSet>(load_local("root.json"), now);
+    } catch (const Error& e) {
+        failure = e;
+    }
+    // The chain is only walked when it could matter: root.json unusable, or an older version
+    // than the newest record.
+    const std::vector<uint64_t> versions = history.versions();
+    const bool history_is_newer =
+        !versions.empty() && (!current || versions.back() > current->root().env.version);
+    const std::optional<RootRecord> verified =
+        history_is_newer ? history.newest_verified(now) : std::nullopt;
+    if (current && (!verified || verified->version <= current->root().env.version)) {
+        // Roots trusted before the history existed join it here. Best effort: the trust decision
+        // does not depend on it, and a full disk must not stop the update.
+        const uint64_t version = current->root().env.version;
+        const std::optional<RootRecord> kept = history.load(version);
+        if (!kept || kept->bytes != current->root().env.raw) {
+            try {
+                history.record(RootRecord{version, now, current->root().env.raw});
+            } catch (const Error& e) {
+                LOG_WARN("root version " << version
+                                         << " not added to the root history: " << e.what());
+            }
+        }
+        return current;
+    }
+    if (!verified) throw *failure;
+    if (current)
+        LOG_WARN("trusted root.json holds root version "
+                 << current->root().env.version << " but version " << verified->version
+                 << " was verified before: continuing from version " << verified->version);
+    else
+        LOG_WARN("trusted root.json is unusable ("
+                 << failure->what() << "); falling back to root version " << verified->version
+                 << ", the last one verified, and refreshing");
+    persist("root.json", verified->bytes);
+    return std::make_unique<TrustedSet>(verified->bytes, now);
 }
 
 void Updater::load_root() {
@@ -73,6 +135,8 @@ void Updater::load_root() {
             throw;
         }
         keys_rotated = trusted_->update_root(bytes) || keys_rotated;
+        RootHistory(config_.metadata_dir)
+            .record(RootRecord{next, trusted_->reference_time(), bytes});
         persist("root.json", bytes);
         LOG_INFO("trusted root rotated to version " << next);
     }
@@ -125,14 +189,14 @@ void Updater::update_targets() {
     persist("targets.json", bytes);
 }
 
-const TrustedTargets& Updater::load_delegated(const std::string& role,
-                                              const std::string& delegator) {
-    if (const TrustedTargets* t = trusted_->delegated(role)) return *t;
+const TrustedTargets& Updater::load_delegated(const DelegationChain& chain) {
+    if (const TrustedTargets* t = trusted_->delegated(chain)) return *t;
+    const std::string& role = chain.back();
     const std::string filename = role_filename(role);
     try {
-        // A cached copy is verified again, against its current delegator.
-        trusted_->update_delegated_targets(load_local(filename), role, delegator);
-        return *trusted_->delegated(role);
+        // A cached copy is verified again, against the delegator of this chain.
+        trusted_->update_delegated_targets(load_local(filename), chain);
+        return *trusted_->delegated(chain);
     } catch (const Error& e) {
         LOG_DEBUG("local " << filename << " not used: " << e.what());
     }
@@ -141,42 +205,45 @@ const TrustedTargets& Updater::load_delegated(const std::string& role,
         throw Error(ErrorKind::Malformed, "delegated role " + role + " is not listed in snapshot");
     uint64_t max = it->second.length.value_or(config_.max_targets_length);
     std::string bytes = fetcher_.fetch(role_url(role, it->second.version), max);
-    trusted_->update_delegated_targets(bytes, role, delegator);
+    trusted_->update_delegated_targets(bytes, chain);
     persist(filename, bytes);
-    return *trusted_->delegated(role);
+    return *trusted_->delegated(chain);
 }
 
 std::optional<TargetFile> Updater::find_target(const std::string& target_path) {
     if (!trusted_ || !trusted_->targets()) throw Error(ErrorKind::State, "refresh first");
-    // Pre-order depth-first search (spec 5.7.x): a stack of (role, delegator), children pushed in
-    // reverse so they are visited in the delegator's order; a visited role is never loaded again
-    // (cycles), and at most max_delegations delegated roles are visited.
-    std::vector<std::pair<std::string, std::string>> to_visit{{"targets", "root"}};
+    // Pre-order depth-first search (spec 5.7.x): a stack of delegation chains, children pushed in
+    // reverse so they are visited in the delegator's order; a visited role name is never loaded
+    // again (cycles), and at most max_delegations delegated roles are visited.
+    std::vector<DelegationChain> to_visit{{"targets"}};
     std::set<std::string> visited;
     while (!to_visit.empty()) {
-        auto [role, delegator] = to_visit.back();
+        DelegationChain chain = std::move(to_visit.back());
         to_visit.pop_back();
+        const std::string role = chain.back();
         if (visited.count(role)) continue;
         if (visited.size() > config_.max_delegations) {
             LOG_WARN("target search for " << target_path << " stopped after "
                                           << config_.max_delegations << " delegated roles");
             break;
         }
-        const TrustedTargets& t =
-            role == "targets" ? *trusted_->targets() : load_delegated(role, delegator);
+        const TrustedTargets& t = chain.size() == 1 ? *trusted_->targets() : load_delegated(chain);
         if (auto it = t.meta.targets.find(target_path); it != t.meta.targets.end())
             return it->second;
         visited.insert(role);
         if (!t.meta.delegations) continue;
-        std::vector<std::pair<std::string, std::string>> children;
+        std::vector<DelegationChain> children;
         for (const auto& step : t.meta.delegations->roles_for_target(target_path)) {
-            children.emplace_back(step.name, role);
+            DelegationChain child = chain;
+            child.push_back(step.name);
+            children.push_back(std::move(child));
             if (step.terminating) {
                 to_visit.clear(); // nothing outside a terminating delegation is consulted
                 break;
             }
         }
-        to_visit.insert(to_visit.end(), children.rbegin(), children.rend());
+        to_visit.insert(to_visit.end(), std::make_move_iterator(children.rbegin()),
+                        std::make_move_iterator(children.rend()));
     }
     return std::nullopt;
 }
@@ -191,26 +258,31 @@ std::vector<TargetFile> Updater::all_targets() {
     }
     // Every delegated role reachable from targets (bounded), but a delegated target counts only
     // where the delegation search for its path resolves to the same file.
-    std::vector<std::pair<std::string, std::string>> roles;
-    auto add_children = [&](const TrustedTargets& t, const std::string& role) {
+    std::vector<DelegationChain> roles;
+    auto add_children = [&](const TrustedTargets& t, const DelegationChain& chain) {
         if (!t.meta.delegations) return;
         const Delegations& d = *t.meta.delegations;
+        auto add = [&](const std::string& name) {
+            DelegationChain child = chain;
+            child.push_back(name);
+            roles.push_back(std::move(child));
+        };
         for (const auto& r : d.roles)
-            roles.emplace_back(r.name, role);
+            add(r.name);
         if (!d.succinct_roles) return;
         for (const auto& entry : trusted_->snapshot()->meta.meta) {
             const std::string& file = entry.first;
             if (file.size() <= 5 || file.compare(file.size() - 5, 5, ".json") != 0) continue;
             std::string name = file.substr(0, file.size() - 5);
-            if (d.succinct_roles->is_delegated_role(name)) roles.emplace_back(name, role);
+            if (d.succinct_roles->is_delegated_role(name)) add(name);
         }
     };
-    add_children(*trusted_->targets(), "targets");
+    add_children(*trusted_->targets(), {"targets"});
     std::set<std::string> visited{"targets"};
     for (size_t i = 0; i < roles.size() && visited.size() <= config_.max_delegations; ++i) {
-        auto [role, delegator] = roles[i];
-        if (!visited.insert(role).second) continue;
-        const TrustedTargets& t = load_delegated(role, delegator);
+        const DelegationChain chain = roles[i];
+        if (!visited.insert(chain.back()).second) continue;
+        const TrustedTargets& t = load_delegated(chain);
         for (const auto& [path, target] : t.meta.targets) {
             if (seen.count(path)) continue;
             auto resolved = find_target(path);
@@ -220,7 +292,7 @@ std::vector<TargetFile> Updater::all_targets() {
                 seen.insert(path);
             }
         }
-        add_children(t, role);
+        add_children(t, chain);
     }
     return out;
 }

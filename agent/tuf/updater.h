@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,14 @@ class Updater {
 public:
     Updater(UpdaterConfig config, net::Fetcher& fetcher, Clock clock = system_time_now);
 
-    // Stores the initial trusted root (ota-tuf-client init); it is verified at the next refresh.
+    // Stores the initial trusted root (ota-tuf-client init, the agent's first start); it is
+    // verified at the next refresh. A root other than the one the root history starts from
+    // starts a new history.
     static void initialize(const std::string& metadata_dir, const std::string& root_bytes);
 
-    // Runs root rotation, timestamp, snapshot and top-level targets. Throws ota::Error.
+    // Runs root rotation, timestamp, snapshot and top-level targets. Throws ota::Error. The
+    // starting root is root.json, or, when root.json is damaged or older, the newest root the
+    // root history verifies (logged as a warning).
     void refresh();
     // Delegation search (pre-order depth first) for one target; nullopt when no role lists it.
     std::optional<TargetFile> find_target(const std::string& target_path);
@@ -54,11 +59,12 @@ private:
     std::string load_local(const std::string& filename) const;
     void persist(const std::string& filename, const std::string& bytes) const;
     void remove_local(const std::string& filename) const;
+    std::unique_ptr<TrustedSet> load_trusted_root(int64_t now);
     void load_root();
     void update_timestamp();
     void update_snapshot();
     void update_targets();
-    const TrustedTargets& load_delegated(const std::string& role, const std::string& delegator);
+    const TrustedTargets& load_delegated(const DelegationChain& chain);
     std::string role_url(const std::string& role, uint64_t version) const;
 
     UpdaterConfig config_;

@@ -4,11 +4,13 @@
 //   ota-tuf-client --metadata-url MURL --metadata-dir MD refresh
 //   ota-tuf-client --metadata-url MURL --metadata-dir MD --target-name T [--target-name T2 ...]
 //                  --target-dir TD --target-base-url TURL download
+//   ota-tuf-client --metadata-dir MD [--json] root-history
 // Exit status: 0 on complete success, 1 on any failure (never anything else).
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 #include "agent/common/log.h"
 #include "agent/net/curl_fetcher.h"
+#include "agent/tuf/root_history.h"
 #include "agent/tuf/trusted_set.h"
 #include "agent/tuf/updater.h"
 
@@ -28,6 +30,7 @@ struct Options {
     std::string target_dir;
     std::string target_base_url;
     std::vector<std::string> target_names;
+    bool json = false;
     std::string command;
     std::vector<std::string> arguments;
 };
@@ -38,7 +41,8 @@ struct Options {
                          "\nusage: ota-tuf-client --metadata-dir MD init ROOT_FILE\n"
                          "       ota-tuf-client --metadata-url MURL --metadata-dir MD refresh\n"
                          "       ota-tuf-client --metadata-url MURL --metadata-dir MD "
-                         "--target-name T... --target-dir TD --target-base-url TURL download");
+                         "--target-name T... --target-dir TD --target-base-url TURL download\n"
+                         "       ota-tuf-client --metadata-dir MD [--json] root-history");
 }
 
 Options parse_arguments(int argc, char** argv) {
@@ -47,6 +51,10 @@ Options parse_arguments(int argc, char** argv) {
     // Options come before the subcommand; "--name value" and "--name=value" are both accepted.
     for (; i < argc && std::strncmp(argv[i], "--", 2) == 0; ++i) {
         std::string name = argv[i], value;
+        if (name == "--json") {
+            o.json = true;
+            continue;
+        }
         if (auto eq = name.find('='); eq != std::string::npos) {
             value = name.substr(eq + 1);
             name = name.substr(0, eq);
@@ -127,6 +135,38 @@ void run_download(const Options& o) {
     }
 }
 
+// One line per trusted root version, oldest first: when it was accepted and who signs each role.
+void print_root_history(const ota::Json& history) {
+    for (const auto& entry : history) {
+        std::printf("root version %llu", entry.at("version").get<unsigned long long>());
+        if (entry.contains("accepted"))
+            std::printf("  accepted %s", entry.at("accepted").get<std::string>().c_str());
+        if (!entry.at("intact").get<bool>()) {
+            std::printf("  DAMAGED: %s\n", entry.at("error").get<std::string>().c_str());
+            continue;
+        }
+        std::printf("  expires %s\n", entry.at("expires").get<std::string>().c_str());
+        for (const auto& [role, keys] : entry.at("roles").items()) {
+            std::printf("    %-9s %llu of", role.c_str(),
+                        keys.at("threshold").get<unsigned long long>());
+            const auto& ids = keys.at("keyids");
+            for (size_t i = 0; i < ids.size(); ++i)
+                std::printf(" %s:%.16s", keys.at("keytypes").at(i).get<std::string>().c_str(),
+                            ids.at(i).get<std::string>().c_str());
+            std::printf("\n");
+        }
+    }
+}
+
+void run_root_history(const Options& o) {
+    if (!o.arguments.empty()) usage_error("root-history takes no arguments");
+    const ota::Json history = ota::tuf::root_history_json(o.metadata_dir);
+    if (o.json)
+        std::printf("%s\n", history.dump(1).c_str());
+    else
+        print_root_history(history);
+}
+
 int run(int argc, char** argv) {
     Options o = parse_arguments(argc, argv);
     if (o.command == "init")
@@ -135,6 +175,8 @@ int run(int argc, char** argv) {
         run_refresh(o);
     else if (o.command == "download")
         run_download(o);
+    else if (o.command == "root-history")
+        run_root_history(o);
     else
         usage_error("unknown command " + o.command);
     return 0;

@@ -8,6 +8,7 @@
 #include "agent/update/release_transaction.h"
 #include "agent/update/slot_switch.h"
 #include "agent/update/staging.h"
+#include "agent/tuf/root_history.h"
 
 #include <map>
 
@@ -165,6 +166,7 @@ Json Engine::status() {
         }
     }
     j["models"] = models;
+    j["trusted_roots"] = tuf::root_history_json(config_.metadata_dir());
     return j;
 }
 

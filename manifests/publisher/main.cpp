@@ -27,8 +27,10 @@ namespace {
 
 const char* kUsage = R"(usage: ota-publish COMMAND [OPTIONS]
 
-  init --repo DIR [--scheme ecdsa|rsa] [--no-consistent-snapshot] [--expires-days N]
-        create a repository: one signing key per TUF role (keys/), signed metadata (metadata/)
+  init --repo DIR [--key-type ecdsa|rsa|ed25519] [--no-consistent-snapshot] [--expires-days N]
+        create a repository: one signing key per TUF role (keys/), signed metadata (metadata/);
+        --key-type is the type of every key it makes from then on (default ecdsa: ECDSA P-256;
+        rsa: RSA-PSS 3072; ed25519: Ed25519, the default of python-tuf and go-tuf)
   bundle --image IMAGE --out BUNDLE [--chunk-size BYTES] [--kind firmware|model]
         build a full-image bundle; prints its identity as JSON
   delta OLD NEW BUNDLE
@@ -49,10 +51,11 @@ const char* kUsage = R"(usage: ota-publish COMMAND [OPTIONS]
         installed together (their bundles must be added with `add`)
   timestamp --repo DIR
         sign a fresh timestamp (run periodically: timestamps expire quickly)
-  rotate --repo DIR --role root|timestamp|snapshot|targets
-        replace a role's key; root N+1 is signed by the old and the new root keys
-  keygen --scheme ecdsa|rsa --out PREFIX
-        write PREFIX.key (private, PEM) and PREFIX.pub (public, PEM)
+  rotate --repo DIR --role root|timestamp|snapshot|targets [--key-type ecdsa|rsa|ed25519]
+        replace a role's key (by one of --key-type, default the repository's); root N+1 is
+        signed by the old and the new root keys
+  keygen --key-type ecdsa|rsa|ed25519 --out PREFIX
+        write PREFIX.key (private, PEM) and PREFIX.pub (public, PEM SubjectPublicKeyInfo)
 )";
 
 struct Options {
@@ -91,7 +94,17 @@ Options parse(int argc, char** argv, int start) {
 std::string scheme_of(const std::string& s) {
     if (s == "ecdsa" || s == kSchemeEcdsaP256) return kSchemeEcdsaP256;
     if (s == "rsa" || s == kSchemeRsaPss) return kSchemeRsaPss;
-    throw Error(ErrorKind::Config, "unknown scheme " + s + " (ecdsa or rsa)");
+    if (s == "ed25519") return kSchemeEd25519;
+    throw Error(ErrorKind::Config, "unknown key type " + s + " (ecdsa, rsa or ed25519)");
+}
+
+// --key-type (or its older name --scheme); `fallback` when neither is given.
+std::string key_scheme(const Options& o, const std::string& fallback) {
+    if (o.has("key-type") && o.has("scheme"))
+        throw Error(ErrorKind::Config, "--key-type and --scheme name the same thing: give one");
+    if (o.has("key-type")) return scheme_of(o.get("key-type"));
+    if (o.has("scheme")) return scheme_of(o.get("scheme"));
+    return fallback.empty() ? fallback : scheme_of(fallback);
 }
 
 uint64_t to_u64(const std::string& s, const std::string& what) {
@@ -246,7 +259,7 @@ int run(int argc, char** argv) {
 
     if (cmd == "init") {
         publish::RepositoryOptions ro;
-        ro.scheme = scheme_of(o.get("scheme", "ecdsa"));
+        ro.scheme = key_scheme(o, "ecdsa");
         ro.consistent_snapshot = !o.has("no-consistent-snapshot");
         if (o.has("expires-days"))
             ro.expires_days = static_cast<int64_t>(to_u64(o.get("expires-days"), "--expires-days"));
@@ -394,14 +407,14 @@ int run(int argc, char** argv) {
     }
     if (cmd == "rotate") {
         auto repo = publish::Repository::open(o.need("repo"));
-        repo.rotate_keys(o.need("role"));
+        repo.rotate_keys(o.need("role"), key_scheme(o, ""));
         std::printf(
             "rotated the %s key; root is now version %llu\n", o.get("role").c_str(),
             static_cast<unsigned long long>(repo.role("root").body["version"].get<uint64_t>()));
         return 0;
     }
     if (cmd == "keygen") {
-        SigningKey k = SigningKey::generate(scheme_of(o.get("scheme", "ecdsa")));
+        SigningKey k = SigningKey::generate(key_scheme(o, "ecdsa"));
         const std::string prefix = o.need("out");
         write_file_atomic(prefix + ".key", k.private_pem());
         write_file_atomic(prefix + ".pub", k.public_pem());

@@ -27,10 +27,9 @@ Json metafile(uint64_t version, const std::string& bytes) {
 } // namespace
 
 Json key_object(const SigningKey& key) {
-    const bool ec = key.scheme() == kSchemeEcdsaP256;
-    return Json{{"keytype", ec ? "ecdsa" : "rsa"},
+    return Json{{"keytype", key.keytype()},
                 {"scheme", key.scheme()},
-                {"keyval", Json{{"public", key.public_pem()}}}};
+                {"keyval", Json{{"public", key.tuf_public_key()}}}};
 }
 
 std::string key_id(const SigningKey& key) {
@@ -230,7 +229,7 @@ void Repository::refresh_timestamp() {
     write_role("timestamp");
 }
 
-void Repository::rotate_keys(const std::string& role) {
+void Repository::rotate_keys(const std::string& role, const std::string& scheme) {
     if (!roles_.count(role)) throw Error(ErrorKind::Config, "unknown role " + role);
     RoleState old_root_state;
     for (const auto& k : roles_.at("root").keys)
@@ -247,7 +246,7 @@ void Repository::rotate_keys(const std::string& role) {
         if (!used_elsewhere) root["keys"].erase(key_id(k));
     }
     r.keys.clear();
-    r.keys.push_back(SigningKey::generate(options_.scheme));
+    r.keys.push_back(SigningKey::generate(scheme.empty() ? options_.scheme : scheme));
     Json ids = Json::array();
     for (const auto& k : r.keys) {
         root["keys"][key_id(k)] = key_object(k);

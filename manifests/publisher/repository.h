@@ -28,7 +28,7 @@ struct RoleState {
 };
 
 struct RepositoryOptions {
-    std::string scheme = kSchemeEcdsaP256;
+    std::string scheme = kSchemeEcdsaP256; // of every key made: ECDSA P-256, RSA-PSS or Ed25519
     bool consistent_snapshot = true;
     int64_t expires_days = 365; // root, targets
     int64_t timestamp_days = 7; // timestamp, snapshot
@@ -49,9 +49,10 @@ public:
     void publish();
     // Only a new timestamp (its expiry is short: the backend refreshes it periodically).
     void refresh_timestamp();
-    // New keys for `role` (root, timestamp, snapshot or targets): writes root N+1, signed by the
-    // old and the new root keys, then re-signs the rest.
-    void rotate_keys(const std::string& role);
+    // A new key for `role` (root, timestamp, snapshot or targets), of `scheme` (default: the
+    // repository's): writes root N+1, signed by the old and the new root keys, then re-signs the
+    // rest.
+    void rotate_keys(const std::string& role, const std::string& scheme = "");
 
     const std::string& dir() const { return dir_; }
     RoleState& role(const std::string& name) { return roles_.at(name); }

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
+#include <functional>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -152,15 +153,24 @@ DeviceSnapshot Slice::snapshot() const {
     s.slot_b_sha256 = file_sha256_hex(ecu_dir() + "/slot-B.img");
     s.env_sha256 = file_sha256_hex(ecu_dir() + "/uboot.env");
     s.booted_slot = booted_slot();
-    const std::string dir = state_dir() + "/metadata";
-    if (DIR* d = ::opendir(dir.c_str())) {
+    // Every file below state/metadata (the root history in its sub-folder too).
+    std::function<void(const std::string&)> add = [&](const std::string& rel) {
+        const std::string dir = state_dir() + "/metadata" + (rel.empty() ? "" : "/" + rel);
+        DIR* d = ::opendir(dir.c_str());
+        if (!d) return;
         while (dirent* e = ::readdir(d)) {
-            std::string name = e->d_name;
-            if (name != "." && name != "..")
-                s.metadata_sha256[name] = file_sha256_hex(dir + "/" + name);
+            const std::string name = e->d_name;
+            if (name == "." || name == "..") continue;
+            const std::string path = rel.empty() ? name : rel + "/" + name;
+            struct stat st {};
+            if (::stat((dir + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+                add(path);
+            else
+                s.metadata_sha256[path] = file_sha256_hex(dir + "/" + name);
         }
         ::closedir(d);
-    }
+    };
+    add("");
     return s;
 }
 
@@ -191,7 +201,16 @@ void require_rejected(const Slice& slice, const Result& result, const std::strin
         auto a = after.metadata_sha256.find(name);
         const std::string before_hash = b == before.metadata_sha256.end() ? "(absent)" : b->second;
         const std::string after_hash = a == after.metadata_sha256.end() ? "(absent)" : a->second;
-        if (may_advance.count(name) && after_hash != before_hash) {
+        const bool history_record = name.rfind("root_history/", 0) == 0;
+        if (history_record && may_advance.count("root.json") && after_hash != before_hash &&
+            a != after.metadata_sha256.end()) {
+            // A root that may advance brings its root history record: the server's root of that
+            // version ("root_history/N.json" holds it as "root").
+            const std::string version = name.substr(13, name.size() - 13 - 5);
+            const Json record = Json::parse(read_all(slice.state_dir() + "/metadata/" + name));
+            CHECK(record.at("root") ==
+                  read_all(slice.repo_dir() + "/metadata/" + version + ".root.json"));
+        } else if (may_advance.count(name) && after_hash != before_hash) {
             // Advanced: only to the server's validly signed current copy.
             CHECK(after_hash == file_sha256_hex(slice.repo_dir() + "/metadata/" + name));
         } else {

@@ -3,6 +3,7 @@
 #include "agent/tuf/metadata.h"
 #include "manifests/publisher/repository.h"
 
+#include <catch2/catch.hpp>
 #include <ctime>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -34,7 +35,9 @@ std::string sign_bytes(const Json& body, const std::vector<KeyPtr>& keys) {
     return publish::to_bytes(publish::sign_envelope(body, raw));
 }
 
-RepoSim::RepoSim(TestHttpServer& srv, const std::string& sch) : server(srv), scheme(sch) {
+RepoSim::RepoSim(TestHttpServer& srv, const std::string& sch,
+                 const std::map<std::string, std::string>& role_schemes)
+    : server(srv), scheme(sch), key_scheme(role_schemes) {
     Json roles = Json::object();
     for (const char* r : {"root", "timestamp", "snapshot", "targets"})
         roles[r] = role_keys_entry();
@@ -150,8 +153,13 @@ void RepoSim::bump_targets(const std::string& role) {
     bump_snapshot();
 }
 
+std::string RepoSim::scheme_for(const std::string& role) const {
+    auto it = key_scheme.find(role);
+    return it == key_scheme.end() ? scheme : it->second;
+}
+
 KeyPtr RepoSim::add_key(const std::string& role) {
-    KeyPtr k = new_key(scheme);
+    KeyPtr k = new_key(scheme_for(role));
     const std::string id = publish::key_id(*k);
     root()["keys"][id] = publish::key_object(*k);
     root()["roles"][role]["keyids"].push_back(id);
@@ -190,7 +198,7 @@ void RepoSim::add_artifact(const std::string& role, const std::string& path,
 void RepoSim::add_delegation(const std::string& delegator, const std::string& name,
                              const Json& paths, bool terminating,
                              const std::string& pattern_field) {
-    KeyPtr k = new_key(scheme);
+    KeyPtr k = new_key(scheme_for(name));
     const std::string id = publish::key_id(*k);
     Json& d = md.at(delegator);
     if (!d.contains("delegations"))
@@ -211,13 +219,34 @@ void RepoSim::add_delegation(const std::string& delegator, const std::string& na
                         {"targets", Json::object()}};
 }
 
-std::map<std::string, std::string> dir_files(const std::string& dir) {
+static void serve_below(TestHttpServer& server, const std::string& dir, const std::string& rel) {
+    DIR* d = ::opendir((dir + "/" + rel).c_str());
+    REQUIRE(d != nullptr);
+    while (dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        const std::string r = rel.empty() ? name : rel + "/" + name;
+        struct stat st {};
+        REQUIRE(::stat((dir + "/" + r).c_str(), &st) == 0);
+        if (S_ISDIR(st.st_mode))
+            serve_below(server, dir, r);
+        else
+            server.put("/" + r, read_all(dir + "/" + r));
+    }
+    ::closedir(d);
+}
+
+void serve_tree(TestHttpServer& server, const std::string& dir) {
+    serve_below(server, dir, "");
+}
+
+std::map<std::string, std::string> dir_files(const std::string& dir, const std::string& skip) {
     std::map<std::string, std::string> out;
     DIR* d = ::opendir(dir.c_str());
     if (!d) return out;
     while (dirent* e = ::readdir(d)) {
         std::string name = e->d_name;
-        if (name == "." || name == "..") continue;
+        if (name == "." || name == ".." || name == skip) continue;
         struct stat st {};
         if (::stat((dir + "/" + name).c_str(), &st) == 0 && S_ISREG(st.st_mode))
             out[name] = read_all(dir + "/" + name);

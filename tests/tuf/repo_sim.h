@@ -23,13 +23,16 @@ std::string sign_bytes(const Json& body, const std::vector<KeyPtr>& keys);
 
 class RepoSim {
 public:
-    explicit RepoSim(TestHttpServer& server, const std::string& scheme = kSchemeEcdsaP256);
+    // `role_schemes`: the scheme of the first key of each role named (others: `scheme`).
+    explicit RepoSim(TestHttpServer& server, const std::string& scheme = kSchemeEcdsaP256,
+                     const std::map<std::string, std::string>& role_schemes = {});
 
     TestHttpServer& server;
     std::string scheme;
     std::map<std::string, Json> md; // role -> "signed" body (top-level + delegated)
     std::map<std::string, std::vector<KeyPtr>> signers; // role -> keys that sign it
     std::map<std::string, std::string> delegator_of;    // delegated role -> delegating role
+    std::map<std::string, std::string> key_scheme;      // role -> scheme of its new keys
     bool metafile_hashes = true;                        // length+hashes in timestamp/snapshot meta
 
     Json& root() { return md.at("root"); }
@@ -57,8 +60,10 @@ public:
     void bump_snapshot();                                   // + timestamp
     void bump_targets(const std::string& role = "targets"); // + snapshot + timestamp
 
-    // Keys of a top-level role in root (not published: call bump_root()).
+    // Keys of a top-level role in root (not published: call bump_root()). New keys are of
+    // key_scheme[role] when set, else of `scheme`.
     KeyPtr add_key(const std::string& role);
+    std::string scheme_for(const std::string& role) const;
     // Replaces all keys of a top-level role; returns the old keys.
     std::vector<KeyPtr> rotate_keys(const std::string& role);
 
@@ -78,7 +83,12 @@ private:
     Json metafile(const std::string& role) const;
 };
 
-// Every regular file of a directory (name -> bytes), for byte-identical before/after checks.
-std::map<std::string, std::string> dir_files(const std::string& dir);
+// Serves every file below `dir` at "/" + its path relative to `dir`.
+void serve_tree(TestHttpServer& server, const std::string& dir);
+
+// Every regular file of a directory (name -> bytes), for byte-identical before/after checks;
+// sub-directories are listed as "name/" -> "", except `skip` (the root history of a metadata
+// folder, compared on its own).
+std::map<std::string, std::string> dir_files(const std::string& dir, const std::string& skip = "");
 
 } // namespace ota::test

@@ -53,7 +53,7 @@ struct Cli {
                 " download";
         return run(args);
     }
-    Files metadata() const { return dir_files(md); }
+    Files metadata() const { return dir_files(md, "root_history"); }
     Files targets() const { return dir_files(td); }
     Files expected_metadata(const std::vector<std::string>& roles) const {
         Files out;

@@ -287,3 +287,73 @@ TEST_CASE("succinct hash-bin delegations lead to the bin of the target path") {
     REQUIRE(all.size() == 1);
     CHECK(all[0].path == path);
 }
+
+TEST_CASE("a role trusted through one delegator is not trusted through another of the same name") {
+    // targets -> A (a/*) -> release (key K1, a/* and b/*)
+    // targets -> B (b/*) -> release (key K2, b/*)
+    // release is signed by K1 only: A's path may use it, B's path must not.
+    TestHttpServer server;
+    RepoSim repo(server);
+    repo.add_delegation("targets", "A", Json::array({"a/*"}));
+    repo.add_delegation("targets", "B", Json::array({"b/*"}));
+    repo.add_delegation("A", "release", Json::array({"a/*", "b/*"}));
+    const KeyPtr k1 = repo.signers["release"].at(0);
+    repo.add_delegation("B", "release", Json::array({"b/*"}));
+    repo.signers["release"] = {k1};
+    repo.add_artifact("release", "a/good", "good");
+    repo.add_artifact("release", "b/evil", "evil");
+    publish_all(repo);
+    TestClient client(repo);
+    REQUIRE(client.refresh() == std::nullopt);
+    SECTION("after the role was loaded through the first delegator") {
+        tuf::TargetFile t;
+        REQUIRE(client.find("a/good", &t) == std::nullopt);
+        CHECK(t.hashes.at("sha256") == sha256_hex("good"));
+        INFO(client.last_error);
+        CHECK(client.find("b/evil") == ErrorKind::BadSignature);
+    }
+    SECTION("in a fresh search (the role read from the metadata folder)") {
+        REQUIRE(client.find("a/good") == std::nullopt);
+        REQUIRE(client.refresh() == std::nullopt);
+        CHECK(client.find("b/evil") == ErrorKind::BadSignature);
+    }
+    SECTION("all_targets lists the target only where the search resolves to it") {
+        CHECK_THROWS_AS(client.updater->all_targets(), Error); // b/evil's search fails: refused
+    }
+    CHECK(client.files().at("release.json") == repo.published["release"]);
+}
+
+TEST_CASE("the same role name delegated twice is searched through both delegators' keys") {
+    TestHttpServer server;
+    RepoSim repo(server);
+    repo.add_delegation("targets", "A", Json::array({"a/*"}));
+    repo.add_delegation("targets", "B", Json::array({"b/*"}));
+    repo.add_delegation("A", "release", Json::array({"a/*", "b/*"}));
+    repo.add_delegation("B", "release", Json::array({"b/*"})); // release signed by K1 and K2
+    repo.add_artifact("release", "a/good", "good");
+    repo.add_artifact("release", "b/also-good", "fine");
+    publish_all(repo);
+    TestClient client(repo);
+    REQUIRE(client.refresh() == std::nullopt);
+    REQUIRE(client.find("a/good") == std::nullopt);
+    REQUIRE(client.find("b/also-good") == std::nullopt);
+    auto all = client.updater->all_targets();
+    CHECK(all.size() == 2);
+}
+
+TEST_CASE("delegation paths with bracket expressions route targets to the right role") {
+    TestHttpServer server;
+    RepoSim repo(server);
+    repo.add_delegation("targets", "ecu-ab", Json::array({"ecu-[ab]/*"}));
+    repo.add_delegation("targets", "not-c", Json::array({"ecu-[!abc]/*.bin"}));
+    repo.add_artifact("ecu-ab", "ecu-a/fw.bin", "a");
+    repo.add_artifact("ecu-ab", "ecu-c/fw.bin", "listed where it is not trusted");
+    repo.add_artifact("not-c", "ecu-d/fw.bin", "d");
+    publish_all(repo);
+    TestClient client(repo);
+    REQUIRE(client.refresh() == std::nullopt);
+    CHECK(client.find("ecu-a/fw.bin") == std::nullopt);
+    CHECK(client.find("ecu-d/fw.bin") == std::nullopt);
+    CHECK(client.find("ecu-c/fw.bin") == ErrorKind::NotFound);
+    CHECK(client.find("ecu-d/fw.img") == ErrorKind::NotFound);
+}

@@ -4,6 +4,7 @@
 #include "agent/common/error.h"
 #include "agent/common/hex.h"
 #include "agent/tuf/metadata.h"
+#include "agent/tuf/path_pattern.h"
 #include "agent/tuf/trusted_set.h"
 #include "agent/tuf/updater.h"
 #include "manifests/publisher/repository.h"
@@ -29,7 +30,7 @@ Json body_of(const std::string& type) {
 std::map<std::string, Key> keys_for(const std::vector<std::pair<std::string, KeyPtr>>& ids) {
     std::map<std::string, Key> out;
     for (const auto& [id, k] : ids)
-        out[id] = Key{"ecdsa", k->scheme(), k->public_pem()};
+        out[id] = Key{k->keytype(), k->scheme(), k->tuf_public_key()};
     return out;
 }
 
@@ -54,10 +55,26 @@ TEST_CASE("threshold counting: distinct valid keys only") {
         CHECK(count_valid_signatures(env, keys, role) == 2);
         CHECK_NOTHROW(verify_threshold(env, keys, role, "t"));
     }
-    SECTION("the same signature twice counts once") {
-        auto env = envelope(body, Json::array({sig("a", *a, body), sig("a", *a, body)}));
-        CHECK(count_valid_signatures(env, keys, role) == 1);
-        CHECK_THROWS_AS(verify_threshold(env, keys, role, "t"), Error);
+    SECTION("a keyid listed twice in signatures is malformed, before any counting") {
+        for (const Json& twice :
+             {Json::array({sig("a", *a, body), sig("a", *a, body)}),
+              Json::array({sig("a", *a, body), sig("b", *b, body), sig("a", *a, body)}),
+              Json::array({Json{{"keyid", "a"}, {"sig", "00"}}, sig("a", *a, body)})}) {
+            auto env = envelope(body, twice);
+            auto kind_of = [&](auto&& call) {
+                try {
+                    call();
+                } catch (const Error& e) {
+                    return std::string(error_kind_name(e.kind()));
+                }
+                return std::string("accepted");
+            };
+            CHECK(kind_of([&] { verify_threshold(env, keys, role, "t"); }) == "malformed");
+            CHECK(kind_of([&] { count_valid_signatures(env, keys, role); }) == "malformed");
+            CHECK(kind_of([&] {
+                      verify_threshold(env, keys, RoleKeys{{"a"}, 1}, "t");
+                  }) == "malformed");
+        }
     }
     SECTION("one key under two keyids counts once") {
         auto alone = envelope(body, Json::array({sig("a-again", *a, body)}));
@@ -91,6 +108,30 @@ TEST_CASE("RSA-PSS and ECDSA keys both verify through the same path - schemes ar
     CHECK(count_valid_signatures(env, keys, RoleKeys{{"r"}, 1}) == 1);
     CHECK(count_valid_signatures(env, keys, RoleKeys{{"e"}, 1}) == 1);
     CHECK(count_valid_signatures(env, keys, RoleKeys{{"wrong"}, 1}) == 0);
+}
+
+TEST_CASE("Ed25519 keys verify through the same path; keytype and scheme must fit together") {
+    KeyPtr ed = new_key(kSchemeEd25519), ec = new_key();
+    Json body = body_of("targets");
+    std::string upper = ed->tuf_public_key();
+    for (auto& c : upper)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::map<std::string, Key> keys{
+        {"ed", Key{"ed25519", kSchemeEd25519, ed->tuf_public_key()}},
+        {"ED", Key{"ed25519", kSchemeEd25519, upper}}, // the same key in upper case
+        {"ed-as-ecdsa", Key{"ecdsa", kSchemeEd25519, ed->tuf_public_key()}},
+        {"ec-as-ed", Key{"ed25519", kSchemeEcdsaP256, ec->tuf_public_key()}},
+        {"ec", Key{"ecdsa-sha2-nistp256", kSchemeEcdsaP256, ec->tuf_public_key()}}};
+    auto env = envelope(body, Json::array({sig("ed", *ed, body), sig("ED", *ed, body),
+                                           sig("ed-as-ecdsa", *ed, body),
+                                           sig("ec-as-ed", *ec, body), sig("ec", *ec, body)}));
+    CHECK(count_valid_signatures(env, keys, RoleKeys{{"ed"}, 1}) == 1);
+    CHECK(count_valid_signatures(env, keys, RoleKeys{{"ED"}, 1}) == 1);
+    CHECK(count_valid_signatures(env, keys, RoleKeys{{"ed", "ED"}, 1}) == 1); // one key
+    CHECK(count_valid_signatures(env, keys, RoleKeys{{"ed-as-ecdsa"}, 1}) == 0);
+    CHECK(count_valid_signatures(env, keys, RoleKeys{{"ec-as-ed"}, 1}) == 0);
+    CHECK(count_valid_signatures(env, keys, RoleKeys{{"ec"}, 1}) == 1);
+    CHECK(count_valid_signatures(env, keys, RoleKeys{{"ed", "ED", "ec"}, 1}) == 2);
 }
 
 TEST_CASE("lengths and hashes: sha256 and sha512 checked, unknown algorithms refused") {
@@ -181,6 +222,61 @@ TEST_CASE("path patterns: * and ? within one segment, segments must align") {
     CHECK_FALSE(path_pattern_matches("exact/name", "exact/nam"));
 }
 
+TEST_CASE("path patterns: bracket expressions and escapes as python-tuf's fnmatch has them") {
+    // The expected results are those of Python's fnmatch.fnmatchcase, python-tuf's matcher.
+    struct Case {
+        const char* pattern;
+        const char* path;
+        bool match;
+    };
+    const Case cases[] = {
+        {"file-[abc].bin", "file-b.bin", true},
+        {"file-[abc].bin", "file-d.bin", false},
+        {"v[0-9][0-9]/*", "v42/x", true},
+        {"v[0-9]/*", "v4a/x", false},
+        {"[!a]*", "beta", true},
+        {"[!a]*", "alpha", false},
+        {"[]]x", "]x", true},
+        {"[!]]x", "ax", true},
+        {"[!]]x", "]x", false},
+        {"[a-]", "-", true},
+        {"[-a]", "-", true},
+        {"[z-a]", "m", false},
+        {"[a-c-e]", "d", false},
+        {"[a-c-e]", "-", true},
+        {"[ab", "[ab", true},
+        {"[ab", "a", false},
+        {"[!]", "[!]", true},
+        {"[]", "[]", true},
+        {"[^a]", "^", true},
+        {"[^a]", "b", false},
+        {"[[]", "[", true},
+        {"[*]", "*", true},
+        {"[*]", "a", false},
+        {"[?]", "a", false},
+        {"a\\b", "a\\b", true},
+        {"a\\*", "a\\zz", true},
+        {"a\\*", "a*x", false},
+        {"d/[a-c]*/f", "d/beta/f", true},
+        {"d/[a-c]*/f", "d/delta/f", false},
+        {"[/]", "/", false},
+        {"caf?", "caf\xc3\xa9", true},
+        {"[\xc3\xa9]", "\xc3\xa9", true},
+        {"[\xc3\xa0-\xc3\xbf]x", "\xc3\xa9x", true},
+        {"caf?", "caf\xc3", true},
+    };
+    for (const auto& c : cases) {
+        INFO(c.pattern << " ~ " << c.path);
+        CHECK(path_pattern_matches(c.pattern, c.path) == c.match);
+    }
+    // Many stars against a long segment: no exponential backtracking (this returns at once).
+    std::string many_stars;
+    for (int i = 0; i < 40; ++i)
+        many_stars += "*a";
+    CHECK_FALSE(path_pattern_matches(many_stars + "b", std::string(200, 'a')));
+    CHECK(path_pattern_matches(many_stars, std::string(200, 'a')));
+}
+
 TEST_CASE("path_hash_prefixes match on the hex SHA-256 of the target path") {
     DelegatedRole r;
     const std::string digest = sha256_hex("some/target");
@@ -222,6 +318,13 @@ TEST_CASE("succinct hash bins: role names from the first bits of the path hash")
 TEST_CASE("expiry timestamps parse only in the specification's form") {
     CHECK(parse_expiry("1970-01-02T00:00:00Z") == 86400);
     CHECK(format_expiry(86400) == "1970-01-02T00:00:00Z");
+    // Past the 32-bit time_t of armhf (January 2038): metadata routinely expires later.
+    CHECK(parse_expiry("2038-01-19T03:14:08Z") == 2147483648LL);
+    CHECK(parse_expiry("2100-01-01T00:00:00Z") == 4102444800LL);
+    CHECK(format_expiry(4102444800LL) == "2100-01-01T00:00:00Z");
+    CHECK(parse_expiry("2024-02-29T23:59:59Z") == 1709251199LL);
+    CHECK(format_expiry(1709251199LL) == "2024-02-29T23:59:59Z");
+    CHECK(format_expiry(-1) == "1969-12-31T23:59:59Z");
     CHECK_THROWS_AS(parse_expiry("1970-01-02T00:00:00"), Error);
     CHECK_THROWS_AS(parse_expiry("1970-01-02T00:00:00+01:00"), Error);
     CHECK_THROWS_AS(parse_expiry("1970-13-02T00:00:00Z"), Error);

@@ -6,6 +6,7 @@
 #include "tuf/repo_sim.h"
 #include "tuf/tuf_test_client.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 using namespace ota;
@@ -40,11 +41,15 @@ void expect_rejected(Fixture& f, ErrorKind kind, const std::vector<std::string>&
     auto expected = f.client.files();
     for (const auto& role : updated)
         expected[tuf::role_filename(role)] = f.repo.published[role];
+    const auto history = f.client.history();
     auto result = f.client.refresh(days);
     INFO("error: " << f.client.last_error);
     REQUIRE(result.has_value());
     CHECK(error_kind_name(*result) == std::string(error_kind_name(kind)));
     CHECK(f.client.files() == expected);
+    // Only an accepted root adds to the root history.
+    if (std::find(updated.begin(), updated.end(), "root") == updated.end())
+        CHECK(f.client.history() == history);
 }
 
 } // namespace
@@ -386,15 +391,23 @@ TEST_CASE("key compromise below the threshold: one of two required keys is not e
     CHECK(f.client.version("snapshot") == 2);
 }
 
-TEST_CASE("duplicate signatures by one key do not count twice") {
+TEST_CASE("a keyid signing twice makes the metadata malformed, whatever the threshold") {
     Fixture f;
-    f.repo.add_key("snapshot");
-    f.repo.root()["roles"]["snapshot"]["threshold"] = 2;
-    f.repo.bump_root();
+    const uint64_t threshold = GENERATE(1, 2);
+    INFO("threshold " << threshold);
+    if (threshold == 2) {
+        f.repo.add_key("snapshot");
+        f.repo.root()["roles"]["snapshot"]["threshold"] = 2;
+        f.repo.bump_root();
+    }
     auto first = f.repo.signers["snapshot"][0];
     f.repo.signers["snapshot"] = {first, first};
     f.repo.bump_snapshot();
-    expect_rejected(f, ErrorKind::BadSignature, {"root", "timestamp"});
+    if (threshold == 2)
+        expect_rejected(f, ErrorKind::Malformed, {"root", "timestamp"});
+    else
+        expect_rejected(f, ErrorKind::Malformed, {"timestamp"});
+    CHECK(f.client.version("snapshot") == 1);
 }
 
 TEST_CASE("one key listed under two keyids does not count twice") {
@@ -426,12 +439,17 @@ TEST_CASE("one key listed under two keyids does not count twice") {
 
 TEST_CASE("unknown, empty and garbage signatures are ignored, not fatal") {
     Fixture f;
+    // Two more keys in the snapshot role (threshold 1) whose signatures are empty and not hex.
+    const std::string empty_id = publish::key_id(*f.repo.add_key("snapshot"));
+    const std::string garbage_id = publish::key_id(*f.repo.add_key("snapshot"));
+    f.repo.signers["snapshot"].resize(1);
+    f.repo.bump_root();
     f.repo.bump_snapshot();
     Json env = Json::parse(f.repo.published["snapshot"]);
-    Json sigs = Json::array({Json{{"keyid", "no-such-key"}, {"sig", "3045022100ff"}},
-                             Json{{"keyid", env["signatures"][0]["keyid"]}, {"sig", ""}},
-                             Json{{"keyid", env["signatures"][0]["keyid"]}, {"sig", "zz-not-hex"}},
-                             env["signatures"][0]});
+    Json sigs =
+        Json::array({Json{{"keyid", "no-such-key"}, {"sig", "3045022100ff"}},
+                     Json{{"keyid", empty_id}, {"sig", ""}},
+                     Json{{"keyid", garbage_id}, {"sig", "zz-not-hex"}}, env["signatures"][0]});
     std::string bytes = with_signatures(f.repo.published["snapshot"], sigs);
     f.server.put("/metadata/2.snapshot.json", bytes);
     f.repo.published["snapshot"] = bytes;
@@ -442,9 +460,16 @@ TEST_CASE("unknown, empty and garbage signatures are ignored, not fatal") {
 
 TEST_CASE("a key with an unsupported scheme cannot sign but does not break the role") {
     Fixture f;
-    Json odd{{"keytype", "ed25519"},
+    const std::vector<Json> odd_keys = {
+        Json{{"keytype", "ecdsa"},
+             {"scheme", "ecdsa-sha2-nistp384"},
+             {"keyval", Json{{"public", "-----BEGIN PUBLIC KEY-----\nAAAA\n"}}}},
+        Json{{"keytype", "ed25519"}, // an Ed25519 key whose public part is not 32 bytes
              {"scheme", "ed25519"},
-             {"keyval", Json{{"public", "0123456789abcdef"}}}};
+             {"keyval", Json{{"public", "0123456789abcdef"}}}},
+        Json{{"keytype", "rsa"}, {"scheme", "rsa-pkcs1v15-sha256"}, {"keyval", Json::object()}}};
+    const Json odd = odd_keys.at(static_cast<size_t>(GENERATE(0, 1, 2)));
+    INFO(odd.dump());
     f.repo.root()["keys"]["odd-key"] = odd;
     f.repo.root()["roles"]["snapshot"]["keyids"].push_back("odd-key");
     f.repo.bump_root();

@@ -53,7 +53,9 @@ struct TestClient {
         }
     }
 
-    std::map<std::string, std::string> files() const { return dir_files(md); }
+    // The metadata files (the root history apart: history()).
+    std::map<std::string, std::string> files() const { return dir_files(md, "root_history"); }
+    std::map<std::string, std::string> history() const { return dir_files(md + "/root_history"); }
     bool has(const std::string& role) const { return files().count(tuf::role_filename(role)) > 0; }
     uint64_t version(const std::string& role) const {
         return Json::parse(read_all(md + "/" + tuf::role_filename(role)))
