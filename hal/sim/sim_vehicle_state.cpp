@@ -1,5 +1,6 @@
 #include "hal/sim/sim_vehicle_state.h"
 
+#include "agent/common/canonical_json.h"
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 
@@ -9,12 +10,7 @@ namespace ota::hal::sim {
 
 VehicleState SimVehicleState::read() {
     const std::string text = read_file(path_, 64 * 1024);
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(ErrorKind::Malformed, "vehicle state " + path_ + ": " + e.what());
-    }
+    const nlohmann::json j = parse_json(text, "vehicle state " + path_);
     if (!j.is_object())
         throw Error(ErrorKind::Malformed, "vehicle state " + path_ + " is not an object");
     VehicleState s;
