@@ -9,8 +9,10 @@
 #include "agent/common/hex.h"
 #include "agent/common/log.h"
 #include "agent/delta/diff.h"
+#include "agent/models/model_check.h"
 #include "agent/net/curl_fetcher.h"
 #include "agent/tuf/updater.h"
+#include "agent/update/storage_space.h"
 #include "hal/block_device.h"
 
 #include <algorithm>
@@ -536,7 +538,10 @@ bool Engine::run_plan(Plan& plan, AgentState& state, std::vector<std::string> pa
         save_state(config_.state_dir, state);
         return false;
     }
-    // 1. Download and verify everything (allowed while driving).
+    // 1. Download and verify everything (allowed while driving), if it fits.
+    require_free_space(plan_space_needs(plan, config_.state_dir + "/download", paths.size(),
+                                        store_.get()),
+                       config_.storage_reserve_bytes);
     std::set<std::string> keep;
     for (const auto& item : plan.items)
         keep.insert(item.chosen.target.hashes.at("sha256") + ".bundle");
@@ -671,6 +676,7 @@ bool Engine::install(const std::string& file_or_url, const UpdateOptions& option
     } else if (!file_exists(file_or_url)) {
         throw Error(ErrorKind::NotFound, "no such bundle file: " + file_or_url);
     }
+    RemoveUnlessKept downloaded(path != file_or_url ? path : ""); // a refused copy goes
     const uint64_t size = file_size(path);
     const std::string digest = file_sha256_hex(path);
     std::optional<BundleTarget> found;
@@ -707,6 +713,7 @@ bool Engine::install(const std::string& file_or_url, const UpdateOptions& option
                                                    std::to_string(installed));
     Plan plan;
     plan.items.push_back(Selection{t, std::nullopt});
+    downloaded.keep();
     return run_plan(plan, state, {path}, options);
 }
 
@@ -730,6 +737,10 @@ std::string Engine::boot_check(const UpdateOptions& options) {
             save_state(config_.state_dir, state);
         }
     }
+
+    if (store_)
+        for (const auto& c : models::check_models(*store_, false))
+            if (c.problem) emit("error", "CORRUPTED: " + *c.problem);
 
     if (!state.pending ||
         (state.pending->stage == PendingStage::Installing && booted != state.pending->slot)) {
@@ -877,6 +888,10 @@ Json Engine::status() {
             models[name] = Json{{"current", opt(store_->current_version(name))},
                                 {"previous", opt(store_->previous_version(name))},
                                 {"trial", opt(store_->trial_version(name))}};
+        }
+        for (const auto& c : models::check_models(*store_, false)) {
+            models[c.name]["intact"] = !c.problem;
+            if (c.problem) models[c.name]["problem"] = *c.problem;
         }
     }
     j["models"] = models;
