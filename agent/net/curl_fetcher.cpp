@@ -324,10 +324,12 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
         const CURLcode rc = libcurl().easy_perform(c.h);
         const long status = response_status(c.h);
         // The server ignored the Range request (200: libcurl refuses to append the object's
-        // beginning after our bytes) or cannot serve it (416: the object is shorter than what we
-        // hold, so it changed): start over from an empty file.
-        if (have && !is_file_url(url) && !sink.io_failed &&
-            (rc == CURLE_RANGE_ERROR || status == 200 || status == 416 || sink.range_mismatch)) {
+        // beginning after our bytes; a 206 from elsewhere) or cannot serve it (416: the object is
+        // shorter than what we hold, so it changed): start over from an empty file. An error
+        // status (503 ...) is no answer to the range: the bytes we hold stay for the next try.
+        const bool answered = status == 200 || status == 206 || status == 416;
+        if (have && !is_file_url(url) && !sink.io_failed && answered &&
+            (rc == CURLE_RANGE_ERROR || status != 206 || sink.range_mismatch)) {
             LOG_WARN(redact_url(url) << ": the server did not resume at byte " << have << " (HTTP "
                                      << status << "), downloading from the start");
             have = 0;
@@ -338,7 +340,9 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
             fsync_or_throw(fd.get(), path);
         else if (!sink.io_failed)
             ::fsync(fd.get());
-        check_result(c, rc, sink, url, have > 0);
+        // libcurl calls any answer to a Range request without a Content-Range a range error;
+        // for an error status the status itself is what went wrong.
+        check_result(c, rc == CURLE_RANGE_ERROR && !answered ? CURLE_OK : rc, sink, url, have > 0);
         return;
     }
 }

@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,25 +35,23 @@ std::string to_line(const Json& j) {
     return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-// Whether the peer (uid, primary gid) is root or a member of `group`.
-bool may_send_commands(uid_t uid, gid_t gid, const std::optional<gid_t>& group) {
-    if (uid == 0) return true;
+// Whether the peer is root or has `group` among its groups (effective gid from SO_PEERCRED,
+// supplementary groups from SO_PEERGROUPS: the process's own credentials, as it connected).
+bool may_send_commands(int fd, const ucred& cred, const std::optional<gid_t>& group) {
+    if (cred.uid == 0) return true;
     if (!group) return false;
-    if (gid == *group) return true;
-    // Supplementary groups of the peer's account (its login name, through NSS).
-    std::vector<char> buf(16384);
-    passwd pw{};
-    passwd* found = nullptr;
-    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || !found) return false;
-    int n = 64;
-    std::vector<gid_t> groups(static_cast<size_t>(n));
-    if (::getgrouplist(pw.pw_name, gid, groups.data(), &n) < 0) {
-        if (n <= 0 || n > 65536) return false;
-        groups.resize(static_cast<size_t>(n));
-        if (::getgrouplist(pw.pw_name, gid, groups.data(), &n) < 0) return false;
+    if (cred.gid == *group) return true;
+    std::vector<gid_t> groups(64);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        socklen_t len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+            groups.resize(len / sizeof(gid_t));
+            return std::find(groups.begin(), groups.end(), *group) != groups.end();
+        }
+        if (errno != ERANGE || len / sizeof(gid_t) > 65536) return false;
+        groups.resize(len / sizeof(gid_t));
     }
-    groups.resize(static_cast<size_t>(n));
-    return std::find(groups.begin(), groups.end(), *group) != groups.end();
+    return false;
 }
 
 } // namespace
@@ -217,7 +214,7 @@ void ControlServer::accept_client() {
         Client c;
         c.fd = fd;
         c.uid = cred.uid;
-        c.may_command = may_send_commands(cred.uid, cred.gid, options_.command_group);
+        c.may_command = may_send_commands(fd, cred, options_.command_group);
         c.last_request = Clock::now();
         clients_.push_back(std::move(c));
     }

@@ -68,9 +68,10 @@ std::vector<SpaceNeed> plan_space_needs(const Plan& plan, const std::string& dow
 
 void require_free_space(const std::vector<SpaceNeed>& needs, uint64_t reserve) {
     struct Filesystem {
-        std::string first_path; // named in the error
-        std::string measured;   // where statvfs looks
+        std::string measured; // where statvfs looks
         uint64_t bytes = 0;
+        const SpaceNeed* largest = nullptr; // named first in the error
+        std::string detail;                 // every need on it
     };
     std::map<dev_t, Filesystem> by_device;
     for (const auto& n : needs) {
@@ -79,11 +80,10 @@ void require_free_space(const std::vector<SpaceNeed>& needs, uint64_t reserve) {
         if (::stat(at.c_str(), &st) != 0)
             throw Error(ErrorKind::Io, "stat " + at + ": " + std::strerror(errno));
         Filesystem& fs = by_device[st.st_dev];
-        if (fs.first_path.empty()) {
-            fs.first_path = n.path;
-            fs.measured = at;
-        }
+        if (fs.measured.empty()) fs.measured = at;
         fs.bytes += n.bytes;
+        if (!fs.largest || n.bytes > fs.largest->bytes) fs.largest = &n;
+        fs.detail += (fs.detail.empty() ? "" : ", ") + n.path + " " + std::to_string(n.bytes);
     }
     for (const auto& [dev, fs] : by_device) {
         struct statvfs sv {};
@@ -92,11 +92,11 @@ void require_free_space(const std::vector<SpaceNeed>& needs, uint64_t reserve) {
         const uint64_t free_bytes = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
         if (fs.bytes > free_bytes || free_bytes - fs.bytes < reserve)
             throw Error(ErrorKind::Io,
-                        fs.first_path + ": " + std::strerror(ENOSPC) + ": the update needs " +
-                            std::to_string(fs.bytes) + " bytes on this filesystem and " +
-                            std::to_string(reserve) +
-                            " more must stay free (limits.storage_reserve_bytes); " +
-                            std::to_string(free_bytes) + " bytes are free. Nothing was written.");
+                        fs.largest->path + ": " + std::strerror(ENOSPC) + ": the update needs " +
+                            std::to_string(fs.bytes) + " bytes on this filesystem (" + fs.detail +
+                            ") and " + std::to_string(reserve) +
+                            " more must stay free (limits.storage_reserve_bytes), " +
+                            std::to_string(free_bytes) + " bytes are free; nothing was written");
     }
 }
 
