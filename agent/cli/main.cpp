@@ -243,8 +243,8 @@ int run(const Args& a) {
                             c.problem ? ("CORRUPTED: " + *c.problem).c_str() : "intact");
         }
         if (a.json)
-            std::cout << Json{{"intact", all_intact}, {"models", out}}.dump(-1, ' ', false,
-                                                                       Json::error_handler_t::replace)
+            std::cout << Json{{"intact", all_intact}, {"models", out}}.dump(
+                             -1, ' ', false, Json::error_handler_t::replace)
                       << std::endl;
         return all_intact ? 0 : 1;
     }

@@ -110,8 +110,8 @@ std::string printable(const std::string& text) {
 
 Json parse_json(const std::string& text, const std::string& what, int max_depth) {
     if (size_t bad = invalid_utf8_offset(text); bad != std::string::npos)
-        throw Error(ErrorKind::Malformed, what + " is not valid JSON: invalid UTF-8 at byte " +
-                                              std::to_string(bad));
+        throw Error(ErrorKind::Malformed,
+                    what + " is not valid JSON: invalid UTF-8 at byte " + std::to_string(bad));
     // nlohmann's parser itself is iterative; the callback sees each container as it opens, with
     // the number of containers around it, so a deep document is refused before it is built.
     struct TooDeep {};

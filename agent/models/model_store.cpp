@@ -164,7 +164,8 @@ std::optional<std::string> ModelStore::verify(const std::string& name, uint64_t 
         Hasher hasher;
         std::vector<uint8_t> buf(1 << 20);
         for (uint64_t off = 0; off < image->size();) {
-            const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), image->size() - off));
+            const size_t n =
+                static_cast<size_t>(std::min<uint64_t>(buf.size(), image->size() - off));
             image->read(off, buf.data(), n);
             hasher.update(buf.data(), n);
             off += n;
@@ -271,9 +272,9 @@ std::optional<uint64_t> ModelStore::rollback(const std::string& name) {
     }
     if (prev && *prev != *cur) {
         if (auto problem = verify(name, *prev))
-            throw Error(ErrorKind::HashMismatch,
-                        "cannot roll model " + name + " back: " + *problem +
-                            "; version " + std::to_string(*cur) + " stays current");
+            throw Error(ErrorKind::HashMismatch, "cannot roll model " + name +
+                                                     " back: " + *problem + "; version " +
+                                                     std::to_string(*cur) + " stays current");
         set_link(name, "current", *prev);
     } else {
         remove_link(name, "current"); // first install: back to no model at all

@@ -8,12 +8,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdlib>
-#include <optional>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -73,8 +73,9 @@ size_t on_header(char* ptr, size_t size, size_t nmemb, void* userdata) {
     if (line.rfind("HTTP/", 0) == 0) sink->range_first.reset(); // a new answer (after a 100)
     static const char kName[] = "content-range:";
     if (line.size() > sizeof kName - 1 &&
-        std::equal(kName, kName + sizeof kName - 1, line.begin(),
-                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+        std::equal(kName, kName + sizeof kName - 1, line.begin(), [](char a, char b) {
+            return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
         const auto bytes = line.find("bytes ");
         if (bytes != std::string::npos) {
             const char* p = line.c_str() + bytes + 6;

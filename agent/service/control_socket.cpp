@@ -79,8 +79,8 @@ bool is_read_only_command(const std::string& cmd) {
     return cmd == "status" || cmd == "subscribe";
 }
 
-std::string answer_request(const std::string& line, bool may_command,
-                           const ControlHandler& handler, bool* subscribe) {
+std::string answer_request(const std::string& line, bool may_command, const ControlHandler& handler,
+                           bool* subscribe) {
     Json response;
     Json id;
     try {

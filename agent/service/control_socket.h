@@ -52,8 +52,8 @@ using ControlHandler = std::function<Json(const Json& request)>;
 // One request line -> one response line (without the newline), always valid JSON in UTF-8,
 // whatever the line holds: bytes that are not UTF-8, deep nesting, a handler that throws.
 // Sets *subscribe when the request was a subscription.
-std::string answer_request(const std::string& line, bool may_command,
-                           const ControlHandler& handler, bool* subscribe);
+std::string answer_request(const std::string& line, bool may_command, const ControlHandler& handler,
+                           bool* subscribe);
 
 class ControlServer {
 public:

@@ -137,8 +137,9 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
         if (server) server->broadcast(ev);
     };
     if (!config.control_socket.empty()) {
-        server =
-            std::make_unique<ControlServer>(config.control_socket, [&](const Json& req) -> Json {
+        server = std::make_unique<ControlServer>(
+            config.control_socket,
+            [&](const Json& req) -> Json {
                 const std::string cmd = req["cmd"].get<std::string>();
                 if (cmd == "status") {
                     std::lock_guard<std::mutex> lock(snapshot_mutex);

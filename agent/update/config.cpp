@@ -101,11 +101,12 @@ std::string resolve(const std::string& base_dir, const std::string& path) {
 AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     if (!j.is_object()) throw Error(ErrorKind::Config, "configuration must be a JSON object");
     check_keys(j, "",
-               {"hardware_id", "component", "state_dir", "trusted_root", "metadata_url",
-                "targets_url", "installed_version", "slots", "bootloader", "health_check",
-                "reboot_command", "transport", "limits", "poll_interval_s", "poll_jitter_s",
-                "models", "vehicle", "control_socket", "control_socket_mode",
-                "control_socket_group", "report"});
+               {"hardware_id",  "component",       "state_dir",           "trusted_root",
+                "metadata_url", "targets_url",     "installed_version",   "slots",
+                "bootloader",   "health_check",    "reboot_command",      "transport",
+                "limits",       "poll_interval_s", "poll_jitter_s",       "models",
+                "vehicle",      "control_socket",  "control_socket_mode", "control_socket_group",
+                "report"});
     AgentConfig c;
     c.hardware_id = str(j, "", "hardware_id", true);
     if (c.hardware_id.empty()) bad("hardware_id", "must not be empty");

@@ -71,7 +71,7 @@ struct AgentConfig {
 
     ModelsConfig models;
     VehiclePolicy vehicle;
-    std::string control_socket; // Unix socket of the daemon's control API; empty = none
+    std::string control_socket;          // Unix socket of the daemon's control API; empty = none
     uint32_t control_socket_mode = 0660; // who may connect (and so watch)
     std::string control_socket_group;    // besides root, who may send commands; empty = root only
     // Free space kept on the download and model filesystems beyond what an update needs, for the

@@ -539,9 +539,9 @@ bool Engine::run_plan(Plan& plan, AgentState& state, std::vector<std::string> pa
         return false;
     }
     // 1. Download and verify everything (allowed while driving), if it fits.
-    require_free_space(plan_space_needs(plan, config_.state_dir + "/download", paths.size(),
-                                        store_.get()),
-                       config_.storage_reserve_bytes);
+    require_free_space(
+        plan_space_needs(plan, config_.state_dir + "/download", paths.size(), store_.get()),
+        config_.storage_reserve_bytes);
     std::set<std::string> keep;
     for (const auto& item : plan.items)
         keep.insert(item.chosen.target.hashes.at("sha256") + ".bundle");

@@ -20,8 +20,7 @@ struct SpaceNeed {
 // partial download), each model not staged yet (its signed image length less what its .partial
 // folder holds). Firmware goes to a slot, which has its own fixed size.
 std::vector<SpaceNeed> plan_space_needs(const Plan& plan, const std::string& download_dir,
-                                        size_t already_downloaded,
-                                        const models::ModelStore* store);
+                                        size_t already_downloaded, const models::ModelStore* store);
 
 // Needs on the same filesystem add up; each filesystem must keep `reserve` bytes free after
 // them. Throws Error(Io) naming the path, the need and the free space otherwise.

@@ -48,9 +48,9 @@ TEST_CASE("JSON entry point: depth bounded while parsing, invalid UTF-8 refused 
     CHECK_THROWS_AS(parse_json(std::string(65, '[') + std::string(65, ']'), "doc"), Error);
 
     for (const std::string& bad : {std::string("{\"a\":\"\xff\"}"), std::string("\xff"),
-                                  std::string("{\"a\":\"\xc0\xaf\"}"),     // overlong '/'
-                                  std::string("{\"a\":\"\xed\xa0\x80\"}"), // a surrogate
-                                  std::string("[\"\xf4\x90\x80\x80\"]")}) { // above U+10FFFF
+                                   std::string("{\"a\":\"\xc0\xaf\"}"),      // overlong '/'
+                                   std::string("{\"a\":\"\xed\xa0\x80\"}"),  // a surrogate
+                                   std::string("[\"\xf4\x90\x80\x80\"]")}) { // above U+10FFFF
         INFO(printable(bad));
         try {
             parse_json(bad, "request");
@@ -73,8 +73,9 @@ TEST_CASE("JSON entry point: depth bounded while parsing, invalid UTF-8 refused 
     }
 }
 
-TEST_CASE("deep unsigned root from the server: ota-tuf-client refresh fails cleanly, stores nothing",
-          "[robust][hostile]") {
+TEST_CASE(
+    "deep unsigned root from the server: ota-tuf-client refresh fails cleanly, stores nothing",
+    "[robust][hostile]") {
     for (const auto& shape : kShapes) {
         INFO(shape.name);
         TestHttpServer server;
@@ -94,7 +95,8 @@ TEST_CASE("deep unsigned root from the server: ota-tuf-client refresh fails clea
         INFO(output);
         CHECK(status == 1);
         CHECK(contains(output, "nested deeper than 64 levels"));
-        CHECK(dir_files(md) == std::map<std::string, std::string>{{"root.json", repo.initial_root}});
+        CHECK(dir_files(md) ==
+              std::map<std::string, std::string>{{"root.json", repo.initial_root}});
     }
 }
 
@@ -152,11 +154,9 @@ TEST_CASE("validate checks the TLS files the transport names", "[robust][hostile
     const Case cases[] = {
         {"transport.ca_file", Json{{"ca_file", missing}}, missing},
         {"transport.client_cert",
-         Json{{"client_cert", missing}, {"client_key", tmp.file("cert.pem")}},
-         missing},
+         Json{{"client_cert", missing}, {"client_key", tmp.file("cert.pem")}}, missing},
         {"transport.client_key",
-         Json{{"client_cert", tmp.file("cert.pem")}, {"client_key", missing}},
-         missing},
+         Json{{"client_cert", tmp.file("cert.pem")}, {"client_key", missing}}, missing},
         {"transport.client_key", Json{{"client_cert", tmp.file("cert.pem")}, {"client_key", fifo}},
          fifo},
         {"transport.pinned_public_key", Json{{"pinned_public_key", missing}}, missing},
@@ -174,8 +174,9 @@ TEST_CASE("validate checks the TLS files the transport names", "[robust][hostile
     }
     // A pin given as hashes names no file.
     Json config = parse_json(read_all(s.config()), "agent.json");
-    config["transport"] = Json{{"pinned_public_key", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
-                               {"ca_file", tmp.file("cert.pem")}};
+    config["transport"] =
+        Json{{"pinned_public_key", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
+             {"ca_file", tmp.file("cert.pem")}};
     write_all_file(tmp.file("agent.json"), config.dump(1));
     slice::Result ok = s.agent("validate", tmp.file("agent.json"));
     INFO(ok.output);

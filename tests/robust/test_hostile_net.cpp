@@ -86,8 +86,8 @@ TEST_CASE("HTTP error pages never land in the partial download; the next run res
         case 3: // a Range request gets a 206 from the wrong offset: the object's beginning
             if (from)
                 answer(fd, "206 Partial Content",
-                       "Content-Range: bytes 0-" + std::to_string(object.size() - from - 1) +
-                           "/" + std::to_string(object.size()) + "\r\n",
+                       "Content-Range: bytes 0-" + std::to_string(object.size() - from - 1) + "/" +
+                           std::to_string(object.size()) + "\r\n",
                        object.substr(0, object.size() - from));
             else
                 answer(fd, "200 OK", "", object);
@@ -96,8 +96,8 @@ TEST_CASE("HTTP error pages never land in the partial download; the next run res
             if (from)
                 answer(fd, "206 Partial Content",
                        "Content-Range: bytes " + std::to_string(from) + "-" +
-                           std::to_string(object.size() - 1) + "/" +
-                           std::to_string(object.size()) + "\r\n",
+                           std::to_string(object.size() - 1) + "/" + std::to_string(object.size()) +
+                           "\r\n",
                        object.substr(from));
             else
                 answer(fd, "200 OK", "", object);

@@ -9,8 +9,8 @@
 
 #include <catch2/catch.hpp>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -120,9 +120,8 @@ struct Daemon : EcuFixture {
         save_config();
     }
     void start() {
-        pid = spawn_shell(built_program("ota-agent") + " --config " + config_path +
-                              " daemon --no-reboot",
-                          log);
+        pid = spawn_shell(
+            built_program("ota-agent") + " --config " + config_path + " daemon --no-reboot", log);
     }
     bool alive() const { return ::kill(pid, 0) == 0 && ::waitpid(pid, nullptr, WNOHANG) == 0; }
     // SIGTERM; the exit status (0 = clean stop), -2 if it did not stop within a minute (then it
