@@ -214,8 +214,12 @@ void ModelStore::stage(const std::string& name, uint64_t version, const bundle::
             // A full or failing disk: what was written would only hold on to the space the
             // agent's state needs. The next attempt starts this version afresh.
             LOG_WARN("removing " << partial << " after: " << e.what());
-            journal.clear();
-            remove_tree(partial);
+            try {
+                journal.clear();
+                remove_tree(partial);
+            } catch (const Error& cleanup) {
+                LOG_WARN("cannot remove " << partial << ": " << cleanup.what());
+            }
         }
         throw;
     }
