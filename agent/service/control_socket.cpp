@@ -226,7 +226,11 @@ void ControlServer::read_from(Client& c) {
         ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        if (n <= 0) {
+        if (n == 0) {
+            c.closing = true; // the peer is done sending: answer what it asked, then close
+            return;
+        }
+        if (n < 0) {
             c.dead = true;
             return;
         }

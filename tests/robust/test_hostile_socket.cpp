@@ -187,6 +187,11 @@ TEST_CASE("control socket: any invalid input gets an error answer, the daemon st
     INFO(line);
     CHECK(contains(line, "longer than"));
     CHECK(big.closed_by_server());
+    // A client that closes its sending side right after the request still gets the answer.
+    Client oneshot(d.socket_path);
+    REQUIRE(oneshot.send("{\"cmd\":\"status\",\"id\":8}\n"));
+    ::shutdown(oneshot.fd(), SHUT_WR);
+    CHECK(contains(oneshot.next(), "\"id\":8"));
     // Everyone else is still served.
     CHECK(c.ask("{\"cmd\":\"status\",\"id\":7}")["id"] == 7);
     CHECK(d.alive());
