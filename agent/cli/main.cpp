@@ -5,6 +5,7 @@
 #include "agent/common/error.h"
 #include "agent/common/log.h"
 #include "agent/delta/diff.h"
+#include "agent/models/model_check.h"
 #include "agent/net/curl_fetcher.h"
 #include "agent/service/control_socket.h"
 #include "agent/service/daemon.h"
@@ -45,6 +46,8 @@ Commands on an ECU (need --config, default /etc/ota/agent.json):
   daemon [--once] [--no-reboot]
                         run as a service: boot-check, then poll (interval + jitter), update,
                         report; control socket if configured (docs/service.md)
+  verify-models         re-read every installed model version (current, previous, trial) and
+                        match it against its manifest; exit 1 if any is corrupted
   ctl JSON              send one request to the running daemon's control socket, print the answer
   validate              check the configuration and the files it names, then exit
 
@@ -145,9 +148,9 @@ int run(const Args& a) {
             throw Error(ErrorKind::Config, "no control_socket in the configuration");
         Json req;
         try {
-            req = Json::parse(a.rest[0]);
-        } catch (const Json::exception& e) {
-            throw Error(ErrorKind::Config, std::string("ctl: request is not JSON: ") + e.what());
+            req = parse_json(a.rest[0], "ctl request");
+        } catch (const Error& e) {
+            throw Error(ErrorKind::Config, std::string("ctl: ") + e.what());
         }
         Json resp = service::control_request(config.control_socket, req);
         std::cout << resp.dump() << std::endl;
@@ -224,6 +227,29 @@ int run(const Args& a) {
         if (a.json) std::cout << Json{{"outcome", outcome}}.dump() << std::endl;
         return outcome == "health-failed" ? 1 : 0;
     }
+    if (a.command == "verify-models") {
+        if (!engine.model_store())
+            throw Error(ErrorKind::Config, "verify-models: no models.store in the configuration");
+        Json out = Json::array();
+        bool all_intact = true;
+        for (const auto& c : models::check_models(*engine.model_store(), true)) {
+            all_intact = all_intact && !c.problem;
+            out.push_back(Json{{"model", c.name},
+                               {"role", c.role},
+                               {"version", c.version},
+                               {"intact", !c.problem},
+                               {"problem", c.problem ? Json(*c.problem) : Json(nullptr)}});
+            if (!a.json)
+                std::printf("model %-8s %-8s version %llu: %s\n", c.name.c_str(), c.role.c_str(),
+                            static_cast<unsigned long long>(c.version),
+                            c.problem ? ("CORRUPTED: " + *c.problem).c_str() : "intact");
+        }
+        if (a.json)
+            std::cout << Json{{"intact", all_intact}, {"models", out}}.dump(
+                             -1, ' ', false, Json::error_handler_t::replace)
+                      << std::endl;
+        return all_intact ? 0 : 1;
+    }
     if (a.command == "status") {
         Json s = engine.status();
         if (a.json) {
@@ -252,6 +278,9 @@ int run(const Args& a) {
             std::printf("model %-8s current %s, previous %s%s\n", it.key().c_str(),
                         v((*it)["current"]).c_str(), v((*it)["previous"]).c_str(),
                         (*it)["trial"].is_null() ? "" : " (on trial)");
+            if (it->contains("problem"))
+                std::printf("model %-8s CORRUPTED: %s\n", it.key().c_str(),
+                            (*it)["problem"].get<std::string>().c_str());
         }
         if (!s["release"].is_null())
             std::printf("release:       %s (release version %llu)\n",

@@ -1,11 +1,13 @@
 #include "agent/models/model_store.h"
 
 #include "agent/common/canonical_json.h"
+#include "agent/common/crypto.h"
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 #include "agent/common/log.h"
 #include "agent/models/file_set_device.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -138,6 +140,45 @@ bool ModelStore::is_staged(const std::string& name, uint64_t version) const {
            manifest(name, version).has_value();
 }
 
+std::optional<std::string> ModelStore::verify(const std::string& name, uint64_t version) const {
+    const std::string what = "model " + name + " version " + std::to_string(version);
+    std::optional<ModelManifest> m;
+    try {
+        m = manifest(name, version);
+    } catch (const Error& e) {
+        return what + ": unreadable manifest: " + e.what();
+    }
+    if (!m) return what + ": no manifest";
+    const std::string dir = version_dir(name, version);
+    for (const auto& f : m->files) {
+        const std::string p = join_path(dir, f.path);
+        struct stat st;
+        if (::lstat(p.c_str(), &st) != 0) return what + ": " + p + " is missing";
+        if (!S_ISREG(st.st_mode)) return what + ": " + p + " is not a regular file";
+        if (static_cast<uint64_t>(st.st_size) != f.length)
+            return what + ": " + p + " has " + std::to_string(st.st_size) + " bytes, not " +
+                   std::to_string(f.length);
+    }
+    try {
+        auto image = FileSetDevice::open(dir, m->files);
+        Hasher hasher;
+        std::vector<uint8_t> buf(1 << 20);
+        for (uint64_t off = 0; off < image->size();) {
+            const size_t n =
+                static_cast<size_t>(std::min<uint64_t>(buf.size(), image->size() - off));
+            image->read(off, buf.data(), n);
+            hasher.update(buf.data(), n);
+            off += n;
+        }
+        if (!equal_constant_time(hasher.finish_hex(), m->image_sha256))
+            return what + ": its files do not match the SHA-256 of its manifest (" +
+                   m->image_sha256.substr(0, 16) + "...): corrupted on disk";
+    } catch (const Error& e) {
+        return what + ": " + e.what();
+    }
+    return std::nullopt;
+}
+
 std::unique_ptr<hal::BlockDevice> ModelStore::open_current_image(const std::string& name) const {
     auto v = current_version(name);
     if (!v) throw Error(ErrorKind::SourceMismatch, "model " + name + " has no installed version");
@@ -165,8 +206,23 @@ void ModelStore::stage(const std::string& name, uint64_t version, const bundle::
 
     std::unique_ptr<hal::BlockDevice> source;
     if (h.source) source = open_current_image(name);
-    auto target = FileSetDevice::create(partial, h.files);
-    bundle::install_bundle(bf, source.get(), *target, journal, options);
+    try {
+        auto target = FileSetDevice::create(partial, h.files);
+        bundle::install_bundle(bf, source.get(), *target, journal, options);
+    } catch (const Error& e) {
+        if (e.kind() == ErrorKind::Io) {
+            // A full or failing disk: what was written would only hold on to the space the
+            // agent's state needs. The next attempt starts this version afresh.
+            LOG_WARN("removing " << partial << " after: " << e.what());
+            try {
+                journal.clear();
+                remove_tree(partial);
+            } catch (const Error& cleanup) {
+                LOG_WARN("cannot remove " << partial << ": " << cleanup.what());
+            }
+        }
+        throw;
+    }
     // The installer read every byte back and matched target_sha256. Modes now, then publish.
     for (const auto& f : h.files) {
         const std::string p = join_path(partial, f.path);
@@ -199,6 +255,8 @@ void ModelStore::activate(const std::string& name, uint64_t version) {
                                           " is not installed in the store");
     auto cur = current_version(name);
     if (cur == version && !trial_version(name)) return;
+    if (auto problem = verify(name, version))
+        throw Error(ErrorKind::HashMismatch, *problem + "; not activated");
     if (cur && cur != version) set_link(name, "previous", *cur);
     set_link(name, "trial", version);
     set_link(name, "current", version); // the one atomic switch applications see
@@ -217,6 +275,10 @@ std::optional<uint64_t> ModelStore::rollback(const std::string& name) {
         return std::nullopt;
     }
     if (prev && *prev != *cur) {
+        if (auto problem = verify(name, *prev))
+            throw Error(ErrorKind::HashMismatch, "cannot roll model " + name +
+                                                     " back: " + *problem + "; version " +
+                                                     std::to_string(*cur) + " stays current");
         set_link(name, "current", *prev);
     } else {
         remove_link(name, "current"); // first install: back to no model at all

@@ -50,6 +50,9 @@ public:
     std::string current_path(const std::string& name) const; // ROOT/NAME/current
     std::optional<ModelManifest> manifest(const std::string& name, uint64_t version) const;
     bool is_staged(const std::string& name, uint64_t version) const;
+    // Re-reads a version's files and matches them against its manifest: each file present with
+    // its length, then the SHA-256 of the whole image. Returns what is wrong (nullopt: intact).
+    std::optional<std::string> verify(const std::string& name, uint64_t version) const;
 
     // The installed current version as one read-only image (the source of a model delta).
     // Throws Error(SourceMismatch) when there is none or its files are incomplete.
@@ -57,17 +60,21 @@ public:
 
     // Writes a model bundle (payload_kind "model") into NAME/VERSION.partial through the verified
     // streaming installer (every blob checked, whole image hashed at the end), then publishes it as
-    // NAME/VERSION with its manifest. Does not activate. Resumes through `journal`.
+    // NAME/VERSION with its manifest. Does not activate. Resumes through `journal`; after a
+    // storage failure (disk full) the partial folder is removed so it holds no space.
     void stage(const std::string& name, uint64_t version, const bundle::BundleFile& bundle,
                bundle::InstallJournal& journal, const bundle::InstallOptions& options);
 
-    // previous <- current, trial <- version, current <- version. The version must be staged.
+    // previous <- current, trial <- version, current <- version. The version must be staged and
+    // intact (verify()); a corrupt one is refused with Error(HashMismatch), nothing changed.
     void activate(const std::string& name, uint64_t version);
     // The trial version passed its health check: drop the trial marker and delete versions
     // other than current and previous.
     void commit(const std::string& name);
     // current <- previous (or no current if there was none); the abandoned version is deleted.
-    // Returns the version that was current, nullopt if there was nothing to roll back.
+    // Returns the version that was current, nullopt if there was nothing to roll back. A previous
+    // version whose files no longer match its manifest is never activated: Error(HashMismatch),
+    // nothing changed.
     std::optional<uint64_t> rollback(const std::string& name);
     // Start-up: roll back every model whose activation was not committed. Returns their names.
     std::vector<std::string> recover();

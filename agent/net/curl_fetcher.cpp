@@ -7,10 +7,14 @@
 #include "agent/net/libcurl.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
@@ -51,11 +55,60 @@ struct Sink {
     uint64_t base = 0; // bytes already present before this transfer (resume)
     const ProgressFn* progress = nullptr;
     uint64_t expected_total = 0;
+    // HTTP: only the body of a 200 or 206 answer is the object; an error page is never stored.
+    CURL* handle = nullptr;
+    bool http = false;
+    bool status_checked = false;
+    bool discard = false;
+    // A 206 must carry exactly the bytes asked for: Content-Range "bytes FIRST-LAST/SIZE".
+    std::optional<uint64_t> range_first;
+    bool range_mismatch = false;
 };
+
+// Called once per header line; remembers where a partial answer starts.
+size_t on_header(char* ptr, size_t size, size_t nmemb, void* userdata) {
+    auto* sink = static_cast<Sink*>(userdata);
+    const size_t n = size * nmemb;
+    std::string line(ptr, n);
+    if (line.rfind("HTTP/", 0) == 0) sink->range_first.reset(); // a new answer (after a 100)
+    static const char kName[] = "content-range:";
+    if (line.size() > sizeof kName - 1 &&
+        std::equal(kName, kName + sizeof kName - 1, line.begin(), [](char a, char b) {
+            return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
+        const auto bytes = line.find("bytes ");
+        if (bytes != std::string::npos) {
+            const char* p = line.c_str() + bytes + 6;
+            char* end = nullptr;
+            errno = 0;
+            const unsigned long long first = std::strtoull(p, &end, 10);
+            if (errno == 0 && end != p && *end == '-') sink->range_first = first;
+        }
+    }
+    return n;
+}
+
+// Decides at the first body byte whether the body is the object (or a part of it).
+void check_status_once(Sink& sink) {
+    if (sink.status_checked || !sink.http) return;
+    sink.status_checked = true;
+    long status = 0;
+    libcurl().easy_getinfo(sink.handle, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 206) {
+        if (sink.range_first != sink.base) sink.range_mismatch = true;
+    } else if (status == 200) {
+        if (sink.base > 0) sink.range_mismatch = true; // the whole object, not what follows ours
+    } else {
+        sink.discard = true; // check_result reports the status; the page itself is dropped
+    }
+}
 
 size_t on_data(char* ptr, size_t size, size_t nmemb, void* userdata) {
     auto* sink = static_cast<Sink*>(userdata);
     size_t n = size * nmemb;
+    check_status_once(*sink);
+    if (sink->discard) return n;
+    if (sink->range_mismatch) return 0; // aborts; the caller starts over from byte 0
     if (sink->base + sink->received + n > sink->max_length) {
         sink->too_large = true;
         return 0; // aborts the transfer with CURLE_WRITE_ERROR
@@ -105,6 +158,10 @@ void configure(CURL* h, const TransportOptions& o, const std::string& url, Sink&
     libcurl().easy_setopt(h, CURLOPT_FAILONERROR, 0L);
     libcurl().easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     libcurl().easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    libcurl().easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    libcurl().easy_setopt(h, CURLOPT_HEADERDATA, &sink);
+    sink.handle = h;
+    sink.http = !is_file_url(url);
     libcurl().easy_setopt(h, CURLOPT_CONNECTTIMEOUT, o.connect_timeout_s);
     libcurl().easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, o.low_speed_bytes);
     libcurl().easy_setopt(h, CURLOPT_LOW_SPEED_TIME, o.low_speed_time_s);
@@ -139,6 +196,10 @@ void check_result(const CurlHandle& c, CURLcode rc, const Sink& sink, const std:
         throw Error(ErrorKind::TooLarge, shown + ": body exceeds the allowed length of " +
                                              std::to_string(sink.max_length) + " bytes");
     if (sink.io_failed) throw Error(ErrorKind::Io, sink.io_error);
+    if (sink.range_mismatch)
+        throw Error(ErrorKind::Network,
+                    shown + ": HTTP 206 with a Content-Range that does not start at byte " +
+                        std::to_string(sink.base) + " as asked");
     if (rc == CURLE_FILE_COULDNT_READ_FILE) throw Error(ErrorKind::NotFound, shown + ": not found");
     const std::string detail = c.error[0] ? c.error : libcurl().easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT)
@@ -244,8 +305,10 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
     if (have > max_length) have = 0;
     if (have == max_length && have > 0) return; // complete already; the caller verifies it
     for (;;) {
-        UniqueFd fd =
-            open_or_throw(path, O_WRONLY | O_CREAT | O_NOFOLLOW | (have ? 0 : O_TRUNC), 0644);
+        // Owner-only: the object may be anything the URL names (install file:///etc/shadow).
+        UniqueFd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_NOFOLLOW | (have ? 0 : O_TRUNC), 0600);
+        if (::fchmod(fd.get(), 0600) != 0)
+            throw Error(ErrorKind::Io, "chmod " + path + ": " + std::strerror(errno));
         if (have && ::lseek(fd.get(), static_cast<off_t>(have), SEEK_SET) < 0)
             throw Error(ErrorKind::Io, "seek " + path + ": " + std::strerror(errno));
         CurlHandle c;
@@ -262,10 +325,12 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
         const CURLcode rc = libcurl().easy_perform(c.h);
         const long status = response_status(c.h);
         // The server ignored the Range request (200: libcurl refuses to append the object's
-        // beginning after our bytes) or cannot serve it (416: the object is shorter than what we
-        // hold, so it changed): start over from an empty file.
-        if (have && !is_file_url(url) && !sink.io_failed &&
-            (rc == CURLE_RANGE_ERROR || status == 200 || status == 416)) {
+        // beginning after our bytes; a 206 from elsewhere) or cannot serve it (416: the object is
+        // shorter than what we hold, so it changed): start over from an empty file. An error
+        // status (503 ...) is no answer to the range: the bytes we hold stay for the next try.
+        const bool answered = status == 200 || status == 206 || status == 416;
+        if (have && !is_file_url(url) && !sink.io_failed && answered &&
+            (rc == CURLE_RANGE_ERROR || status != 206 || sink.range_mismatch)) {
             LOG_WARN(redact_url(url) << ": the server did not resume at byte " << have << " (HTTP "
                                      << status << "), downloading from the start");
             have = 0;
@@ -276,7 +341,9 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
             fsync_or_throw(fd.get(), path);
         else if (!sink.io_failed)
             ::fsync(fd.get());
-        check_result(c, rc, sink, url, have > 0);
+        // libcurl calls any answer to a Range request without a Content-Range a range error;
+        // for an error status the status itself is what went wrong.
+        check_result(c, rc == CURLE_RANGE_ERROR && !answered ? CURLE_OK : rc, sink, url, have > 0);
         return;
     }
 }

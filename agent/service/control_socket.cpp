@@ -2,12 +2,13 @@
 
 #include "agent/common/error.h"
 #include "agent/common/log.h"
+#include "agent/update/config.h"
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,8 +19,7 @@ namespace ota::service {
 
 namespace {
 
-constexpr size_t kMaxRequestLine = 64 * 1024; // a longer line closes the connection
-constexpr size_t kMaxClients = 32;
+using Clock = std::chrono::steady_clock;
 
 sockaddr_un address_of(const std::string& path) {
     sockaddr_un addr{};
@@ -30,10 +30,90 @@ sockaddr_un address_of(const std::string& path) {
     return addr;
 }
 
+// Every answer goes out as valid UTF-8, even if a handler echoes bytes that are not.
+std::string to_line(const Json& j) {
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// Whether the peer is root or has `group` among its groups (effective gid from SO_PEERCRED,
+// supplementary groups from SO_PEERGROUPS: the process's own credentials, as it connected).
+bool may_send_commands(int fd, const ucred& cred, const std::optional<gid_t>& group) {
+    if (cred.uid == 0) return true;
+    if (!group) return false;
+    if (cred.gid == *group) return true;
+    std::vector<gid_t> groups(64);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        socklen_t len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+            groups.resize(len / sizeof(gid_t));
+            return std::find(groups.begin(), groups.end(), *group) != groups.end();
+        }
+        if (errno != ERANGE || len / sizeof(gid_t) > 65536) return false;
+        groups.resize(len / sizeof(gid_t));
+    }
+    return false;
+}
+
 } // namespace
 
-ControlServer::ControlServer(std::string path, Handler handler)
-    : path_(std::move(path)), handler_(std::move(handler)) {
+ControlOptions control_options(const update::AgentConfig& config) {
+    ControlOptions o;
+    o.mode = static_cast<mode_t>(config.control_socket_mode);
+    if (!config.control_socket_group.empty()) {
+        std::vector<char> buf(16384);
+        group gr{};
+        group* found = nullptr;
+        if (::getgrnam_r(config.control_socket_group.c_str(), &gr, buf.data(), buf.size(),
+                         &found) != 0 ||
+            !found)
+            throw Error(ErrorKind::Config, "configuration: \"control_socket_group\" names " +
+                                               config.control_socket_group +
+                                               ", which is not a group of this system");
+        o.command_group = found->gr_gid;
+        o.command_group_name = config.control_socket_group;
+    }
+    return o;
+}
+
+bool is_read_only_command(const std::string& cmd) {
+    return cmd == "status" || cmd == "subscribe";
+}
+
+std::string answer_request(const std::string& line, bool may_command, const ControlHandler& handler,
+                           bool* subscribe) {
+    Json response;
+    Json id;
+    try {
+        Json req = parse_json(line, "request");
+        if (!req.is_object()) throw Error(ErrorKind::Malformed, "a request must be a JSON object");
+        if (auto it = req.find("id"); it != req.end()) id = *it;
+        auto cmd_it = req.find("cmd");
+        if (cmd_it == req.end() || !cmd_it->is_string())
+            throw Error(ErrorKind::Malformed, "a request needs \"cmd\" (a string)");
+        const std::string cmd = cmd_it->get<std::string>();
+        if (!may_command && !is_read_only_command(cmd))
+            throw Error(ErrorKind::Config, "permission denied: \"" + printable(cmd) +
+                                               "\" needs root or the control socket's command "
+                                               "group; this connection may only read status "
+                                               "and subscribe");
+        if (cmd == "subscribe") {
+            if (subscribe) *subscribe = true;
+            response = Json{{"ok", true}, {"subscribed", true}};
+        } else {
+            response = handler(req);
+            if (!response.is_object()) response = Json{{"ok", true}, {"result", response}};
+        }
+    } catch (const std::exception& e) {
+        response = Json{{"ok", false}, {"error", printable(e.what())}};
+    } catch (...) {
+        response = Json{{"ok", false}, {"error", "internal error"}};
+    }
+    if (!id.is_null()) response["id"] = id;
+    return to_line(response);
+}
+
+ControlServer::ControlServer(std::string path, Handler handler, ControlOptions options)
+    : path_(std::move(path)), handler_(std::move(handler)), options_(std::move(options)) {
     sockaddr_un addr = address_of(path_);
     struct stat st;
     if (::lstat(path_.c_str(), &st) == 0) {
@@ -45,8 +125,14 @@ ControlServer::ControlServer(std::string path, Handler handler)
     listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (listen_fd_ < 0)
         throw Error(ErrorKind::Io, "socket(): " + std::string(std::strerror(errno)));
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::chmod(path_.c_str(), 0660) != 0 || ::listen(listen_fd_, 8) != 0) {
+    // Created with no permission for anyone, then opened up as configured: nobody can connect
+    // in between with more rights than the configuration grants.
+    const mode_t old_umask = ::umask(0777);
+    const int bound = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::umask(old_umask);
+    if (bound != 0 ||
+        (options_.command_group && ::chown(path_.c_str(), 0, *options_.command_group) != 0) ||
+        ::chmod(path_.c_str(), options_.mode) != 0 || ::listen(listen_fd_, 16) != 0) {
         std::string why = std::strerror(errno);
         ::close(listen_fd_);
         throw Error(ErrorKind::Io, "cannot listen on " + path_ + ": " + why);
@@ -59,8 +145,8 @@ ControlServer::ControlServer(std::string path, Handler handler)
 }
 
 ControlServer::~ControlServer() {
-    char c = 'q';
-    (void)!::write(wake_[1], &c, 1);
+    stop_ = true;
+    wake();
     if (thread_.joinable()) thread_.join();
     for (auto& cl : clients_)
         ::close(cl.fd);
@@ -70,118 +156,173 @@ ControlServer::~ControlServer() {
     ::unlink(path_.c_str());
 }
 
-bool ControlServer::send_line(int fd, const std::string& line) {
-    std::string data = line + "\n";
-    size_t off = 0;
-    // Non-blocking socket: a client that does not read within ~1 s is dropped.
-    for (int spins = 0; off < data.size() && spins < 100; ++spins) {
-        ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-        if (n > 0) {
-            off += static_cast<size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
-        struct pollfd p {
-            fd, POLLOUT, 0
-        };
-        ::poll(&p, 1, 10);
+void ControlServer::wake() {
+    char c = 'w';
+    (void)!::write(wake_[1], &c, 1); // a full pipe already wakes the loop
+}
+
+void ControlServer::queue(Client& c, const std::string& line) {
+    if (c.dead) return;
+    if (c.out.size() + line.size() + 1 > options_.max_pending_output) {
+        // It does not read what it asked for (or what it subscribed to): it is gone.
+        LOG_WARN("control socket: dropping a client (uid " << c.uid << ") that does not read");
+        c.dead = true;
+        return;
     }
-    return off == data.size();
+    c.out += line;
+    c.out.push_back('\n');
 }
 
 void ControlServer::broadcast(const Json& event) {
-    const std::string line = event.dump();
-    std::lock_guard<std::mutex> lock(mutex_);
-    last_event_ = line;
-    for (auto& c : clients_)
-        if (c.subscribed && !send_line(c.fd, line)) ::shutdown(c.fd, SHUT_RDWR);
+    const std::string line = to_line(event);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        last_event_ = line;
+        for (auto& c : clients_)
+            if (c.subscribed) queue(c, line);
+    }
+    wake(); // the server thread sends; this thread never touches a client socket
 }
 
-void ControlServer::handle_line(Client& c, const std::string& line) {
-    Json response;
-    Json id;
-    bool replay = false;
-    try {
-        Json req = Json::parse(line);
-        if (!req.is_object()) throw Error(ErrorKind::Malformed, "a request must be a JSON object");
-        if (req.contains("id")) id = req["id"];
-        if (!req.contains("cmd") || !req["cmd"].is_string())
-            throw Error(ErrorKind::Malformed, "a request needs \"cmd\" (a string)");
-        if (req["cmd"] == "subscribe") {
-            c.subscribed = true;
-            response = Json{{"ok", true}, {"subscribed", true}};
-            replay = true;
-        } else {
-            response = handler_(req);
-        }
-    } catch (const Json::exception& e) {
-        response = Json{{"ok", false}, {"error", std::string("not JSON: ") + e.what()}};
-    } catch (const std::exception& e) {
-        response = Json{{"ok", false}, {"error", e.what()}};
+void ControlServer::evict_one_idle() {
+    // The connection that has gone longest without a request makes room; watchers that only
+    // listen (subscribed) go last.
+    auto victim = clients_.end();
+    for (auto it = clients_.begin(); it != clients_.end(); ++it) {
+        if (it->dead) return; // room is being made already
+        if (victim == clients_.end() || (victim->subscribed && !it->subscribed) ||
+            (victim->subscribed == it->subscribed && it->last_request < victim->last_request))
+            victim = it;
     }
-    if (!id.is_null()) response["id"] = id;
-    send_line(c.fd, response.dump());
-    // The latest event follows a subscription's answer, so a late subscriber learns where the
-    // agent is (waiting for the vehicle, for consent, ...) without waiting for the next event.
-    if (replay && !last_event_.empty()) send_line(c.fd, last_event_);
+    if (victim != clients_.end()) victim->dead = true;
+}
+
+void ControlServer::accept_client() {
+    for (;;) {
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) return;
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+            ::close(fd);
+            continue;
+        }
+        size_t live = 0;
+        for (const auto& c : clients_)
+            live += c.dead ? 0 : 1;
+        if (live >= options_.max_clients) evict_one_idle();
+        Client c;
+        c.fd = fd;
+        c.uid = cred.uid;
+        c.may_command = may_send_commands(fd, cred, options_.command_group);
+        c.last_request = Clock::now();
+        clients_.push_back(std::move(c));
+    }
+}
+
+void ControlServer::read_from(Client& c) {
+    char buf[4096];
+    for (int rounds = 0; rounds < 16 && !c.dead && !c.closing; ++rounds) {
+        ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n == 0) {
+            c.closing = true; // the peer is done sending: answer what it asked, then close
+            return;
+        }
+        if (n < 0) {
+            c.dead = true;
+            return;
+        }
+        c.in.append(buf, static_cast<size_t>(n));
+        size_t start = 0, pos;
+        while (!c.dead && (pos = c.in.find('\n', start)) != std::string::npos) {
+            std::string line = c.in.substr(start, pos - start);
+            start = pos + 1;
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.empty()) continue;
+            c.last_request = Clock::now();
+            bool subscribe = false;
+            queue(c, answer_request(line, c.may_command, handler_, &subscribe));
+            if (subscribe) {
+                c.subscribed = true;
+                // The latest event follows a subscription's answer, so a late subscriber learns
+                // where the agent is (waiting for the vehicle, for consent, ...) at once.
+                if (!last_event_.empty()) queue(c, last_event_);
+            }
+        }
+        c.in.erase(0, start);
+        if (c.in.size() > options_.max_request_line) {
+            queue(c, to_line(Json{{"ok", false},
+                                  {"error", "request line longer than " +
+                                                std::to_string(options_.max_request_line) +
+                                                " bytes: closing the connection"}}));
+            c.in.clear();
+            c.closing = true;
+        }
+    }
+}
+
+void ControlServer::write_to(Client& c) {
+    while (!c.dead && !c.out.empty()) {
+        ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            c.out.erase(0, static_cast<size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        c.dead = true;
+    }
+    if (c.closing && c.out.empty()) c.dead = true;
+}
+
+void ControlServer::close_dead_and_idle() {
+    const auto now = Clock::now();
+    for (auto& c : clients_)
+        if (!c.subscribed && now - c.last_request > options_.idle_timeout) c.dead = true;
+    auto gone = std::remove_if(clients_.begin(), clients_.end(), [](const Client& c) {
+        if (c.dead) ::close(c.fd);
+        return c.dead;
+    });
+    clients_.erase(gone, clients_.end());
 }
 
 void ControlServer::loop() {
-    while (true) {
-        std::vector<pollfd> fds;
+    std::vector<pollfd> fds;
+    while (!stop_) {
+        fds.clear();
+        fds.push_back({wake_[0], POLLIN, 0});
+        fds.push_back({listen_fd_, POLLIN, 0});
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            fds.push_back({wake_[0], POLLIN, 0});
-            fds.push_back({listen_fd_, POLLIN, 0});
-            for (const auto& c : clients_)
-                fds.push_back({c.fd, POLLIN, 0});
+            for (const auto& c : clients_) {
+                short events = c.closing ? 0 : POLLIN;
+                if (!c.out.empty()) events |= POLLOUT;
+                fds.push_back({c.fd, events, 0});
+            }
         }
-        if (::poll(fds.data(), fds.size(), -1) < 0) {
-            if (errno == EINTR) continue;
+        // Wakes at least once a second to time idle clients out.
+        if (::poll(fds.data(), fds.size(), 1000) < 0 && errno != EINTR) {
             LOG_ERROR("control socket poll failed: " << std::strerror(errno));
             return;
         }
-        if (fds[0].revents) return;
-        if (fds[1].revents & POLLIN) {
-            int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-            if (fd >= 0) {
-                std::lock_guard<std::mutex> lock(mutex_);
-                if (clients_.size() >= kMaxClients)
-                    ::close(fd);
-                else
-                    clients_.push_back(Client{fd, "", false});
+        if (fds[0].revents) {
+            char drain[256];
+            while (::read(wake_[0], drain, sizeof drain) > 0) {
             }
         }
+        if (stop_) return;
         std::lock_guard<std::mutex> lock(mutex_);
-        std::vector<int> closed;
+        // Clients are only added and removed on this thread, so indexes still match `fds`.
         for (size_t i = 2; i < fds.size(); ++i) {
-            if (!fds[i].revents) continue;
-            auto it = std::find_if(clients_.begin(), clients_.end(),
-                                   [&](const Client& c) { return c.fd == fds[i].fd; });
-            if (it == clients_.end()) continue;
-            char buf[4096];
-            ssize_t n = ::recv(it->fd, buf, sizeof buf, 0);
-            if (n <= 0) {
-                if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-                closed.push_back(it->fd);
-                continue;
-            }
-            it->in.append(buf, static_cast<size_t>(n));
-            size_t pos;
-            while ((pos = it->in.find('\n')) != std::string::npos) {
-                std::string line = it->in.substr(0, pos);
-                it->in.erase(0, pos + 1);
-                if (!line.empty() && line.back() == '\r') line.pop_back();
-                if (!line.empty()) handle_line(*it, line);
-            }
-            if (it->in.size() > kMaxRequestLine) closed.push_back(it->fd);
+            Client& c = clients_[i - 2];
+            if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) read_from(c);
         }
-        for (int fd : closed) {
-            ::close(fd);
-            clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
-                                          [&](const Client& c) { return c.fd == fd; }),
-                           clients_.end());
-        }
+        for (auto& c : clients_)
+            write_to(c); // answers just queued, and events a broadcast queued
+        if (fds[1].revents & POLLIN) accept_client();
+        close_dead_and_idle();
     }
 }
 
@@ -196,15 +337,14 @@ Json control_request(const std::string& path, const Json& request, int timeout_m
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
         throw Error(ErrorKind::Network, "cannot connect to the agent at " + path + ": " +
                                             std::strerror(errno) + " (is the daemon running?)");
-    std::string line = request.dump() + "\n";
+    std::string line = to_line(request) + "\n";
     if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size()))
         throw Error(ErrorKind::Network, "cannot send to " + path);
     std::string in;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
     while (in.find('\n') == std::string::npos) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        deadline - std::chrono::steady_clock::now())
-                        .count();
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
         if (left <= 0) throw Error(ErrorKind::Network, "no answer from " + path);
         struct pollfd p {
             fd, POLLIN, 0
@@ -216,7 +356,7 @@ Json control_request(const std::string& path, const Json& request, int timeout_m
         in.append(buf, static_cast<size_t>(n));
         if (in.size() > (16u << 20)) throw Error(ErrorKind::TooLarge, "answer too long");
     }
-    return Json::parse(in.substr(0, in.find('\n')));
+    return parse_json(in.substr(0, in.find('\n')), "the agent's answer");
 }
 
 } // namespace ota::service

@@ -5,6 +5,7 @@
 #include "agent/common/fs.h"
 #include "agent/common/log.h"
 #include "agent/net/curl_fetcher.h"
+#include "agent/net/transport_files.h"
 #include "agent/service/control_socket.h"
 #include "agent/service/report.h"
 #include "agent/update/dir_safety.h"
@@ -48,6 +49,8 @@ extern "C" void on_signal(int) {
 } // namespace
 
 void validate_runtime(const update::AgentConfig& c) {
+    net::check_transport_files(c.transport);
+    if (!c.control_socket.empty()) control_options(c); // the command group exists
     if (!file_exists(c.trusted_root) && !file_exists(join_path(c.metadata_dir(), "root.json")))
         bad("trusted_root", "names " + c.trusted_root + ", which does not exist");
     try {
@@ -156,8 +159,9 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
         if (server) server->broadcast(ev);
     };
     if (!config.control_socket.empty()) {
-        server =
-            std::make_unique<ControlServer>(config.control_socket, [&](const Json& req) -> Json {
+        server = std::make_unique<ControlServer>(
+            config.control_socket,
+            [&](const Json& req) -> Json {
                 const std::string cmd = req["cmd"].get<std::string>();
                 if (cmd == "status") {
                     std::lock_guard<std::mutex> lock(snapshot_mutex);
@@ -186,7 +190,8 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
                     return Json{{"ok", true}, {"deferred_until", until}};
                 }
                 throw Error(ErrorKind::Malformed, "unknown cmd \"" + cmd + "\"");
-            });
+            },
+            control_options(config));
     }
 
     update::Engine engine(config, platform, fetcher, sink);

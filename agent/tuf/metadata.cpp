@@ -261,7 +261,8 @@ Envelope parse_envelope(const std::string& raw, const std::string& expected_type
         sig.sig_hex = get_string(s, "sig", what + " signature");
         env.signatures.push_back(std::move(sig));
     }
-    env.signed_json = get_object(doc, "signed", what);
+    get_object(doc, "signed", what);            // present and an object
+    env.signed_json = std::move(doc["signed"]); // moved: never copied
     env.type = get_string(env.signed_json, "_type", what);
     if (env.type != expected_type)
         throw Error(ErrorKind::Malformed, what + ": \"_type\" is \"" + env.type +

@@ -5,6 +5,7 @@
 #include "agent/common/fs.h"
 #include "agent/common/log.h"
 #include "agent/tuf/root_history.h"
+#include "agent/tuf/target_url.h"
 
 #include <ctime>
 #include <set>
@@ -298,17 +299,13 @@ std::vector<TargetFile> Updater::all_targets() {
 }
 
 std::string Updater::target_url(const TargetFile& target) const {
-    std::string dir, base = target.path;
-    if (auto pos = target.path.rfind('/'); pos != std::string::npos) {
-        dir = target.path.substr(0, pos + 1);
-        base = target.path.substr(pos + 1);
-    }
+    std::string prefix;
     if (trusted_->root().meta.consistent_snapshot && config_.prefix_targets_with_hash) {
         auto h = target.hashes.find("sha256");
         if (h == target.hashes.end()) h = target.hashes.begin();
-        base = h->second + "." + base;
+        prefix = h->second;
     }
-    return config_.targets_base_url + dir + base;
+    return tuf::target_url(config_.targets_base_url, target.path, prefix);
 }
 
 static bool file_matches_target(const std::string& path, const TargetFile& target) {

@@ -1,5 +1,6 @@
 #include "agent/update/boot_check.h"
 
+#include "agent/models/model_check.h"
 #include "agent/common/error.h"
 #include "agent/update/slot_switch.h"
 
@@ -129,6 +130,9 @@ std::string boot_check(const StepContext& ctx, const UpdateOptions& options) {
             ctx.save(state);
         }
     }
+    if (ctx.store)
+        for (const auto& c : models::check_models(*ctx.store, false))
+            if (c.problem) ctx.emit("error", "CORRUPTED: " + *c.problem);
     if (!state.pending) return confirm_running_slot(ctx, state, booted, options);
     if (!switched) {
         if (booted == state.pending->slot)

@@ -3,7 +3,12 @@
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <set>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace ota::update {
 
@@ -76,6 +81,16 @@ std::string url_dir(const std::string& key, std::string url) {
     return url;
 }
 
+// An octal string such as "0660": who may connect to the control socket.
+uint32_t socket_mode(const Json& j) {
+    const std::string s = str(j, "", "control_socket_mode", false, "0660");
+    if (s.empty() || s.size() > 4 || s.find_first_not_of("01234567") != std::string::npos)
+        bad("control_socket_mode", "must be an octal file mode such as \"0660\"");
+    const auto mode = static_cast<uint32_t>(std::stoul(s, nullptr, 8));
+    if (mode & 0111) bad("control_socket_mode", "must not have execute bits");
+    return mode;
+}
+
 std::string resolve(const std::string& base_dir, const std::string& path) {
     if (path.empty() || path.front() == '/' || base_dir.empty()) return path;
     return join_path(base_dir, path);
@@ -86,10 +101,12 @@ std::string resolve(const std::string& base_dir, const std::string& path) {
 AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     if (!j.is_object()) throw Error(ErrorKind::Config, "configuration must be a JSON object");
     check_keys(j, "",
-               {"hardware_id", "component", "state_dir", "trusted_root", "metadata_url",
-                "targets_url", "installed_version", "slots", "bootloader", "health_check",
-                "reboot_command", "transport", "limits", "poll_interval_s", "poll_jitter_s",
-                "models", "vehicle", "control_socket", "report"});
+               {"hardware_id",  "component",       "state_dir",           "trusted_root",
+                "metadata_url", "targets_url",     "installed_version",   "slots",
+                "bootloader",   "health_check",    "reboot_command",      "transport",
+                "limits",       "poll_interval_s", "poll_jitter_s",       "models",
+                "vehicle",      "control_socket",  "control_socket_mode", "control_socket_group",
+                "report"});
     AgentConfig c;
     c.hardware_id = str(j, "", "hardware_id", true);
     if (c.hardware_id.empty()) bad("hardware_id", "must not be empty");
@@ -153,11 +170,15 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     if (j.contains("limits")) {
         const Json& l = j["limits"];
         if (!l.is_object()) bad("limits", "must be an object");
-        check_keys(l, "limits.", {"max_bundle_length", "max_timestamp_length", "max_root_length"});
+        check_keys(l, "limits.",
+                   {"max_bundle_length", "max_timestamp_length", "max_root_length",
+                    "storage_reserve_bytes"});
         c.max_bundle_length = num(l, "limits.", "max_bundle_length", c.max_bundle_length, 1);
         c.max_timestamp_length =
             num(l, "limits.", "max_timestamp_length", c.max_timestamp_length, 1);
         c.max_root_length = num(l, "limits.", "max_root_length", c.max_root_length, 1);
+        c.storage_reserve_bytes =
+            num(l, "limits.", "storage_reserve_bytes", c.storage_reserve_bytes);
     }
     if (j.contains("models")) {
         const Json& m = j["models"];
@@ -207,6 +228,8 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     c.control_socket = resolve(base_dir, str(j, "", "control_socket", false));
     if (c.control_socket.size() > 100)
         bad("control_socket", "is longer than a Unix socket path may be");
+    c.control_socket_mode = socket_mode(j);
+    c.control_socket_group = str(j, "", "control_socket_group", false);
     if (j.contains("report")) {
         const Json& r = j["report"];
         if (!r.is_object()) bad("report", "must be an object");
@@ -220,18 +243,37 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     return c;
 }
 
-AgentConfig load_config(const std::string& path) {
-    std::string text;
+// The configuration may name any path, even a FIFO or a device another user controls: opening
+// without O_NONBLOCK would wait for a writer forever, so only a regular file is read.
+static std::string read_config_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    if (!fd)
+        throw Error(ErrorKind::Config,
+                    "cannot read configuration: cannot open " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        throw Error(ErrorKind::Config,
+                    "cannot read configuration: " + path + " is not a regular file");
+    constexpr uint64_t kMaxConfig = 1 << 20;
+    if (static_cast<uint64_t>(st.st_size) > kMaxConfig)
+        throw Error(ErrorKind::Config, "cannot read configuration: " + path + " is larger than " +
+                                           std::to_string(kMaxConfig) + " bytes");
+    std::string text(static_cast<size_t>(st.st_size), '\0');
     try {
-        text = read_file(path, 1 << 20);
+        text.resize(read_full(fd.get(), text.data(), text.size(), path));
     } catch (const Error& e) {
         throw Error(ErrorKind::Config, "cannot read configuration: " + std::string(e.what()));
     }
+    return text;
+}
+
+AgentConfig load_config(const std::string& path) {
+    const std::string text = read_config_file(path);
     Json j;
     try {
-        j = Json::parse(text);
-    } catch (const Json::exception& e) {
-        throw Error(ErrorKind::Config, path + " is not valid JSON: " + e.what());
+        j = parse_json(text, path);
+    } catch (const Error& e) {
+        throw Error(ErrorKind::Config, e.what());
     }
     return parse_config(j, parent_directory(path));
 }

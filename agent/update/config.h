@@ -76,7 +76,12 @@ struct AgentConfig {
 
     ModelsConfig models;
     VehiclePolicy vehicle;
-    std::string control_socket; // Unix socket of the daemon's control API; empty = none
+    std::string control_socket;          // Unix socket of the daemon's control API; empty = none
+    uint32_t control_socket_mode = 0660; // who may connect (and so watch)
+    std::string control_socket_group;    // besides root, who may send commands; empty = root only
+    // Free space kept on the download and model filesystems beyond what an update needs, for the
+    // agent's state and journals (an update that would eat into it is refused before it starts).
+    uint64_t storage_reserve_bytes = 1 << 20;
     ReportConfig report;
 
     std::string metadata_dir() const { return state_dir + "/metadata"; }

@@ -9,6 +9,8 @@
 #include "agent/update/slot_switch.h"
 #include "agent/update/staging.h"
 #include "agent/tuf/root_history.h"
+#include "agent/models/model_check.h"
+#include "agent/update/storage_space.h"
 
 #include <map>
 
@@ -96,6 +98,7 @@ bool Engine::install(const std::string& file_or_url, const UpdateOptions& option
     } else if (!file_exists(file_or_url)) {
         throw Error(ErrorKind::NotFound, "no such bundle file: " + file_or_url);
     }
+    RemoveUnlessKept downloaded(path != file_or_url ? path : ""); // a refused copy goes
     const uint64_t size = file_size(path);
     // The file's hash with each algorithm a candidate target uses, computed once.
     std::map<HashAlgorithm, std::string> digests;
@@ -143,6 +146,7 @@ bool Engine::install(const std::string& file_or_url, const UpdateOptions& option
                                                    std::to_string(installed));
     Plan plan;
     plan.items.push_back(Selection{t, std::nullopt});
+    downloaded.keep();
     return run_transaction(ctx_, targets, plan, state, {path}, options);
 }
 
@@ -163,6 +167,10 @@ Json Engine::status() {
             models[name] = Json{{"current", opt(store_->current_version(name))},
                                 {"previous", opt(store_->previous_version(name))},
                                 {"trial", opt(store_->trial_version(name))}};
+        }
+        for (const auto& c : models::check_models(*store_, false)) {
+            models[c.name]["intact"] = !c.problem;
+            if (c.problem) models[c.name]["problem"] = *c.problem;
         }
     }
     j["models"] = models;

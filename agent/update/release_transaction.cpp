@@ -4,6 +4,7 @@
 #include "agent/update/download.h"
 #include "agent/update/slot_switch.h"
 #include "agent/update/staging.h"
+#include "agent/update/storage_space.h"
 
 #include <algorithm>
 #include <set>
@@ -41,7 +42,9 @@ bool run_transaction(const StepContext& ctx, const SignedTargets& targets, Plan&
         ctx.save(state);
         return false;
     }
-    // 1. Download and verify everything (allowed while driving).
+    // 1. Download and verify everything (allowed while driving), if it fits.
+    require_free_space(plan_space_needs(plan, ctx.download_dir(), paths.size(), store),
+                       config.storage_reserve_bytes);
     std::set<std::string> keep;
     for (const auto& item : plan.items)
         keep.insert(bundle_file_name(item.chosen));

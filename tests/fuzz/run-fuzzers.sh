@@ -8,7 +8,7 @@ build=${1:?BUILD_DIR}
 seconds=${2:-60}
 CC=clang CXX=clang++ cmake -S "$repo_root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DOTA_FUZZ=ON -DOTA_BUILD_TESTS=OFF >/dev/null || exit 1
-targets=(fuzz_tuf_metadata fuzz_bundle_header fuzz_uboot_env fuzz_delta_apply)
+targets=(fuzz_tuf_metadata fuzz_bundle_header fuzz_uboot_env fuzz_delta_apply fuzz_json fuzz_control_request)
 cmake --build "$build" --target "${targets[@]}" || exit 1
 # Runs one target and writes its verdict to BUILD/T.verdict.
 run_target() {

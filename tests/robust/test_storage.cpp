@@ -182,6 +182,10 @@ TEST_CASE("storage full when the install starts: the running slot stays the boot
     make_directories(s.state_dir() + "/download");
     write_all_file(s.state_dir() + "/download/" + served.substr(0, served.find('.')) + ".bundle",
                    read_all(s.repo_dir() + "/targets/demo-ecu/" + served));
+    // No reserve: the space check passes (nothing left to download), the first write fails.
+    Json config = parse_json(read_all(s.config()), "agent.json");
+    config["limits"] = Json{{"storage_reserve_bytes", 0}};
+    write_all_file(s.config(), config.dump(1));
     fill(s.state_dir());
     const std::string slot_a = file_sha256_hex(s.ecu_dir() + "/slot-A.img");
 
