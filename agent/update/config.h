@@ -73,6 +73,9 @@ struct AgentConfig {
     VehiclePolicy vehicle;
     std::string control_socket; // Unix socket of the daemon's control API; empty = none
     ReportConfig report;
+    // SHA-2 code for every hash the agent computes: auto, mbedtls, openssl or kernel
+    // (hal/hash_engine.h).
+    std::string hash_engine = "auto";
 
     std::string metadata_dir() const { return state_dir + "/metadata"; }
 };
