@@ -64,16 +64,11 @@ const LibCrypto* load(const std::string& soname, std::string* why) {
         *why = soname + " has no function " + missing + " (OpenSSL 1.1.0 or newer is needed)";
         return nullptr;
     }
-    // OpenSSL 3 looks the implementation up on every init unless it was fetched once; 1.1 has no
-    // EVP_MD_fetch and its EVP_sha256() is the implementation itself.
-    const void* (*md_fetch)(void*, const char*, const char*) = nullptr;
-    std::string optional;
-    if (resolve(handle, "EVP_MD_fetch", md_fetch, optional)) {
-        api->sha256 = md_fetch(nullptr, "SHA256", nullptr);
-        api->sha512 = md_fetch(nullptr, "SHA512", nullptr);
-    }
-    if (!api->sha256) api->sha256 = sha256();
-    if (!api->sha512) api->sha512 = sha512();
+    // OpenSSL 3 looks the implementation up at each init (microseconds; a few hundred inits per
+    // install). An EVP_MD_fetch()ed one would be quicker to init but must be freed before
+    // OpenSSL's own exit handler runs, which a process-wide cache cannot promise.
+    api->sha256 = sha256();
+    api->sha512 = sha512();
     if (!api->sha256 || !api->sha512) {
         *why = soname + " offers no SHA-256 or SHA-512 implementation";
         return nullptr;
