@@ -38,7 +38,9 @@ struct EngineProbe {
 
 EngineProbe open_mbedtls_engine();
 // libcrypto is loaded with dlopen: the agent does not link it, images without it still run.
-EngineProbe open_openssl_engine(const std::string& soname);
+// evp_only: use the EVP interface even where the low-level SHA256_* functions exist (tests: the
+// path taken with an OpenSSL that no longer exports them).
+EngineProbe open_openssl_engine(const std::string& soname, bool evp_only = false);
 EngineProbe open_kernel_engine();
 
 // The soname open_openssl_engine loads by default (the OTA_LIBCRYPTO_SONAME build setting).

@@ -42,6 +42,9 @@ std::vector<std::shared_ptr<HashEngine>> available_engines() {
         else
             WARN(name << " hash engine not available here: " << p.unavailable);
     }
+    // OpenSSL's EVP path, taken where libcrypto no longer exports SHA256_Init and friends.
+    EngineProbe evp = open_openssl_engine(default_libcrypto_soname(), /*evp_only=*/true);
+    if (evp.engine) engines.push_back(std::move(evp.engine));
     return engines;
 }
 
