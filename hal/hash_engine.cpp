@@ -180,10 +180,10 @@ void install_hash_engine(std::shared_ptr<HashEngine> engine) {
     set_hash_provider([engine](HashAlgorithm algorithm) { return engine->start(algorithm); });
 }
 
-std::string use_hash_engine(const std::string& setting) {
+std::string use_hash_engine(const std::string& setting, LogLevel level) {
     EngineChoice choice = choose_hash_engine(setting);
     install_hash_engine(choice.engine);
-    LOG_INFO("hash engine: " << choice.summary);
+    OTA_LOG(level, "hash engine: " << choice.summary);
     if (!choice.others.empty()) LOG_DEBUG("other hash engines: " << choice.others);
     return choice.engine->name();
 }

@@ -8,6 +8,7 @@
 // and passes its known-answer self-test. Signatures are not affected: they stay with mbedTLS.
 #pragma once
 #include "agent/common/crypto.h"
+#include "agent/common/log.h"
 
 #include <functional>
 #include <memory>
@@ -69,7 +70,8 @@ EngineChoice choose_hash_engine(const std::string& setting,
 // Makes `engine` the one every ota::Hasher of the process uses (null: mbedTLS again).
 void install_hash_engine(std::shared_ptr<HashEngine> engine);
 
-// choose_hash_engine + install_hash_engine, logging the choice. Returns the engine's name.
-std::string use_hash_engine(const std::string& setting);
+// choose_hash_engine + install_hash_engine, logging the choice at `level` (and, at debug level,
+// the other engines' speeds or why they were not taken). Returns the engine's name.
+std::string use_hash_engine(const std::string& setting, LogLevel level = LogLevel::Info);
 
 } // namespace ota::hal

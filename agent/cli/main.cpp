@@ -135,7 +135,11 @@ int run(const Args& a) {
     if (a.command == "apply") return cmd_apply(a);
     update::AgentConfig config = update::load_config(a.config);
     // Before anything is hashed, and before the daemon starts its threads (ctl hashes nothing).
-    if (a.command != "ctl") hal::use_hash_engine(config.hash_engine);
+    // Named in the log where images are hashed; the other commands' output stays as it was.
+    const bool hashes_images =
+        a.command == "update" || a.command == "install" || a.command == "daemon";
+    if (a.command != "ctl")
+        hal::use_hash_engine(config.hash_engine, hashes_images ? LogLevel::Info : LogLevel::Debug);
     if (a.command == "validate") {
         service::validate_runtime(config);
         if (a.json)

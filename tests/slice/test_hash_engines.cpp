@@ -43,7 +43,7 @@ TEST_CASE("updates verify with every hash engine this system has", "[hash]") {
 
 TEST_CASE("auto names the engine it chose", "[hash]") {
     Slice s;
-    Result r = s.agent("validate", config_with_engine(s, "auto"));
+    Result r = s.agent("-v validate", config_with_engine(s, "auto"));
     INFO(r.output);
     REQUIRE(r.status == 0);
     CHECK(contains(r.output, "hash engine: "));
