@@ -30,6 +30,7 @@ const char* kUsage = R"(usage: ota-publish COMMAND [OPTIONS]
   init --repo DIR [--scheme ecdsa|rsa] [--no-consistent-snapshot] [--expires-days N]
         create a repository: one signing key per TUF role (keys/), signed metadata (metadata/)
   bundle --image IMAGE --out BUNDLE [--chunk-size BYTES] [--kind firmware|model] [--format 1|2]
+        (--chunk-size: image bytes per operation, one zstd frame each; default 2 MiB)
         build a full-image bundle; prints its identity as JSON. Format 2 (default) lists the
         SHA-256 of each 1 MiB chunk of the image; format 1 only its whole-image hash (for agents
         older than format 2)
