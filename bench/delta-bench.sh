@@ -5,6 +5,7 @@
 #
 #   bench/delta-bench.sh [--build DIR] [--shared DIR] [--corpus DIR] [--work DIR]
 #                        [--pairs "p1 p2"] [--out FILE] [--reuse-peers] [--apply-only]
+#                        [--hash-engines "mbedtls openssl"]
 #
 # --build   build directory with bin/ota-publish and bin/ota-agent (ours: `ota-publish delta`,
 #           which encodes on every core, and `ota-agent apply`, exactly as integrators run them)
@@ -19,6 +20,8 @@
 # --table-only   only (re)write the table from the results already in --work
 # --apply-only   keep our bundles from an earlier run in --work (same encoder) and only measure
 #                the apply again (with --reuse-peers: after a change to the agent's installer)
+# --hash-engines  also apply our bundle with each of these `--hash-engine`s (3 runs each) and add
+#                 a table of those apply times
 # OTA_BENCH_ENCODE_TIMEOUT  seconds allowed for each encode (default 3600)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +36,7 @@ OUT=$REPO/docs/benchmarks.md
 REUSE=0
 TABLE_ONLY=0
 APPLY_ONLY=0
+ENGINES=""
 while [ $# -gt 0 ]; do
   case $1 in
     --build) BUILD=$2; shift 2 ;;
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
     --reuse-peers) REUSE=1; shift ;;
     --table-only) TABLE_ONLY=1; shift ;;
     --apply-only) APPLY_ONLY=1; shift ;;
+    --hash-engines) ENGINES=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -120,6 +125,20 @@ for pair in $PAIRS; do
   else
     printf 'skipped\t\t\t\t\n' >"$d/bsdiff.result"
   fi
+  # The same bundle applied with each hash engine (the runs reuse run_method's apply loop).
+  for engine in $ENGINES; do
+    [ -s "$d/ours.patch" ] || continue
+    rm -f "$d/ours-$engine.runs"
+    for i in 1 2 3; do
+      rm -f "$o/ours.out" "$o/ours.out.journal"
+      timed "$d/ours-$engine.runs" "$BUILD/bin/ota-agent" apply "$d/ours.patch" --source "$OLD" \
+        --output "$o/ours.out" --hash-engine "$engine"
+    done
+    ok=ok; cmp -s "$o/ours.out" "$NEW" || ok=WRONG
+    printf '%s\t%s\t%s\n' "$ok" "$(cut -d' ' -f1 "$d/ours-$engine.runs" | median)" \
+      "$(($(cut -d' ' -f2 "$d/ours-$engine.runs" | median) / 1024))" >"$d/ours-$engine.result"
+    rm -f "$o/ours.out" "$o/ours.out.journal"
+  done
 done
 
 # The table.
@@ -172,6 +191,22 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
   /usr/bin/time -f "%M" -o "$WORK/floor.t" "$BUILD/bin/ota-agent" --help >/dev/null 2>&1 || true
   floor=$(tail -1 "$WORK/floor.t")
   echo "- Peak apply RSS of \`ota-agent apply\`: $(for pair in $PAIRS; do field "$pair/ours.result" 4; done | sort -n | tail -1) MiB at most (bar: 16 MiB); \`ota-agent --help\` alone: $((floor / 1024)) MiB."
+  if [ -n "$ENGINES" ]; then
+    echo
+    echo "\`ota-agent apply --hash-engine E\` on the same bundles (median of 3, wall s / peak RSS MiB):"
+    echo
+    echo "| pair |$(for e in $ENGINES; do printf ' %s |' "$e"; done)"
+    echo "|---|$(for e in $ENGINES; do printf -- '---|'; done)"
+    for pair in $PAIRS; do
+      [ -s "$WORK/$pair/ours.result" ] || continue
+      echo "| $pair |$(for e in $ENGINES; do r=$WORK/$pair/ours-$e.result; if [ -s "$r" ]; then printf ' %s / %s%s |' "$(cut -f2 "$r")" "$(cut -f3 "$r")" "$( [ "$(cut -f1 "$r")" = ok ] || echo " ($(cut -f1 "$r"))")"; else printf ' - |'; fi; done)"
+    done
+  fi
+  # The full-image install benchmark's section (bench/install-bench.sh) is kept as it is.
+  if [ -f "$OUT" ] && grep -q '<!-- install-bench:begin' "$OUT"; then
+    echo
+    sed -n '/<!-- install-bench:begin/,/<!-- install-bench:end/p' "$OUT"
+  fi
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"

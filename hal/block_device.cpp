@@ -41,6 +41,13 @@ public:
         if (is_block_) ::ioctl(fd_.get(), BLKFLSBUF, 0); // best effort: drop stale cached pages
     }
 
+    void drop_cache() override {
+        // The whole file: the page cache may hold it in large folios that a narrower range would
+        // only partly cover, and those are kept. Only clean, unmapped pages are dropped (so after
+        // sync()); a block device's buffer cache was also flushed by BLKFLSBUF in sync().
+        ::posix_fadvise(fd_.get(), 0, 0, POSIX_FADV_DONTNEED);
+    }
+
 private:
     std::string path_;
     UniqueFd fd_;

@@ -16,6 +16,11 @@ public:
     virtual void write(uint64_t offset, const void* buf, size_t len) = 0;
     // Makes every write so far durable (fsync / BLKFLSBUF).
     virtual void sync() = 0;
+    // Drops the cached copies of what sync() made durable, so that the next read() comes from the
+    // storage itself: read-back verification then checks what the device holds, not what the page
+    // cache remembers. Call it right after sync(). Best effort; storage without a cache has
+    // nothing to drop.
+    virtual void drop_cache() {}
     virtual const std::string& path() const = 0;
 };
 

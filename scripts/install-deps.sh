@@ -3,15 +3,19 @@
 #   install-deps.sh            build + tests on the host
 #   install-deps.sh --cross    + aarch64/armhf cross compilers and qemu-user
 #   install-deps.sh --qemu     + QEMU system emulation, U-Boot and image tools
+#   install-deps.sh --bench    + SWUpdate, RAUC and tools for bench/install-bench.sh
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
     libmbedtls-dev libcurl4-openssl-dev nlohmann-json3-dev libzstd-dev zlib1g-dev catch2
     libdivsufsort-dev libsodium-dev nginx-light libubootenv-tool u-boot-tools faketime zstd bsdiff
     xdelta3 openssl curl time clang-format libfuse3-dev)
+# bench/install-bench.sh (not CI's tests): the peers and what their bundles need.
+bench=(swupdate rauc dbus squashfs-tools cpio e2fsprogs mmdebstrap)
 cross=0
 qemu=0
 for arg in "$@"; do
     case "$arg" in
+    --bench) packages+=("${bench[@]}") ;;
     --cross) cross=1 ;;
     --qemu) qemu=1 ;;
     *) echo "unknown option $arg" >&2; exit 1 ;;

@@ -18,7 +18,10 @@ pid $run/nginx.pid;
 error_log $run/error.log warn;
 events { worker_connections 64; }
 http {
-    access_log $run/access.log;
+    # The combined format plus the connection serial, so tests can count connections.
+    log_format combined_conn '\$remote_addr - \$remote_user [\$time_local] "\$request" \$status '
+                             '\$body_bytes_sent "\$http_referer" "\$http_user_agent" conn=\$connection';
+    access_log $run/access.log combined_conn;
     client_body_temp_path $run/client_body;
     proxy_temp_path $run/proxy;
     fastcgi_temp_path $run/fastcgi;

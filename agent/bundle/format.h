@@ -24,10 +24,17 @@ inline constexpr uint64_t kMaxOpOutput = 64ull << 20; // bound on any op's dst_l
 inline constexpr uint64_t kMaxBlobSize = 64ull << 20; // bound on any op's data_length
 inline constexpr uint64_t kMaxSourceExtents = 4096;   // per operation
 inline constexpr uint64_t kMaxFiles = 65536;
-// Per-chunk source hashes: a power of two between these sizes, at most kMaxSourceChunks of them.
-inline constexpr uint64_t kMinSourceChunk = 64ull << 10;
-inline constexpr uint64_t kMaxSourceChunk = 1ull << 30;
-inline constexpr uint64_t kMaxSourceChunks = 65536;
+// Header formats this agent reads: 1, and 2 = 1 plus the per-chunk target hashes.
+inline constexpr uint32_t kFormatWholeImageHash = 1;
+inline constexpr uint32_t kFormatChunkHashes = 2;
+// Per-chunk hashes of an image (the source's, the target's): the chunk size is a power of two
+// between these sizes, with at most kMaxHashChunks chunks.
+inline constexpr uint64_t kMinHashChunk = 64ull << 10;
+inline constexpr uint64_t kMaxHashChunk = 1ull << 30;
+inline constexpr uint64_t kMaxHashChunks = 65536;
+inline constexpr uint64_t kMinSourceChunk = kMinHashChunk;
+inline constexpr uint64_t kMaxSourceChunk = kMaxHashChunk;
+inline constexpr uint64_t kMaxSourceChunks = kMaxHashChunks;
 // Bound on the concatenated src_extents of one ZstdPatch op: the agent holds them in memory as the
 // zstd prefix. (Copy is bounded by kMaxOpOutput; Diff reads the source through the device.)
 inline constexpr uint64_t kMaxPatchSource = 64ull << 20;
@@ -83,10 +90,15 @@ struct FileEntry {
 };
 
 struct Header {
-    uint32_t format = 1;
+    uint32_t format = kFormatWholeImageHash;
     std::string payload_kind = "firmware"; // "firmware" or "model"
     uint64_t target_size = 0;
-    std::string target_sha256;         // whole-image hash, checked after writing
+    std::string target_sha256; // whole-image hash (format 1: checked on the read-back image)
+    // Format 2: the SHA-256 of each target_chunk_size-byte chunk of the image (the last one
+    // shorter). The agent checks the read-back image chunk by chunk, on all cores; the header
+    // binds these hashes and target_sha256 to the same signed identity.
+    uint64_t target_chunk_size = 0;
+    std::vector<std::string> target_chunk_sha256;
     std::optional<SourceImage> source; // present for delta bundles
     uint64_t max_op_output = 0;        // largest dst_length of any op
     std::vector<Operation> operations;

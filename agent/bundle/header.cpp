@@ -61,6 +61,27 @@ bool fits(uint64_t a, uint64_t b, uint64_t limit) {
     return a <= limit && b <= limit - a;
 }
 
+// A chunk list of an image of `size` bytes: `prefix` + "chunk_size" / "chunk_sha256" name the
+// fields in messages.
+void check_chunk_list(uint64_t size, uint64_t chunk_size, const std::vector<std::string>& hashes,
+                      const std::string& size_field, const std::string& hashes_field) {
+    const uint64_t c = chunk_size;
+    if (c < kMinHashChunk || c > kMaxHashChunk || (c & (c - 1)) != 0)
+        malformed(size_field + " " + std::to_string(c) + " is not a power of two between " +
+                  std::to_string(kMinHashChunk) + " and " + std::to_string(kMaxHashChunk));
+    const uint64_t count = size / c + (size % c != 0);
+    if (hashes.size() != count)
+        malformed(hashes_field + " has " + std::to_string(hashes.size()) + " hashes, an image of " +
+                  std::to_string(size) + " bytes in chunks of " + std::to_string(c) + " needs " +
+                  std::to_string(count));
+    for (size_t i = 0; i < hashes.size(); ++i)
+        check_sha256(hashes[i], hashes_field + "[" + std::to_string(i) + "]");
+}
+
+// SHA-256 of zero bytes: the whole-image hash of an empty target.
+constexpr const char* kEmptySha256 =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 void check_path(const std::string& path, const std::string& field) {
     if (path.empty()) malformed(field + " is empty");
     if (path.size() > kMaxFilePathLength) too_large(field + " is longer than the limit");
@@ -113,6 +134,22 @@ const Json& get_array(const Json& obj, const char* key, const std::string& where
     const Json& v = member(obj, key, where);
     if (!v.is_array()) malformed(where + "." + key + " must be an array");
     return v;
+}
+
+// A list of per-chunk hashes, its length bounded before the entries are read.
+std::vector<std::string> get_hash_list(const Json& obj, const char* key, const std::string& where) {
+    const Json& hashes = get_array(obj, key, where);
+    const std::string field = (where == "header" ? "" : where + ".") + key;
+    if (hashes.size() > kMaxHashChunks)
+        too_large(field + " has " + std::to_string(hashes.size()) + " hashes, more than " +
+                  std::to_string(kMaxHashChunks));
+    std::vector<std::string> out;
+    out.reserve(hashes.size());
+    for (const Json& x : hashes) {
+        if (!x.is_string()) malformed(field + " entries must be strings");
+        out.push_back(x.get<std::string>());
+    }
+    return out;
 }
 
 Json op_to_json(const Operation& op) {
@@ -232,28 +269,29 @@ void validate_op(const Header& h, size_t i, uint64_t expected_dst, uint64_t expe
 } // namespace
 
 void validate_header(const Header& h) {
-    if (h.format != 1) malformed("format " + std::to_string(h.format) + " is not supported");
+    if (h.format != kFormatWholeImageHash && h.format != kFormatChunkHashes)
+        malformed("format " + std::to_string(h.format) + " is not supported");
     if (h.payload_kind != "firmware" && h.payload_kind != "model")
         malformed("payload_kind must be \"firmware\" or \"model\"");
     check_sha256(h.target_sha256, "target_sha256");
+    if (h.format == kFormatChunkHashes) {
+        check_chunk_list(h.target_size, h.target_chunk_size, h.target_chunk_sha256,
+                         "target_chunk_size", "target_chunk_sha256");
+        // Where one list entry covers the whole image, the two hashes name the same bytes.
+        if (h.target_size == 0 && h.target_sha256 != kEmptySha256)
+            malformed("target_sha256 is not the SHA-256 of an empty image");
+        if (h.target_chunk_sha256.size() == 1 && h.target_chunk_sha256[0] != h.target_sha256)
+            malformed("target_chunk_sha256[0] covers the whole image but differs from "
+                      "target_sha256");
+    } else if (h.target_chunk_size != 0 || !h.target_chunk_sha256.empty()) {
+        malformed("per-chunk target hashes need format " + std::to_string(kFormatChunkHashes));
+    }
     if (h.source) {
         check_sha256(h.source->sha256, "source.sha256");
         const SourceImage& src = *h.source;
-        if (src.chunk_size != 0 || !src.chunk_sha256.empty()) {
-            const uint64_t c = src.chunk_size;
-            if (c < kMinSourceChunk || c > kMaxSourceChunk || (c & (c - 1)) != 0)
-                malformed("source.chunk_size " + std::to_string(c) +
-                          " is not a power of two between " + std::to_string(kMinSourceChunk) +
-                          " and " + std::to_string(kMaxSourceChunk));
-            const uint64_t count = src.size / c + (src.size % c != 0);
-            if (src.chunk_sha256.size() != count)
-                malformed("source.chunk_sha256 has " + std::to_string(src.chunk_sha256.size()) +
-                          " hashes, a source of " + std::to_string(src.size) +
-                          " bytes in chunks of " + std::to_string(c) + " needs " +
-                          std::to_string(count));
-            for (size_t i = 0; i < src.chunk_sha256.size(); ++i)
-                check_sha256(src.chunk_sha256[i], "source.chunk_sha256[" + std::to_string(i) + "]");
-        }
+        if (src.chunk_size != 0 || !src.chunk_sha256.empty())
+            check_chunk_list(src.size, src.chunk_size, src.chunk_sha256, "source.chunk_size",
+                             "source.chunk_sha256");
     }
     if (h.operations.size() > kMaxOperations)
         too_large(std::to_string(h.operations.size()) + " operations, more than " +
@@ -306,6 +344,10 @@ std::string header_to_json(const Header& h) {
     j["payload_kind"] = h.payload_kind;
     j["target_size"] = h.target_size;
     j["target_sha256"] = h.target_sha256;
+    if (h.format == kFormatChunkHashes) {
+        j["target_chunk_size"] = h.target_chunk_size;
+        j["target_chunk_sha256"] = h.target_chunk_sha256;
+    }
     if (h.source) {
         j["source"] = Json{{"size", h.source->size}, {"sha256", h.source->sha256}};
         if (h.source->chunk_size != 0) {
@@ -334,16 +376,28 @@ Header parse_header(const std::string& bytes) {
     {
         Json j = parse_json(bytes, "bundle header");
         if (!j.is_object()) malformed("must be a JSON object");
-        check_keys(j,
-                   {"format", "payload_kind", "target_size", "target_sha256", "source",
-                    "max_op_output", "operations", "files"},
-                   "header");
-        uint64_t format = get_u64(j, "format", "header");
-        if (format != 1) malformed("format " + std::to_string(format) + " is not supported");
-        h.format = 1;
+        const uint64_t format = get_u64(j, "format", "header");
+        if (format == kFormatWholeImageHash)
+            check_keys(j,
+                       {"format", "payload_kind", "target_size", "target_sha256", "source",
+                        "max_op_output", "operations", "files"},
+                       "header");
+        else if (format == kFormatChunkHashes)
+            check_keys(j,
+                       {"format", "payload_kind", "target_size", "target_sha256",
+                        "target_chunk_size", "target_chunk_sha256", "source", "max_op_output",
+                        "operations", "files"},
+                       "header");
+        else
+            malformed("format " + std::to_string(format) + " is not supported");
+        h.format = static_cast<uint32_t>(format);
         h.payload_kind = get_string(j, "payload_kind", "header");
         h.target_size = get_u64(j, "target_size", "header");
         h.target_sha256 = get_string(j, "target_sha256", "header");
+        if (h.format == kFormatChunkHashes) {
+            h.target_chunk_size = get_u64(j, "target_chunk_size", "header");
+            h.target_chunk_sha256 = get_hash_list(j, "target_chunk_sha256", "header");
+        }
         if (j.contains("source")) {
             const Json& s = j["source"];
             if (!s.is_object()) malformed("source must be an object");
@@ -351,15 +405,7 @@ Header parse_header(const std::string& bytes) {
             h.source = SourceImage{get_u64(s, "size", "source"), get_string(s, "sha256", "source")};
             if (s.contains("chunk_size") || s.contains("chunk_sha256")) {
                 h.source->chunk_size = get_u64(s, "chunk_size", "source");
-                const Json& hashes = get_array(s, "chunk_sha256", "source");
-                if (hashes.size() > kMaxSourceChunks)
-                    too_large("source.chunk_sha256 has " + std::to_string(hashes.size()) +
-                              " hashes, more than " + std::to_string(kMaxSourceChunks));
-                h.source->chunk_sha256.reserve(hashes.size());
-                for (const Json& x : hashes) {
-                    if (!x.is_string()) malformed("source.chunk_sha256 entries must be strings");
-                    h.source->chunk_sha256.push_back(x.get<std::string>());
-                }
+                h.source->chunk_sha256 = get_hash_list(s, "chunk_sha256", "source");
             }
         }
         h.max_op_output = get_u64(j, "max_op_output", "header");

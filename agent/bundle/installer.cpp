@@ -138,6 +138,7 @@ struct Pipeline {
     std::deque<std::unique_ptr<Slot>> ready;
 
     uint64_t synced_end = 0; // target bytes [0, synced_end) are final and may be read back
+    std::atomic<bool> readback_mismatch{false}; // the storage does not hold what was written
 
     std::mutex device_mutex; // serializes target.read/write/sync
 
@@ -198,6 +199,27 @@ std::string device_sha256(hal::BlockDevice& device, uint64_t length) {
 
 namespace {
 
+// An image's per-chunk hashes: the source's or the target's.
+struct ChunkList {
+    uint64_t image_size;
+    uint64_t chunk_size;
+    const std::vector<std::string>& sha256;
+
+    uint64_t begin(size_t i) const { return i * chunk_size; }
+    uint64_t end(size_t i) const { return std::min(image_size, begin(i) + chunk_size); }
+    std::string bytes(size_t i) const {
+        return "bytes " + std::to_string(begin(i)) + ".." + std::to_string(end(i)) + " (chunk " +
+               std::to_string(i) + " of " + std::to_string(sha256.size()) + ")";
+    }
+};
+
+ChunkList source_chunks(const SourceImage& image) {
+    return {image.size, image.chunk_size, image.chunk_sha256};
+}
+ChunkList target_chunks(const Header& header) {
+    return {header.target_size, header.target_chunk_size, header.target_chunk_sha256};
+}
+
 // Indices of the source chunks that any op reads (all ops, also on resume: simpler than tying the
 // check to the journal, and a resume is rare).
 std::vector<size_t> chunks_read(const SourceImage& image, const std::vector<Operation>& ops) {
@@ -213,44 +235,70 @@ std::vector<size_t> chunks_read(const SourceImage& image, const std::vector<Oper
     return list;
 }
 
-// Hashes the listed chunks on every core (reads are serialized: a BlockDevice need not be
-// thread-safe); returns a chunk whose hash differs, or -1.
-long find_bad_chunk(const SourceImage& image, hal::BlockDevice& source,
-                    const std::vector<size_t>& chunks) {
-    std::mutex read_mutex;
-    std::atomic<size_t> next{0};
-    std::atomic<long> bad{-1};
-    std::exception_ptr error;
-    auto work = [&] {
-        try {
-            std::vector<uint8_t> buf(kReadBackChunk);
-            for (size_t k; bad < 0 && (k = next++) < chunks.size();) {
-                const uint64_t begin = chunks[k] * image.chunk_size;
-                const uint64_t end = std::min(image.size, begin + image.chunk_size);
-                if (!equal_constant_time(range_sha256(source, begin, end, buf, &read_mutex),
-                                         image.chunk_sha256[chunks[k]]))
-                    bad = static_cast<long>(chunks[k]);
-            }
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(read_mutex);
-            if (!error) error = std::current_exception();
-            bad = 0; // stops the other threads; the error is rethrown below
-        }
-    };
-    const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+// Threads that hash chunks: every core, up to 4 (more would only queue on the device).
+size_t hashing_threads(size_t chunks) {
+    return std::min(std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4),
+                    std::max<size_t>(chunks, 1));
+}
+
+// Runs work() on `threads` threads (this one included). If no thread can be started the ones that
+// did (and this one) do all the work: work() must take its tasks from a shared queue.
+template <class F> void run_on_threads(size_t threads, F&& work) {
     std::vector<std::thread> helpers;
-    for (size_t t = 1; t < std::min(threads, chunks.size()); ++t) {
+    for (size_t t = 1; t < threads; ++t) {
         try {
             helpers.emplace_back(work);
         } catch (const std::system_error&) {
-            break; // no thread to spare: the helpers started (and this thread) do the work
+            break;
         }
     }
     work();
     for (auto& t : helpers)
         t.join();
+}
+
+// Hashes the listed chunks on every core (reads are serialized: a BlockDevice need not be
+// thread-safe); returns a chunk whose hash differs, or -1.
+long find_bad_chunk(const ChunkList& list, hal::BlockDevice& device,
+                    const std::vector<size_t>& chunks) {
+    std::mutex read_mutex, error_mutex;
+    std::atomic<size_t> next{0};
+    std::atomic<long> bad{-1};
+    std::exception_ptr error;
+    run_on_threads(hashing_threads(chunks.size()), [&] {
+        try {
+            std::vector<uint8_t> buf(kReadBackChunk);
+            for (size_t k; bad < 0 && (k = next++) < chunks.size();) {
+                const size_t c = chunks[k];
+                if (!equal_constant_time(
+                        range_sha256(device, list.begin(c), list.end(c), buf, &read_mutex),
+                        list.sha256[c]))
+                    bad = static_cast<long>(c);
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!error) error = std::current_exception();
+            bad = 0; // stops the other threads; the error is rethrown below
+        }
+    });
     if (error) std::rethrow_exception(error);
     return bad;
+}
+
+std::vector<size_t> all_chunks(const ChunkList& list) {
+    std::vector<size_t> v(list.sha256.size());
+    for (size_t i = 0; i < v.size(); ++i)
+        v[i] = i;
+    return v;
+}
+
+// Whether the first target_size bytes of `target`, read from the storage, are the bundle's image.
+bool target_verifies(const Header& header, hal::BlockDevice& target) {
+    target.drop_cache();
+    if (header.format != kFormatChunkHashes)
+        return equal_constant_time(device_sha256(target, header.target_size), header.target_sha256);
+    const ChunkList list = target_chunks(header);
+    return find_bad_chunk(list, target, all_chunks(list)) < 0;
 }
 
 } // namespace
@@ -264,13 +312,13 @@ void verify_source(const SourceImage& image, hal::BlockDevice& source,
             throw Error(ErrorKind::SourceMismatch, mismatch + "differs)");
         return;
     }
-    const long bad = find_bad_chunk(image, source, chunks_read(image, ops));
+    const ChunkList list = source_chunks(image);
+    const long bad = find_bad_chunk(list, source, chunks_read(image, ops));
     if (bad >= 0) {
-        const uint64_t begin = static_cast<uint64_t>(bad) * image.chunk_size;
+        const uint64_t begin = list.begin(static_cast<size_t>(bad));
         throw Error(ErrorKind::SourceMismatch,
                     mismatch + "of bytes " + std::to_string(begin) + ".." +
-                        std::to_string(std::min(image.size, begin + image.chunk_size)) +
-                        " differs)");
+                        std::to_string(list.end(static_cast<size_t>(bad))) + " differs)");
     }
 }
 
@@ -303,8 +351,7 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
     if (auto old = journal.load()) {
         if (old->header_sha256 == state.header_sha256 && old->target == state.target &&
             old->next_op <= ops.size()) {
-            if (old->complete && equal_constant_time(device_sha256(target, header.target_size),
-                                                     header.target_sha256)) {
+            if (old->complete && target_verifies(header, target)) {
                 result.skipped = ops.size();
                 result.already_complete = true;
                 return result;
@@ -330,6 +377,8 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
         p.free_slots.push_back(std::move(slot));
     }
     p.synced_end = first < ops.size() ? ops[first].dst_offset : header.target_size;
+    // Written by an earlier run: read back from the storage like the rest.
+    target.drop_cache();
 
     // 4. Decoder thread: produces ops in order into free slots (Zero ops carry no data).
     std::thread decoder([&] {
@@ -357,35 +406,65 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
         });
     });
 
-    // 5. Read-back thread: hashes the target from offset 0 as far as it has been synced.
+    // 5. Read-back: the target as far as it has been synced, from the storage (the writer drops
+    // the cached pages after each sync). Format 2: each chunk against its own hash, on every core,
+    // as soon as it is synced; format 1: the whole image hashed in order on one thread.
     std::string image_sha256;
-    std::thread reader([&] {
+    std::vector<std::thread> readers;
+    auto wait_synced = [&](uint64_t end) {
+        std::unique_lock<std::mutex> lock(p.mutex);
+        p.cv.wait(lock, [&] { return p.failed || p.synced_end >= end; });
+        return !p.failed;
+    };
+    const ChunkList chunks = target_chunks(header);
+    std::atomic<size_t> next_chunk{0};
+    auto verify_chunks = [&] {
+        guarded(p, [&] {
+            std::vector<uint8_t> buf(kReadBackChunk);
+            for (size_t c; (c = next_chunk++) < chunks.sha256.size();) {
+                if (!wait_synced(chunks.end(c))) return;
+                const std::string got =
+                    range_sha256(target, chunks.begin(c), chunks.end(c), buf, &p.device_mutex);
+                if (!equal_constant_time(got, chunks.sha256[c])) {
+                    p.readback_mismatch = true;
+                    throw Error(ErrorKind::HashMismatch,
+                                "target " + target.path() + ": " + chunks.bytes(c) +
+                                    " read back from the device do not match the bundle's "
+                                    "target_chunk_sha256");
+                }
+            }
+        });
+    };
+    auto hash_whole = [&] {
         guarded(p, [&] {
             std::vector<uint8_t> buf(
                 static_cast<size_t>(std::min<uint64_t>(header.target_size, kReadBackChunk)));
             Hasher h;
-            uint64_t pos = 0;
-            while (pos < header.target_size) {
-                uint64_t end;
+            for (uint64_t pos = 0; pos < header.target_size;) {
+                const uint64_t end = std::min(header.target_size, pos + buf.size());
+                if (!wait_synced(end)) return;
                 {
-                    std::unique_lock<std::mutex> lock(p.mutex);
-                    p.cv.wait(lock, [&] { return p.failed || p.synced_end > pos; });
-                    if (p.failed) return;
-                    end = p.synced_end;
+                    std::lock_guard<std::mutex> lock(p.device_mutex);
+                    target.read(pos, buf.data(), static_cast<size_t>(end - pos));
                 }
-                while (pos < end) {
-                    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - pos));
-                    {
-                        std::lock_guard<std::mutex> lock(p.device_mutex);
-                        target.read(pos, buf.data(), n);
-                    }
-                    h.update(buf.data(), n);
-                    pos += n;
-                }
+                h.update(buf.data(), static_cast<size_t>(end - pos));
+                pos = end;
             }
             image_sha256 = h.finish_hex();
         });
-    });
+    };
+    if (header.format == kFormatChunkHashes) {
+        readers.emplace_back(verify_chunks);
+        for (size_t t = 1; t < hashing_threads(chunks.sha256.size()); ++t) {
+            try {
+                readers.emplace_back(verify_chunks);
+            } catch (const std::system_error&) {
+                break; // the verifiers started take every chunk from the shared counter
+            }
+        }
+    } else {
+        readers.emplace_back(hash_whole);
+    }
 
     // 6. Writer (this thread): writes in order, checkpoints, publishes what may be read back.
     guarded(p, [&] {
@@ -435,15 +514,17 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
             if (options.after_op_written) options.after_op_written(i);
             since_checkpoint += op.dst_length;
             if (since_checkpoint >= options.checkpoint_bytes || i + 1 == ops.size()) {
+                const uint64_t synced = op.dst_offset + op.dst_length;
                 {
                     std::lock_guard<std::mutex> lock(p.device_mutex);
                     target.sync();
+                    target.drop_cache();
                 }
                 state.next_op = i + 1;
                 journal.save(state);
                 since_checkpoint = 0;
                 std::lock_guard<std::mutex> lock(p.mutex);
-                p.synced_end = op.dst_offset + op.dst_length;
+                p.synced_end = synced;
                 p.cv.notify_all();
             }
             if (options.progress)
@@ -451,11 +532,19 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
         }
     });
     decoder.join();
-    reader.join();
+    for (auto& t : readers)
+        t.join();
+    if (p.readback_mismatch) {
+        state.next_op = 0; // start over next time rather than re-verifying the same bytes
+        journal.save(state);
+    }
     if (p.error) std::rethrow_exception(p.error);
 
-    // 7. The whole image, as read back from the device, must be the signed one.
-    if (!equal_constant_time(image_sha256, header.target_sha256)) {
+    // 7. The whole image, as read back from the device, must be the signed one. Format 2: every
+    // chunk matched above, so it is the image the chunk list (and target_sha256 beside it in the
+    // authenticated header) names.
+    if (header.format != kFormatChunkHashes &&
+        !equal_constant_time(image_sha256, header.target_sha256)) {
         state.next_op = 0; // start over next time rather than re-verifying the same bytes
         journal.save(state);
         throw Error(ErrorKind::HashMismatch, "target " + target.path() +

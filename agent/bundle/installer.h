@@ -1,14 +1,17 @@
 // Streaming installation of a bundle into a target slot, resumable per operation.
 //
 // Order of checks: target large enough and (for a delta) the source slot's hash, before anything is
-// written; then per op: blob SHA-256 before decompression, decoded size exactly dst_length; after
-// the last op the whole target is read back from the device and hashed against target_sha256.
+// written; then per op: blob SHA-256 before decompression, decoded size exactly dst_length; the
+// whole target is read back from the storage (its cached pages are dropped after each sync) and
+// checked: chunk by chunk against target_chunk_sha256 (format 2), or hashed whole against
+// target_sha256 (format 1).
 //
 // Threads: ops are decoded (blob read + hash + zstd) on a worker thread and written by the calling
-// thread, and a third thread reads back and hashes what has been synced. The
-// target's read/write/sync are serialized by a mutex; the source is only used by the decoder.
-// Memory: one op output buffer, one blob buffer, the prefix of a ZstdPatch op, a 256 KiB read-back
-// buffer; all sized by the header's maxima (bounded in format.h), never by the image size.
+// thread, while read-back threads verify what has been synced: one per core for format 2 (up to
+// 4), one for format 1. The target's read/write/sync are serialized by a mutex; the source is
+// only used by the decoder. Memory: one op output buffer, one blob buffer, the prefix of a
+// ZstdPatch op, a 256 KiB buffer per read-back thread; all sized by the header's maxima (bounded
+// in format.h), never by the image size.
 #pragma once
 #include "agent/bundle/format.h"
 #include "agent/bundle/journal.h"
@@ -54,9 +57,9 @@ struct InstallResult {
 };
 
 // `source` may be null for a bundle without a source image. Throws ota::Error: TooLarge (target
-// smaller than target_size), SourceMismatch (no/short/different source), HashMismatch (a blob or
-// the final image), Malformed (a blob that does not decode to exactly dst_length), Unsupported
-// (Diff without apply_diff), Io.
+// smaller than target_size), SourceMismatch (no/short/different source), HashMismatch (a blob, a
+// read-back chunk, named in the message, or the final image), Malformed (a blob that does not
+// decode to exactly dst_length), Unsupported (Diff without apply_diff), Io.
 InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
                              hal::BlockDevice& target, InstallJournal& journal,
                              const InstallOptions& options = {});

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 #include <zstd.h>
@@ -51,10 +52,55 @@ void BundleWriter::add_copy(std::vector<Extent> src_extents) {
     add_operation(OpType::Copy, total, std::move(src_extents), nullptr, 0);
 }
 
-BundleInfo BundleWriter::finish(const std::string& target_sha256) {
+ImageDigester::ImageDigester(uint64_t chunk_size) : chunk_size_(chunk_size) {
+    out_.chunk_size = chunk_size;
+}
+
+void ImageDigester::update(const void* data, size_t size) {
+    whole_.update(data, size);
+    if (chunk_size_ == 0) return;
+    const auto* p = static_cast<const uint8_t*>(data);
+    while (size > 0) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(size, chunk_size_ - in_chunk_));
+        chunk_.update(p, n);
+        in_chunk_ += n;
+        p += n;
+        size -= n;
+        if (in_chunk_ == chunk_size_) {
+            out_.chunk_sha256.push_back(chunk_.finish_hex());
+            chunk_ = Hasher();
+            in_chunk_ = 0;
+        }
+    }
+}
+
+ImageDigests ImageDigester::finish() {
+    if (in_chunk_ > 0) out_.chunk_sha256.push_back(chunk_.finish_hex());
+    in_chunk_ = 0;
+    out_.sha256 = whole_.finish_hex();
+    return std::move(out_);
+}
+
+ImageDigests digest_image(const void* data, uint64_t size, uint64_t chunk_size) {
+    ImageDigester d(chunk_size);
+    d.update(data, static_cast<size_t>(size));
+    return d.finish();
+}
+
+uint64_t pick_chunk_size(uint64_t image_size, uint64_t min_chunk, uint64_t max_chunks) {
+    uint64_t c = min_chunk;
+    while (c < kMaxHashChunk && image_size > max_chunks * c)
+        c *= 2;
+    return c;
+}
+
+BundleInfo BundleWriter::finish(const ImageDigests& target) {
     if (finished_) throw Error(ErrorKind::State, "bundle writer already finished");
     header_.target_size = dst_end_;
-    header_.target_sha256 = target_sha256;
+    header_.target_sha256 = target.sha256;
+    header_.format = target.chunk_size ? kFormatChunkHashes : kFormatWholeImageHash;
+    header_.target_chunk_size = target.chunk_size;
+    header_.target_chunk_sha256 = target.chunk_sha256;
     validate_header(header_);
     const std::string json = header_to_json(header_);
     if (json.size() > kMaxHeaderSize)
@@ -127,7 +173,16 @@ BundleInfo build_full_bundle(const std::string& image_path, const std::string& o
     BundleWriter writer(out_path);
     writer.set_payload_kind(options.payload_kind);
     writer.set_files(options.files);
-    Hasher image_hash;
+    uint64_t hash_chunk = 0;
+    if (options.target_chunk_hashes) {
+        struct stat st {};
+        if (::fstat(in.get(), &st) != 0) throw Error(ErrorKind::Io, "cannot stat " + image_path);
+        hash_chunk = options.target_chunk_size
+                         ? options.target_chunk_size
+                         : pick_chunk_size(static_cast<uint64_t>(st.st_size), kFullBundleHashChunk,
+                                           kFullBundleMaxHashChunks);
+    }
+    ImageDigester image_hash(hash_chunk);
 
     // Chunks are compressed `threads` at a time, each by its own thread and context, then
     // appended in order; a run of zero chunks is merged into one Zero op.
@@ -196,7 +251,7 @@ BundleInfo build_full_bundle(const std::string& image_path, const std::string& o
         }
     }
     flush_zero();
-    return writer.finish(image_hash.finish_hex());
+    return writer.finish(image_hash.finish());
 }
 
 } // namespace ota::bundle

@@ -10,10 +10,11 @@
 //     w.add_operation(OpType::ZstdPatch, dst_len, extents, frame.data(), frame.size());
 //     w.add_operation(OpType::Diff, dst_len, extents, patch.data(), patch.size());
 //     w.add_zero(len);
-//     BundleInfo info = w.finish(new_image_sha256);
+//     BundleInfo info = w.finish(digest_image(new_data, new_size, chunk_size));
 // The dst ranges follow one another: each op writes the next dst_length bytes of the target.
 #pragma once
 #include "agent/bundle/format.h"
+#include "agent/common/crypto.h"
 #include "agent/common/fs.h"
 
 #include <cstdint>
@@ -21,6 +22,35 @@
 #include <vector>
 
 namespace ota::bundle {
+
+// The target image's identity as the header carries it: its SHA-256 and, for a format 2 header,
+// the SHA-256 of each chunk (chunk_size 0: format 1, the whole-image hash only).
+struct ImageDigests {
+    std::string sha256;
+    uint64_t chunk_size = 0;
+    std::vector<std::string> chunk_sha256;
+};
+
+// Computes ImageDigests in one pass over the image, fed in pieces of any size.
+class ImageDigester {
+public:
+    explicit ImageDigester(uint64_t chunk_size);
+    void update(const void* data, size_t size);
+    ImageDigests finish();
+
+private:
+    uint64_t chunk_size_;
+    uint64_t in_chunk_ = 0; // bytes of the current chunk hashed so far
+    Hasher whole_;
+    Hasher chunk_;
+    ImageDigests out_;
+};
+
+ImageDigests digest_image(const void* data, uint64_t size, uint64_t chunk_size);
+
+// The target chunk size for an image: the smallest power of two of at least min_chunk (itself a
+// power of two within the header's bounds) that makes at most max_chunks chunks.
+uint64_t pick_chunk_size(uint64_t image_size, uint64_t min_chunk, uint64_t max_chunks);
 
 // What a publisher puts in the signed TUF target: custom "bundle" = {header_sha256, header_length},
 // plus bundle_length / bundle_sha256 as the target's length and hashes.
@@ -59,8 +89,12 @@ public:
     uint64_t target_size() const { return dst_end_; }
     const Header& header() const { return header_; }
 
-    // Validates, writes the bundle atomically and returns its identity.
-    BundleInfo finish(const std::string& target_sha256);
+    // Validates, writes the bundle atomically and returns its identity. With per-chunk hashes the
+    // header is format 2, else format 1 (agents older than format 2 read only format 1).
+    BundleInfo finish(const ImageDigests& target);
+    BundleInfo finish(const std::string& target_sha256) {
+        return finish(ImageDigests{target_sha256});
+    }
 
 private:
     std::string out_path_;
@@ -72,8 +106,20 @@ private:
     bool finished_ = false;
 };
 
+// Target chunk hashes of full bundles: 1 MiB chunks, larger so that there are at most 1024
+// (header: about 67 bytes per chunk, at most 69 KB).
+inline constexpr uint64_t kFullBundleHashChunk = 1ull << 20;
+inline constexpr uint64_t kFullBundleMaxHashChunks = 1024;
+
 struct FullBundleOptions {
-    uint64_t chunk_size = 1ull << 20; // target bytes per op; at most kMaxOpOutput
+    // Target bytes per op (one zstd frame each); at most kMaxOpOutput. 2 MiB: on a 256 MiB ext4
+    // root file system 5 % smaller bundles than 1 MiB frames (frames share no history), for 2 MiB
+    // more agent memory (one op output and its blob); resume granularity is the checkpoint's.
+    uint64_t chunk_size = 2ull << 20;
+    // Per-chunk target hashes (format 2): 0 = kFullBundleHashChunk, larger so there are at most
+    // kFullBundleMaxHashChunks. target_chunk_hashes = false writes format 1 (older agents).
+    uint64_t target_chunk_size = 0;
+    bool target_chunk_hashes = true;
     int zstd_level = 19;
     unsigned threads = 0; // compression threads; 0 = hardware concurrency
     std::string payload_kind = "firmware";

@@ -14,6 +14,7 @@
 #include "agent/update/engine.h"
 #include "agent/update/gating.h"
 #include "agent/update/platform.h"
+#include "hal/hash_engine.h"
 
 #include <cstdio>
 #include <cstring>
@@ -52,7 +53,7 @@ Commands on an ECU (need --config, default /etc/ota/agent.json):
   validate              check the configuration and the files it names, then exit
 
 Offline (no configuration):
-  apply BUNDLE [--source OLD] --output OUT
+  apply BUNDLE [--source OLD] --output OUT [--hash-engine auto|mbedtls|openssl|kernel]
                         apply a bundle to a file and verify it; exit 0 only if OUT is exactly
                         the image the bundle describes
 
@@ -102,11 +103,13 @@ private:
 };
 
 int cmd_apply(const Args& a) {
-    std::string bundle, source, output;
+    std::string bundle, source, output, hash_engine = "auto";
     for (size_t i = 0; i < a.rest.size(); ++i) {
         const std::string& s = a.rest[i];
         if (s == "--source" && i + 1 < a.rest.size())
             source = a.rest[++i];
+        else if (s == "--hash-engine" && i + 1 < a.rest.size())
+            hash_engine = a.rest[++i];
         else if (s == "--output" && i + 1 < a.rest.size())
             output = a.rest[++i];
         else if (bundle.empty() && s.rfind("--", 0) != 0)
@@ -116,6 +119,7 @@ int cmd_apply(const Args& a) {
     }
     if (bundle.empty() || output.empty())
         throw Error(ErrorKind::Config, "apply needs BUNDLE and --output OUT");
+    hal::use_hash_engine(hash_engine);
     std::string error;
     // Delta bundles carry Diff ops: the offline path needs the same decoder as the engine.
     bundle::register_apply_diff(ota::delta::apply_diff);
@@ -134,6 +138,12 @@ int cmd_apply(const Args& a) {
 int run(const Args& a) {
     if (a.command == "apply") return cmd_apply(a);
     update::AgentConfig config = update::load_config(a.config);
+    // Before anything is hashed, and before the daemon starts its threads (ctl hashes nothing).
+    // Named in the log where images are hashed; the other commands' output stays as it was.
+    const bool hashes_images =
+        a.command == "update" || a.command == "install" || a.command == "daemon";
+    if (a.command != "ctl")
+        hal::use_hash_engine(config.hash_engine, hashes_images ? LogLevel::Info : LogLevel::Debug);
     if (a.command == "validate") {
         service::validate_runtime(config);
         if (a.json)

@@ -25,36 +25,89 @@ static void ensure_psa() {
         throw Error(ErrorKind::Unsupported, "psa_crypto_init failed: " + std::to_string(status));
 }
 
-struct Hasher::Impl {
-    psa_hash_operation_t op = PSA_HASH_OPERATION_INIT;
-    psa_algorithm_t alg = PSA_ALG_SHA_256;
+size_t hash_length(HashAlgorithm algorithm) {
+    return algorithm == HashAlgorithm::Sha256 ? 32 : 64;
+}
+
+namespace {
+
+class PsaHashStream : public HashStream {
+public:
+    explicit PsaHashStream(HashAlgorithm algorithm)
+        : alg_(algorithm == HashAlgorithm::Sha256 ? PSA_ALG_SHA_256 : PSA_ALG_SHA_512) {
+        ensure_psa();
+        if (psa_hash_setup(&op_, alg_) != PSA_SUCCESS)
+            throw Error(ErrorKind::Unsupported, "psa_hash_setup failed");
+    }
+    ~PsaHashStream() override { psa_hash_abort(&op_); }
+    PsaHashStream(const PsaHashStream&) = delete;
+    PsaHashStream& operator=(const PsaHashStream&) = delete;
+
+    void update(const void* data, size_t size) override {
+        if (psa_hash_update(&op_, static_cast<const uint8_t*>(data), size) != PSA_SUCCESS)
+            throw Error(ErrorKind::Unsupported, "psa_hash_update failed");
+    }
+    void finish(uint8_t* out) override {
+        size_t len = 0;
+        const size_t want = PSA_HASH_LENGTH(alg_);
+        if (psa_hash_finish(&op_, out, want, &len) != PSA_SUCCESS || len != want)
+            throw Error(ErrorKind::Unsupported, "psa_hash_finish failed");
+    }
+
+private:
+    psa_hash_operation_t op_ = PSA_HASH_OPERATION_INIT;
+    psa_algorithm_t alg_;
 };
 
-Hasher::Hasher(HashAlgorithm algorithm) : impl_(std::make_unique<Impl>()) {
-    ensure_psa();
-    impl_->alg = algorithm == HashAlgorithm::Sha256 ? PSA_ALG_SHA_256 : PSA_ALG_SHA_512;
-    if (psa_hash_setup(&impl_->op, impl_->alg) != PSA_SUCCESS)
-        throw Error(ErrorKind::Unsupported, "psa_hash_setup failed");
+std::mutex provider_mutex;
+HashProvider& current_provider() {
+    static HashProvider provider;
+    return provider;
 }
 
-Hasher::~Hasher() {
-    if (impl_) psa_hash_abort(&impl_->op);
+std::unique_ptr<HashStream> start_stream(HashAlgorithm algorithm) {
+    HashProvider provider;
+    {
+        std::lock_guard<std::mutex> lock(provider_mutex);
+        provider = current_provider();
+    }
+    if (!provider) return mbedtls_hash_stream(algorithm);
+    std::unique_ptr<HashStream> stream = provider(algorithm);
+    if (!stream) throw Error(ErrorKind::Unsupported, "the hash engine returned no stream");
+    return stream;
 }
+
+} // namespace
+
+std::unique_ptr<HashStream> mbedtls_hash_stream(HashAlgorithm algorithm) {
+    return std::make_unique<PsaHashStream>(algorithm);
+}
+
+void set_hash_provider(HashProvider provider) {
+    std::lock_guard<std::mutex> lock(provider_mutex);
+    current_provider() = std::move(provider);
+}
+
+struct Hasher::Impl {
+    std::unique_ptr<HashStream> stream;
+    HashAlgorithm algorithm;
+};
+
+Hasher::Hasher(HashAlgorithm algorithm)
+    : impl_(std::make_unique<Impl>(Impl{start_stream(algorithm), algorithm})) {}
+
+Hasher::~Hasher() = default;
 Hasher::Hasher(Hasher&&) noexcept = default;
 Hasher& Hasher::operator=(Hasher&&) noexcept = default;
 
 void Hasher::update(const void* data, size_t size) {
     if (size == 0) return;
-    if (psa_hash_update(&impl_->op, static_cast<const uint8_t*>(data), size) != PSA_SUCCESS)
-        throw Error(ErrorKind::Unsupported, "psa_hash_update failed");
+    impl_->stream->update(data, size);
 }
 
 std::vector<uint8_t> Hasher::finish() {
-    std::vector<uint8_t> out(PSA_HASH_LENGTH(impl_->alg));
-    size_t len = 0;
-    if (psa_hash_finish(&impl_->op, out.data(), out.size(), &len) != PSA_SUCCESS)
-        throw Error(ErrorKind::Unsupported, "psa_hash_finish failed");
-    out.resize(len);
+    std::vector<uint8_t> out(hash_length(impl_->algorithm));
+    impl_->stream->finish(out.data());
     return out;
 }
 

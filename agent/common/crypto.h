@@ -4,6 +4,7 @@
 // salt). Ed25519, which mbedTLS 2.28 lacks, goes through libsodium (ed25519.h).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,7 +14,28 @@ namespace ota {
 
 enum class HashAlgorithm { Sha256, Sha512 };
 
-// Streaming hash; copyable state is not needed, so the object is move-only.
+// Digest size in bytes: 32 or 64.
+size_t hash_length(HashAlgorithm algorithm);
+
+// One running SHA-256 or SHA-512 computation of a hash engine.
+class HashStream {
+public:
+    virtual ~HashStream() = default;
+    virtual void update(const void* data, size_t size) = 0;
+    // Writes the hash_length() digest bytes to `out`; the stream is not used afterwards.
+    virtual void finish(uint8_t* out) = 0;
+};
+
+// Where every Hasher of the process gets its hash code. mbedTLS (PSA) is built in and used until
+// set_hash_provider() installs another engine (hal/hash_engine.h picks one at startup). Set it
+// before other threads start hashing; a Hasher keeps the engine it started with.
+using HashProvider = std::function<std::unique_ptr<HashStream>(HashAlgorithm)>;
+// An empty provider restores mbedTLS.
+void set_hash_provider(HashProvider provider);
+// The built-in mbedTLS (PSA) implementation, whatever provider is set.
+std::unique_ptr<HashStream> mbedtls_hash_stream(HashAlgorithm algorithm);
+
+// Streaming hash through the process's hash provider; move-only.
 class Hasher {
 public:
     explicit Hasher(HashAlgorithm algorithm = HashAlgorithm::Sha256);

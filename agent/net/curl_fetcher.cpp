@@ -4,6 +4,7 @@
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 #include "agent/common/log.h"
+#include "agent/net/file_fetcher.h"
 #include "agent/net/libcurl.h"
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
 #include <optional>
 #include <sys/stat.h>
 #include <thread>
@@ -30,6 +32,13 @@ struct CurlHandle {
         libcurl().easy_setopt(h, CURLOPT_ERRORBUFFER, error);
     }
     ~CurlHandle() { libcurl().easy_cleanup(h); }
+    // Before the next transfer on the same handle: every option back to its default (a resume
+    // offset must not leak into the next request) while the connection cache stays.
+    void reset() {
+        libcurl().easy_reset(h);
+        error[0] = '\0';
+        libcurl().easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+    }
     CurlHandle(const CurlHandle&) = delete;
     CurlHandle& operator=(const CurlHandle&) = delete;
 };
@@ -245,7 +254,45 @@ long retry_delay_ms(const TransportOptions& options, int attempt, uint32_t rando
     return delay - static_cast<long>(random % static_cast<uint32_t>(delay / 2 + 1));
 }
 
-CurlFetcher::CurlFetcher(TransportOptions options) : options_(std::move(options)) {}
+// The handle kept between transfers. A transfer started while another thread holds it gets a
+// handle of its own.
+struct CurlFetcher::Connection {
+    std::mutex mutex;
+    std::unique_ptr<CurlHandle> handle;
+};
+
+namespace {
+
+class BorrowedHandle {
+public:
+    explicit BorrowedHandle(std::mutex& mutex, std::unique_ptr<CurlHandle>& kept)
+        : lock_(mutex, std::try_to_lock) {
+        if (!lock_.owns_lock()) {
+            own_.emplace();
+            handle_ = &*own_;
+        } else if (kept) {
+            kept->reset();
+            handle_ = kept.get();
+        } else {
+            kept = std::make_unique<CurlHandle>();
+            handle_ = kept.get();
+        }
+    }
+    CurlHandle& operator*() const { return *handle_; }
+    CurlHandle* operator->() const { return handle_; }
+
+private:
+    std::unique_lock<std::mutex> lock_;
+    std::optional<CurlHandle> own_;
+    CurlHandle* handle_ = nullptr;
+};
+
+} // namespace
+
+CurlFetcher::CurlFetcher(TransportOptions options)
+    : options_(std::move(options)), connection_(std::make_unique<Connection>()) {}
+
+CurlFetcher::~CurlFetcher() = default;
 
 template <typename F> auto CurlFetcher::with_retries(const std::string& url, F&& attempt) {
     for (int i = 0;; ++i) {
@@ -267,23 +314,26 @@ template <typename F> auto CurlFetcher::with_retries(const std::string& url, F&&
 }
 
 std::string CurlFetcher::fetch(const std::string& url, uint64_t max_length) {
+    if (is_file_scheme(url)) return FileFetcher().fetch(url, max_length);
     return with_retries(url, [&] { return fetch_once(url, max_length); });
 }
 
 std::string CurlFetcher::fetch_once(const std::string& url, uint64_t max_length) {
-    CurlHandle c;
+    BorrowedHandle c(connection_->mutex, connection_->handle);
     std::string body;
     Sink sink;
     sink.max_length = max_length;
     sink.memory = &body;
-    configure(c.h, options_, url, sink);
-    CURLcode rc = libcurl().easy_perform(c.h);
-    check_result(c, rc, sink, url, false);
+    configure(c->h, options_, url, sink);
+    CURLcode rc = libcurl().easy_perform(c->h);
+    check_result(*c, rc, sink, url, false);
     return body;
 }
 
 void CurlFetcher::fetch_to_file(const std::string& url, const std::string& path,
                                 uint64_t max_length, bool resume, const ProgressFn& progress) {
+    if (is_file_scheme(url))
+        return FileFetcher().fetch_to_file(url, path, max_length, resume, progress);
     // After a network failure the partial file is kept, so each retry (and the next run) resumes
     // where the last one stopped. After a local storage failure (disk full, read-only) it is
     // removed: it would only hold on to the space the agent's state needs.
@@ -311,7 +361,7 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
             throw Error(ErrorKind::Io, "chmod " + path + ": " + std::strerror(errno));
         if (have && ::lseek(fd.get(), static_cast<off_t>(have), SEEK_SET) < 0)
             throw Error(ErrorKind::Io, "seek " + path + ": " + std::strerror(errno));
-        CurlHandle c;
+        BorrowedHandle c(connection_->mutex, connection_->handle);
         Sink sink;
         sink.max_length = max_length;
         sink.fd = fd.get();
@@ -319,11 +369,11 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
         sink.base = have;
         sink.progress = &progress;
         sink.expected_total = max_length;
-        configure(c.h, options_, url, sink);
+        configure(c->h, options_, url, sink);
         if (have)
-            libcurl().easy_setopt(c.h, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have));
-        const CURLcode rc = libcurl().easy_perform(c.h);
-        const long status = response_status(c.h);
+            libcurl().easy_setopt(c->h, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have));
+        const CURLcode rc = libcurl().easy_perform(c->h);
+        const long status = response_status(c->h);
         // The server ignored the Range request (200: libcurl refuses to append the object's
         // beginning after our bytes; a 206 from elsewhere) or cannot serve it (416: the object is
         // shorter than what we hold, so it changed): start over from an empty file. An error
@@ -343,7 +393,7 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
             ::fsync(fd.get());
         // libcurl calls any answer to a Range request without a Content-Range a range error;
         // for an error status the status itself is what went wrong.
-        check_result(c, rc == CURLE_RANGE_ERROR && !answered ? CURLE_OK : rc, sink, url, have > 0);
+        check_result(*c, rc == CURLE_RANGE_ERROR && !answered ? CURLE_OK : rc, sink, url, have > 0);
         return;
     }
 }

@@ -1,8 +1,11 @@
-// libcurl-based Fetcher for http, https and file URLs.
+// libcurl-based Fetcher for http and https URLs; file URLs go to FileFetcher, without libcurl.
+// One easy handle is kept and reused, so the requests of a poll cycle share one keep-alive
+// connection (libcurl's connection cache lives in the handle).
 #pragma once
 #include "agent/net/fetcher.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace ota::net {
@@ -28,6 +31,9 @@ struct TransportOptions {
 class CurlFetcher : public Fetcher {
 public:
     explicit CurlFetcher(TransportOptions options = {});
+    ~CurlFetcher() override;
+    CurlFetcher(const CurlFetcher&) = delete;
+    CurlFetcher& operator=(const CurlFetcher&) = delete;
     std::string fetch(const std::string& url, uint64_t max_length) override;
     void fetch_to_file(const std::string& url, const std::string& path, uint64_t max_length,
                        bool resume, const ProgressFn& progress) override;
@@ -38,6 +44,8 @@ private:
                             bool resume, const ProgressFn& progress);
     template <typename F> auto with_retries(const std::string& url, F&& attempt);
     TransportOptions options_;
+    struct Connection;
+    std::unique_ptr<Connection> connection_;
 };
 
 // The pause before retry number `attempt` (0 = first retry): retry_base_ms * 2^attempt, capped at

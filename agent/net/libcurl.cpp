@@ -33,6 +33,7 @@ LibCurl load() {
     resolve(handle, "curl_easy_perform", api.easy_perform);
     resolve(handle, "curl_easy_getinfo", api.easy_getinfo);
     resolve(handle, "curl_easy_cleanup", api.easy_cleanup);
+    resolve(handle, "curl_easy_reset", api.easy_reset);
     resolve(handle, "curl_easy_strerror", api.easy_strerror);
     resolve(handle, "curl_slist_append", api.slist_append);
     resolve(handle, "curl_slist_free_all", api.slist_free_all);

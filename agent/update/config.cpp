@@ -2,6 +2,7 @@
 
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
+#include "hal/hash_engine.h"
 
 #include <cerrno>
 #include <cstring>
@@ -106,7 +107,7 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
                 "bootloader",   "health_check",    "reboot_command",      "transport",
                 "limits",       "poll_interval_s", "poll_jitter_s",       "models",
                 "vehicle",      "control_socket",  "control_socket_mode", "control_socket_group",
-                "report"});
+                "report",         "hash_engine"});
     AgentConfig c;
     c.hardware_id = str(j, "", "hardware_id", true);
     if (c.hardware_id.empty()) bad("hardware_id", "must not be empty");
@@ -240,6 +241,9 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
         c.report.device_key = resolve(base_dir, str(r, "report.", "device_key", true));
         c.report.ecu_serial = str(r, "report.", "ecu_serial", false, c.hardware_id);
     }
+    c.hash_engine = str(j, "", "hash_engine", false, "auto");
+    if (!hal::is_hash_engine_setting(c.hash_engine))
+        bad("hash_engine", "must be \"auto\", \"mbedtls\", \"openssl\" or \"kernel\"");
     return c;
 }
 

@@ -83,6 +83,9 @@ struct AgentConfig {
     // agent's state and journals (an update that would eat into it is refused before it starts).
     uint64_t storage_reserve_bytes = 1 << 20;
     ReportConfig report;
+    // SHA-2 code for every hash the agent computes: auto, mbedtls, openssl or kernel
+    // (hal/hash_engine.h).
+    std::string hash_engine = "auto";
 
     std::string metadata_dir() const { return state_dir + "/metadata"; }
 };

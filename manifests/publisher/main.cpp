@@ -31,8 +31,11 @@ const char* kUsage = R"(usage: ota-publish COMMAND [OPTIONS]
         create a repository: one signing key per TUF role (keys/), signed metadata (metadata/);
         --key-type is the type of every key it makes from then on (default ecdsa: ECDSA P-256;
         rsa: RSA-PSS 3072; ed25519: Ed25519, the default of python-tuf and go-tuf)
-  bundle --image IMAGE --out BUNDLE [--chunk-size BYTES] [--kind firmware|model]
-        build a full-image bundle; prints its identity as JSON
+  bundle --image IMAGE --out BUNDLE [--chunk-size BYTES] [--kind firmware|model] [--format 1|2]
+        (--chunk-size: image bytes per operation, one zstd frame each; default 2 MiB)
+        build a full-image bundle; prints its identity as JSON. Format 2 (default) lists the
+        SHA-256 of each 1 MiB chunk of the image; format 1 only its whole-image hash (for agents
+        older than format 2)
   delta OLD NEW BUNDLE
         build a delta bundle that turns image OLD into image NEW
   add --repo DIR --bundle BUNDLE --hardware-id HW --version N [--component NAME]
@@ -272,6 +275,9 @@ int run(int argc, char** argv) {
         bundle::FullBundleOptions bo;
         if (o.has("chunk-size")) bo.chunk_size = to_u64(o.get("chunk-size"), "--chunk-size");
         bo.payload_kind = o.get("kind", "firmware");
+        const std::string format = o.get("format", "2");
+        if (format != "1" && format != "2") throw Error(ErrorKind::Config, "--format is 1 or 2");
+        bo.target_chunk_hashes = format == "2";
         auto info = bundle::build_full_bundle(o.need("image"), o.need("out"), bo);
         std::cout << info_json(info).dump(1) << std::endl;
         return 0;

@@ -371,7 +371,7 @@ TEST_CASE("the header is strict", "[bundle]") {
         CHECK(kind(good + " ") == ErrorKind::Malformed);                   // not canonical
         CHECK(kind("{\"x\":1," + good.substr(1)) == ErrorKind::Malformed); // unknown key
         std::string s = good;
-        s.replace(s.find("\"format\":1"), 10, "\"format\":2");
+        s.replace(s.find("\"format\":1"), 10, "\"format\":3");
         CHECK(kind(s) == ErrorKind::Malformed);
         s = good;
         s.replace(s.find("\"format\":1"), 10, "\"format\":-1");
@@ -652,7 +652,11 @@ TEST_CASE("the whole target is verified after writing", "[bundle]") {
     write_all_file(dir.file("target"), std::string(img.size(), '\0'));
 
     SECTION("target tampered between ops") {
-        build_full_bundle(dir.file("image"), dir.file("bundle"), small_chunks());
+        // Format 1 checks the whole-image hash, format 2 each chunk.
+        const bool chunked = GENERATE(false, true);
+        FullBundleOptions options = small_chunks();
+        options.target_chunk_hashes = chunked;
+        build_full_bundle(dir.file("image"), dir.file("bundle"), options);
         InstallOptions opts;
         opts.checkpoint_bytes = 0;
         opts.after_op_written = [&](size_t i) {
@@ -666,7 +670,8 @@ TEST_CASE("the whole target is verified after writing", "[bundle]") {
                       install(dir.file("bundle"), dir.file("target"), dir.file("j"), nullptr, opts);
                   },
                   &msg) == ErrorKind::HashMismatch);
-        CHECK_THAT(msg, Catch::Contains("target_sha256"));
+        CHECK_THAT(msg,
+                   Catch::Contains(chunked ? "bytes 0..262144 (chunk 0 of 1)" : "target_sha256"));
         // The journal does not claim success and a retry rewrites everything.
         InstallJournal j(dir.file("j"));
         REQUIRE(j.load());
@@ -725,6 +730,8 @@ TEST_CASE("a journal of another bundle is discarded", "[bundle]") {
 }
 
 TEST_CASE("an install killed at random points resumes to the exact image", "[bundle]") {
+    // Format 2 (per-chunk target hashes, 64 KiB) and format 1 (whole-image hash).
+    const bool chunked = GENERATE(true, false);
     TempDir dir;
     // A delta-style bundle so resume also exercises source reads: copy, patch, zstd, zero ops.
     const std::string src = pseudo_random_bytes(2 << 20, 71);
@@ -759,7 +766,7 @@ TEST_CASE("an install killed at random points resumes to the exact image", "[bun
         default: w.add_zero(65536); img += std::string(65536, '\0');
         }
     }
-    w.finish(sha256_hex(img));
+    w.finish(digest_image(img.data(), img.size(), chunked ? 65536 : 0));
 
     for (uint64_t seed = 1; seed <= 8; ++seed) {
         CAPTURE(seed);
