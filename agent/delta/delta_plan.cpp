@@ -1,9 +1,12 @@
 #include "agent/delta/delta_plan.h"
 
 #include "agent/common/error.h"
+#include "agent/delta/deflate_encode.h"
+#include "agent/delta/diff_choice.h"
 #include "agent/delta/diff_encode.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -56,40 +59,7 @@ EncodedOp encode_chunk(const SuffixArray& sa, const SuffixArray* filtered_sa, co
         op.src_extents = {{off, len}};
         return op;
     }
-    // Every Diff variant is matched, ranked by a quick zstd level, and only the variants close
-    // to the best estimate are compressed at the (slow) ultra level.
-    const bool try_filter =
-        filtered_sa && looks_like_arm64_code(nw + off, len, options.arm64_min_call_density);
-    std::vector<DiffStreams> variants;
-    for (int filter = 0; filter <= (try_filter ? 1 : 0); ++filter) {
-        for (uint64_t min_match : options.diff_min_matches) {
-            DiffEncodeOptions dopt;
-            dopt.min_match = min_match;
-            dopt.arm64_filter = filter == 1;
-            variants.push_back(
-                build_diff_streams(filter ? *filtered_sa : sa, nw + off, len, off, dopt));
-        }
-    }
-    // A variant the applier would refuse (empty blob) is never kept; with one variant there is
-    // nothing to rank.
-    std::vector<size_t> estimates(variants.size(), 0);
-    if (variants.size() > 1) {
-        for (size_t i = 0; i < variants.size(); ++i) {
-            size_t e = pack_diff(variants[i], options.rank_level).blob.size();
-            estimates[i] = e == 0 ? SIZE_MAX : e;
-        }
-    }
-    const size_t best_estimate =
-        estimates.empty() ? SIZE_MAX : *std::min_element(estimates.begin(), estimates.end());
-    EncodedDiff diff;
-    for (size_t i = 0; i < variants.size(); ++i) {
-        if (estimates[i] == SIZE_MAX || static_cast<double>(estimates[i]) >
-                                            static_cast<double>(best_estimate) * options.rank_slack)
-            continue;
-        EncodedDiff d = pack_diff(variants[i], options.diff_level, options.max_extents);
-        if (!d.blob.empty() && (diff.blob.empty() || d.blob.size() < diff.blob.size()))
-            diff = std::move(d);
-    }
+    EncodedDiff diff = best_diff(sa, filtered_sa, nw + off, len, off, 0, options);
     if (!diff.blob.empty()) {
         op.type = bundle::OpType::Diff;
         op.blob = std::move(diff.blob);
@@ -158,25 +128,64 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
         if (stats) {
             stats->ops[static_cast<int>(op.type)]++;
             stats->blob_bytes[static_cast<int>(op.type)] += op.blob.size();
+            if (op.deflate) {
+                stats->deflate_ops++;
+                stats->deflate_blob_bytes += op.blob.size();
+            }
         }
         if (options.verbose)
-            std::fprintf(stderr, "op @%llu len %llu: %s %zu bytes\n",
+            std::fprintf(stderr, "op @%llu len %llu: %s%s %zu bytes\n",
                          static_cast<unsigned long long>(op.dst_offset),
                          static_cast<unsigned long long>(op.dst_length), type_name(op.type),
-                         op.blob.size());
+                         op.deflate ? " (deflate)" : "", op.blob.size());
         sink(std::move(op));
     };
+    // Deflate streams of the new image get their own ops; plain ops cover the rest.
+    std::unique_ptr<DeflateEncoder> deflate;
+    if (options.deflate) {
+        deflate = std::make_unique<DeflateEncoder>(old_data, old_size, new_data, new_size, options);
+        if (options.verbose) {
+            const DeflateSummary& s = deflate->summary();
+            std::fprintf(stderr, "deflate: %zu streams (old image %zu), %zu described, %zu ops\n",
+                         s.new_streams, s.old_streams, s.paired, deflate->ops().size());
+        }
+    }
+    std::atomic<uint64_t> fallbacks{0};
+    size_t next_deflate = 0;
     while (next < new_size) {
-        uint64_t len = std::min(options.op_size, new_size - next);
-        uint64_t off = next;
-        pending.push_back(std::async(std::launch::async, [&, off, len] {
-            return encode_chunk(sa, filtered_sa.get(), new_data, off, len, options);
-        }));
-        next += len;
+        const DeflateOp* d = deflate && next_deflate < deflate->ops().size()
+                                 ? &deflate->ops()[next_deflate]
+                                 : nullptr;
+        if (d && d->dst_offset == next) {
+            const size_t index = next_deflate++;
+            pending.push_back(std::async(std::launch::async, [&, index, d] {
+                EncodedOp op = deflate->encode(index);
+                // A deflate blob that failed, or is no better than storing the bytes, gives way
+                // to the plain candidates.
+                if (op.blob.empty() ||
+                    op.blob.size() >=
+                        zstd_compress(new_data + d->dst_offset, d->dst_length, 3).size()) {
+                    fallbacks++;
+                    return encode_chunk(sa, filtered_sa.get(), new_data, d->dst_offset,
+                                        d->dst_length, options);
+                }
+                return op;
+            }));
+            next += d->dst_length;
+        } else {
+            const uint64_t limit = d ? d->dst_offset : new_size;
+            const uint64_t len = std::min(options.op_size, limit - next);
+            const uint64_t off = next;
+            pending.push_back(std::async(std::launch::async, [&, off, len] {
+                return encode_chunk(sa, filtered_sa.get(), new_data, off, len, options);
+            }));
+            next += len;
+        }
         if (pending.size() >= threads) drain_one();
     }
     while (!pending.empty())
         drain_one();
+    if (stats) stats->deflate_fallbacks = fallbacks;
 }
 
 } // namespace ota::delta

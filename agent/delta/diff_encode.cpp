@@ -193,11 +193,12 @@ DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, u
     diff.reserve(new_size);
     uint64_t& ctrl_count = out.ctrl_count;
     int64_t old_cursor = 0;
+    const int64_t origin = static_cast<int64_t>(options.old_origin);
     std::vector<bundle::Extent>& reads = out.reads;
 
     auto emit = [&](int64_t lastscan, int64_t lastpos, int64_t lenf, int64_t extra_len) {
         if (lenf == 0 && extra_len == 0) return;
-        int64_t seek = lenf > 0 ? lastpos - old_cursor : 0;
+        int64_t seek = lenf > 0 ? lastpos + origin - old_cursor : 0;
         format::put_varint(ctrl, format::zigzag_encode(seek));
         format::put_varint(ctrl, static_cast<uint64_t>(lenf));
         format::put_varint(ctrl, static_cast<uint64_t>(extra_len));
@@ -207,21 +208,23 @@ DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, u
         extra.append(reinterpret_cast<const char*>(nw + lastscan + lenf),
                      static_cast<size_t>(extra_len));
         if (lenf > 0) {
-            uint64_t start = static_cast<uint64_t>(lastpos);
+            uint64_t start = static_cast<uint64_t>(lastpos + origin);
             uint64_t end = start + static_cast<uint64_t>(lenf);
             if (options.arm64_filter) { // the applier reads whole words to filter them
                 start &= ~uint64_t{3};
-                end = std::min<uint64_t>((end + 3) & ~uint64_t{3}, sa.old_size());
+                end = std::min<uint64_t>((end + 3) & ~uint64_t{3},
+                                         sa.old_size() + options.old_origin);
             }
             reads.push_back({start, end - start});
-            old_cursor = lastpos + lenf;
+            old_cursor = lastpos + origin + lenf;
         }
     };
 
     const int64_t slack = static_cast<int64_t>(options.min_match);
     int64_t scan = 0, len = 0, pos = 0;
     int64_t lastscan = 0;
-    int64_t lastpos = std::min<int64_t>(static_cast<int64_t>(new_offset), oldsize);
+    // Where the op's bytes would sit in the old image if nothing had moved.
+    int64_t lastpos = std::clamp<int64_t>(static_cast<int64_t>(new_offset) - origin, 0, oldsize);
     int64_t lastoffset = lastpos;
     auto old_at = [&](int64_t i) { return i >= 0 && i < oldsize; };
     while (scan < newsize) {

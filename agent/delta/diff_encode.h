@@ -37,8 +37,11 @@ struct DiffEncodeOptions {
     // Shorter approximate matches cost more control bytes than they save.
     uint64_t min_match = 8;
     // Diff the ARM64-filtered images (diff_format.h): `sa` must then be built over the filtered
-    // old image (arm64_filtered_copy), and the blob is an "OTADIFF2" one.
+    // old image (arm64_filtered_copy, at base old_origin), and the blob is an "OTADIFF2" one.
     bool arm64_filter = false;
+    // Source position of the suffix array's first byte: the blob's reads are at old_origin +
+    // the position in `sa` (a multiple of 4 with arm64_filter, so whole words stay whole).
+    uint64_t old_origin = 0;
 };
 
 // A copy of data[0, size) (at image offset base) with the ARM64 branch filter applied.
