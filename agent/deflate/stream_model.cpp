@@ -91,6 +91,11 @@ uint64_t cut_u(const StreamModel& s, const Cut& c) {
 
 MatcherChoice choose_matcher(const StreamModel& s, size_t sample_tokens) {
     MatcherChoice best;
+    // Stored blocks have no parse to predict: a stream of only those needs no matcher.
+    bool compressed = false;
+    for (const auto& b : s.blocks)
+        compressed = compressed || b.header.type != BlockType::Stored;
+    if (!compressed) return best;
     best.mispredicted = UINT64_MAX;
     const size_t n = std::min(sample_tokens, s.items.size());
     const uint64_t u_end = n < s.items.size() ? s.item_u[n] : s.u.size();

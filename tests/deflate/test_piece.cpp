@@ -54,7 +54,7 @@ uint64_t check_pieces(const std::string& stream, std::vector<Cut> cuts,
 } // namespace
 
 TEST_CASE("a whole stream is one piece") {
-    const std::string data = sample_data(150000, 21);
+    const std::string data = sample_data(60000, 21);
     for (int level = 0; level <= 9; ++level) {
         INFO("level " << level);
         const uint64_t corrections = check_pieces(zlib_deflate(data, level), {});
@@ -99,7 +99,7 @@ TEST_CASE("without a matcher every token is listed, and it still rebuilds exactl
 }
 
 TEST_CASE("hostile piece descriptions are refused without reading outside their bytes") {
-    const std::string stream = zlib_deflate(sample_data(40000, 25), 9);
+    const std::string stream = zlib_deflate(sample_data(12000, 25), 9);
     const StreamModel m = model_stream(bytes_of(stream), stream.size(), 1ull << 30);
     const PieceDescription good =
         describe_piece(m, Cut{0, 5}, Cut{m.blocks.size(), 0}, choose_matcher(m));
@@ -120,14 +120,13 @@ TEST_CASE("hostile piece descriptions are refused without reading outside their 
         INFO("truncated to " << n);
         REQUIRE_THROWS_AS(attempt(good.description.substr(0, n)), Error);
     }
-    for (size_t i = 0; i < good.description.size(); ++i)
-        for (int bit : {0, 3, 7}) {
-            std::string bad = good.description;
-            bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
-            try {
-                attempt(bad);
-            } catch (const Error& e) {
-                REQUIRE(e.kind() == ErrorKind::Malformed);
-            }
+    for (size_t i = 0; i < good.description.size(); ++i) {
+        std::string bad = good.description;
+        bad[i] = static_cast<char>(bad[i] ^ (1 << (i % 8)));
+        try {
+            attempt(bad);
+        } catch (const Error& e) {
+            REQUIRE(e.kind() == ErrorKind::Malformed);
         }
+    }
 }

@@ -42,7 +42,7 @@ MatcherParams params(int level, int window_bits = 15, int mem_level = 8) {
 TEST_CASE("the matcher predicts zlib's parse at every level and window size") {
     // memLevel 8 is zlib's default, 9 its largest hash; the smallest ones (a 256-entry hash
     // table at memLevel 1) differ in a few places, which cost a correction each.
-    const std::string data = sample_data(120000, 11);
+    const std::string data = sample_data(60000, 11);
     for (int level = 1; level <= 9; ++level)
         for (int window : {9, 12, 15})
             for (int mem : {1, 8, 9}) {
