@@ -26,6 +26,9 @@ using deflate::StreamModel;
 constexpr uint64_t kMaxRawGap = 4096;
 // Decompressed bytes a piece needs at least to be worth its own op start (its lead-in is 32 KiB).
 constexpr uint64_t kMinPieceU = 64u << 10;
+// Regions of fewer compressed bytes stay in the plain ops: an op of their own costs more header
+// than describing them saves.
+constexpr uint64_t kMinRegion = 16u << 10;
 // Streams decompressing to more than this are left to the plain ops.
 constexpr uint64_t kMaxStreamU = 512ull << 20;
 
@@ -56,9 +59,12 @@ public:
         std::sort(keys_.begin(), keys_.end());
     }
 
-    // Median of (old position - new position) over the matches found in new[begin, end).
+    // The (old position - new position) that explains new[begin, end) best: the offsets of
+    // sampled strings found in the old bytes, and "not moved", each scored by how many sampled
+    // strings of the range sit at that offset in the old bytes. (A median of the offsets alone
+    // goes astray where most of the range is zeros or repeats found anywhere.)
     int64_t offset(const std::vector<uint8_t>& nw, uint64_t begin, uint64_t end) const {
-        std::vector<int64_t> offsets;
+        std::map<int64_t, unsigned> votes;
         for (uint64_t q = begin; q + kStride + kKey <= end; q += 16 * kStride) {
             for (uint64_t j = q; j < q + kStride; ++j) {
                 if (boring(nw.data() + j)) continue;
@@ -67,14 +73,33 @@ public:
                     std::lower_bound(keys_.begin(), keys_.end(), std::make_pair(h, uint64_t{0}));
                 if (it != keys_.end() && it->first == h &&
                     std::memcmp(old_.data() + it->second, nw.data() + j, kKey) == 0) {
-                    offsets.push_back(static_cast<int64_t>(it->second) - static_cast<int64_t>(j));
+                    votes[static_cast<int64_t>(it->second) - static_cast<int64_t>(j)]++;
                     break;
                 }
             }
         }
-        if (offsets.empty()) return 0;
-        std::nth_element(offsets.begin(), offsets.begin() + offsets.size() / 2, offsets.end());
-        return offsets[offsets.size() / 2];
+        std::vector<std::pair<unsigned, int64_t>> candidates;
+        for (const auto& [off, n] : votes)
+            candidates.push_back({n, off});
+        std::sort(candidates.rbegin(), candidates.rend());
+        candidates.resize(std::min<size_t>(candidates.size(), 4));
+        candidates.push_back({0, 0});
+        int64_t best = 0;
+        uint64_t best_score = 0;
+        for (const auto& c : candidates) {
+            uint64_t score = 0;
+            for (uint64_t q = begin; q + kKey <= end; q += 1024) {
+                const int64_t o = static_cast<int64_t>(q) + c.second;
+                if (o >= 0 && static_cast<uint64_t>(o) + kKey <= old_.size() &&
+                    std::memcmp(old_.data() + o, nw.data() + q, kKey) == 0)
+                    ++score;
+            }
+            if (score > best_score) {
+                best_score = score;
+                best = c.second;
+            }
+        }
+        return best;
     }
 
 private:
@@ -173,7 +198,9 @@ void DeflateEncoder::Impl::plan() {
         bool any_pair = false;
         for (size_t k = g; k < h; ++k)
             any_pair = any_pair || (news[k].pair >= 0 && news[k].model);
-        if (!any_pair) {
+        const uint64_t region_bytes =
+            news[h - 1].located.offset + news[h - 1].located.length - news[g].located.offset;
+        if (!any_pair || region_bytes < kMinRegion) {
             g = h;
             continue;
         }

@@ -44,22 +44,46 @@ std::string gather(const uint8_t* old, const std::vector<bundle::Extent>& extent
     return s;
 }
 
-EncodedOp encode_chunk(const SuffixArray& sa, const SuffixArray* filtered_sa, const uint8_t* nw,
-                       uint64_t off, uint64_t len, const DeltaOptions& options) {
-    const uint8_t* old = sa.old();
+// An op between the two encoding phases: final already (Zero, Copy, a deflate op), or its
+// plain Diff variants ranked and waiting for the filtered ones.
+struct StagedOp {
     EncodedOp op;
+    bool done = false;
+    std::vector<RankedVariant> plain;
+};
+
+// Phase one of an op, with the plain suffix array.
+StagedOp stage_plain(const SuffixArray& sa, const uint8_t* nw, uint64_t off, uint64_t len,
+                     const DeltaOptions& options) {
+    const uint8_t* old = sa.old();
+    StagedOp s;
+    EncodedOp& op = s.op;
     op.dst_offset = off;
     op.dst_length = len;
     if (all_zero(nw + off, len)) {
         op.type = bundle::OpType::Zero;
-        return op;
+        s.done = true;
+        return s;
     }
     if (off + len <= sa.old_size() && std::memcmp(old + off, nw + off, len) == 0) {
         op.type = bundle::OpType::Copy;
         op.src_extents = {{off, len}};
-        return op;
+        s.done = true;
+        return s;
     }
-    EncodedDiff diff = best_diff(sa, filtered_sa, nw + off, len, off, 0, options);
+    s.plain = rank_plain_variants(sa, nw + off, len, off, 0, options);
+    return s;
+}
+
+// Phase two: the filtered Diff variants (if any), the best Diff, and the zstd candidates when the
+// Diff is not clearly good.
+EncodedOp stage_finish(StagedOp&& staged, const SuffixArray* filtered_sa, const uint8_t* old,
+                       uint64_t old_size, const uint8_t* nw, const DeltaOptions& options) {
+    EncodedOp op = std::move(staged.op);
+    if (staged.done) return op;
+    const uint64_t off = op.dst_offset, len = op.dst_length;
+    EncodedDiff diff =
+        choose_diff(std::move(staged.plain), filtered_sa, nw + off, len, off, 0, options);
     if (!diff.blob.empty()) {
         op.type = bundle::OpType::Diff;
         op.blob = std::move(diff.blob);
@@ -81,8 +105,7 @@ EncodedOp encode_chunk(const SuffixArray& sa, const SuffixArray* filtered_sa, co
     std::vector<std::vector<bundle::Extent>> prefixes;
     if (prefix_len > 0 && prefix_len <= max_prefix) prefixes.push_back(diff.src_extents);
     uint64_t start = off > options.op_size / 2 ? off - options.op_size / 2 : 0;
-    if (start < sa.old_size())
-        prefixes.push_back({{start, std::min(max_prefix, sa.old_size() - start)}});
+    if (start < old_size) prefixes.push_back({{start, std::min(max_prefix, old_size - start)}});
     for (const auto& prefix_extents : prefixes) {
         std::string prefix = gather(old, prefix_extents);
         std::string zp =
@@ -97,6 +120,25 @@ EncodedOp encode_chunk(const SuffixArray& sa, const SuffixArray* filtered_sa, co
     return op;
 }
 
+// Runs work(0 .. count-1) on up to `threads` threads at a time and hands the results to
+// deliver() in index order.
+template <class Result>
+void run_in_order(size_t count, unsigned threads, const std::function<Result(size_t)>& work,
+                  const std::function<void(size_t, Result&&)>& deliver) {
+    std::deque<std::pair<size_t, std::future<Result>>> pending;
+    for (size_t i = 0; i < count; ++i) {
+        pending.emplace_back(i, std::async(std::launch::async, [&work, i] { return work(i); }));
+        if (pending.size() >= threads) {
+            deliver(pending.front().first, pending.front().second.get());
+            pending.pop_front();
+        }
+    }
+    while (!pending.empty()) {
+        deliver(pending.front().first, pending.front().second.get());
+        pending.pop_front();
+    }
+}
+
 } // namespace
 
 void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new_data,
@@ -105,26 +147,66 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
     if (options.op_size == 0 || options.op_size > bundle::kMaxOpOutput)
         throw Error(ErrorKind::Config, "delta op size must be between 1 byte and 64 MiB");
     auto t0 = std::chrono::steady_clock::now();
-    SuffixArray sa(old_data, old_size);
-    std::vector<uint8_t> filtered_old;
-    std::unique_ptr<SuffixArray> filtered_sa;
-    if (options.arm64_min_call_density > 0 &&
-        looks_like_arm64_code(old_data, old_size, options.arm64_min_call_density)) {
-        filtered_old = arm64_filtered_copy(old_data, old_size, 0);
-        filtered_sa = std::make_unique<SuffixArray>(filtered_old.data(), old_size);
-    }
+    auto sa = std::make_unique<SuffixArray>(old_data, old_size);
+    // ARM64 code is also matched between the filtered images, over a second suffix array. The
+    // two are never held at once: every op first gets its plain variants ranked, then the plain
+    // suffix array is freed and the filtered one built (peak memory: one suffix array, 4 bytes
+    // per old byte, plus the filtered copy of the old image).
+    const bool filter = options.arm64_min_call_density > 0 &&
+                        looks_like_arm64_code(old_data, old_size, options.arm64_min_call_density);
     if (options.verbose)
         std::fprintf(stderr, "suffix array over %llu bytes: %.1f s\n",
                      static_cast<unsigned long long>(old_size),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-
     const unsigned threads = std::max(
         1u, options.threads ? options.threads : std::min(std::thread::hardware_concurrency(), 16u));
-    std::deque<std::future<EncodedOp>> pending;
-    uint64_t next = 0;
-    auto drain_one = [&] {
-        EncodedOp op = pending.front().get();
-        pending.pop_front();
+
+    // Deflate streams of the new image get their own ops; plain ops cover the rest.
+    std::unique_ptr<DeflateEncoder> deflate;
+    if (options.deflate) {
+        deflate = std::make_unique<DeflateEncoder>(old_data, old_size, new_data, new_size, options);
+        if (options.verbose) {
+            const DeflateSummary& s = deflate->summary();
+            std::fprintf(stderr, "deflate: %zu streams (old image %zu), %zu described, %zu ops\n",
+                         s.new_streams, s.old_streams, s.paired, deflate->ops().size());
+        }
+    }
+    struct Job {
+        uint64_t off, len;
+        size_t deflate_op; // SIZE_MAX: a plain op
+    };
+    std::vector<Job> jobs;
+    for (uint64_t next = 0, d = 0; next < new_size;) {
+        const DeflateOp* op = deflate && d < deflate->ops().size() ? &deflate->ops()[d] : nullptr;
+        if (op && op->dst_offset == next) {
+            jobs.push_back({next, op->dst_length, d++});
+            next += op->dst_length;
+        } else {
+            const uint64_t limit = op ? op->dst_offset : new_size;
+            const uint64_t len = std::min(options.op_size, limit - next);
+            jobs.push_back({next, len, SIZE_MAX});
+            next += len;
+        }
+    }
+
+    std::atomic<uint64_t> fallbacks{0};
+    auto first_phase = [&](size_t i) {
+        const Job& j = jobs[i];
+        if (j.deflate_op != SIZE_MAX) {
+            StagedOp s;
+            s.op = deflate->encode(j.deflate_op);
+            // A deflate blob that failed, or is no better than storing the bytes, gives way to
+            // the plain candidates.
+            if (!s.op.blob.empty() &&
+                s.op.blob.size() < zstd_compress(new_data + j.off, j.len, 3).size()) {
+                s.done = true;
+                return s;
+            }
+            fallbacks++;
+        }
+        return stage_plain(*sa, new_data, j.off, j.len, options);
+    };
+    auto emit = [&](size_t, EncodedOp&& op) {
         if (stats) {
             stats->ops[static_cast<int>(op.type)]++;
             stats->blob_bytes[static_cast<int>(op.type)] += op.blob.size();
@@ -140,51 +222,35 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
                          op.deflate ? " (deflate)" : "", op.blob.size());
         sink(std::move(op));
     };
-    // Deflate streams of the new image get their own ops; plain ops cover the rest.
-    std::unique_ptr<DeflateEncoder> deflate;
-    if (options.deflate) {
-        deflate = std::make_unique<DeflateEncoder>(old_data, old_size, new_data, new_size, options);
-        if (options.verbose) {
-            const DeflateSummary& s = deflate->summary();
-            std::fprintf(stderr, "deflate: %zu streams (old image %zu), %zu described, %zu ops\n",
-                         s.new_streams, s.old_streams, s.paired, deflate->ops().size());
-        }
+
+    if (!filter) {
+        run_in_order<EncodedOp>(
+            jobs.size(), threads,
+            [&](size_t i) {
+                return stage_finish(first_phase(i), nullptr, old_data, old_size, new_data, options);
+            },
+            emit);
+    } else {
+        std::vector<StagedOp> staged(jobs.size());
+        run_in_order<StagedOp>(jobs.size(), threads, first_phase,
+                               [&](size_t i, StagedOp&& s) { staged[i] = std::move(s); });
+        sa.reset();
+        deflate.reset();
+        t0 = std::chrono::steady_clock::now();
+        std::vector<uint8_t> filtered_old = arm64_filtered_copy(old_data, old_size, 0);
+        SuffixArray filtered_sa(filtered_old.data(), old_size);
+        if (options.verbose)
+            std::fprintf(
+                stderr, "filtered suffix array: %.1f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        run_in_order<EncodedOp>(
+            jobs.size(), threads,
+            [&](size_t i) {
+                return stage_finish(std::move(staged[i]), &filtered_sa, old_data, old_size,
+                                    new_data, options);
+            },
+            emit);
     }
-    std::atomic<uint64_t> fallbacks{0};
-    size_t next_deflate = 0;
-    while (next < new_size) {
-        const DeflateOp* d = deflate && next_deflate < deflate->ops().size()
-                                 ? &deflate->ops()[next_deflate]
-                                 : nullptr;
-        if (d && d->dst_offset == next) {
-            const size_t index = next_deflate++;
-            pending.push_back(std::async(std::launch::async, [&, index, d] {
-                EncodedOp op = deflate->encode(index);
-                // A deflate blob that failed, or is no better than storing the bytes, gives way
-                // to the plain candidates.
-                if (op.blob.empty() ||
-                    op.blob.size() >=
-                        zstd_compress(new_data + d->dst_offset, d->dst_length, 3).size()) {
-                    fallbacks++;
-                    return encode_chunk(sa, filtered_sa.get(), new_data, d->dst_offset,
-                                        d->dst_length, options);
-                }
-                return op;
-            }));
-            next += d->dst_length;
-        } else {
-            const uint64_t limit = d ? d->dst_offset : new_size;
-            const uint64_t len = std::min(options.op_size, limit - next);
-            const uint64_t off = next;
-            pending.push_back(std::async(std::launch::async, [&, off, len] {
-                return encode_chunk(sa, filtered_sa.get(), new_data, off, len, options);
-            }));
-            next += len;
-        }
-        if (pending.size() >= threads) drain_one();
-    }
-    while (!pending.empty())
-        drain_one();
     if (stats) stats->deflate_fallbacks = fallbacks;
 }
 

@@ -80,6 +80,9 @@ DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, u
 // would refuse it (too many control entries for the output).
 EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_extents = 16);
 
+// The streams of a packed Diff blob back (reads as given: the blob does not hold them).
+DiffStreams unpack_diff(const std::string& blob, std::vector<bundle::Extent> reads);
+
 // build_diff_streams + pack_diff at options.zstd_level.
 EncodedDiff encode_diff(const SuffixArray& sa, const uint8_t* new_data, uint64_t new_size,
                         uint64_t new_offset, const DiffEncodeOptions& options,

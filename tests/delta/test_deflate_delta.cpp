@@ -230,7 +230,8 @@ TEST_CASE("a corrupted deflate op is refused with nothing written from it on") {
     }
     const std::string target = read_all(dir.file("target"));
     REQUIRE(target.substr(0, op.dst_offset) == im.new_image.substr(0, op.dst_offset));
-    REQUIRE(target.substr(op.dst_offset) == std::string(im.new_image.size() - op.dst_offset, '\x77'));
+    REQUIRE(target.substr(op.dst_offset) ==
+            std::string(im.new_image.size() - op.dst_offset, '\x77'));
 }
 
 TEST_CASE("a deflate op reads the source only inside its extents") {
@@ -258,9 +259,9 @@ TEST_CASE("a deflate op reads the source only inside its extents") {
         source.reads.clear();
         std::vector<bundle::Extent> narrow = op.src_extents;
         narrow.back().length -= 1;
-        REQUIRE_THROWS_AS(delta::apply_diff(blob.data(), blob.size(), source, narrow, out.data(),
-                                            out.size()),
-                          Error);
+        REQUIRE_THROWS_AS(
+            delta::apply_diff(blob.data(), blob.size(), source, narrow, out.data(), out.size()),
+            Error);
         REQUIRE(source.reads.empty());
         ++checked;
     }
@@ -272,8 +273,8 @@ TEST_CASE("an install with deflate ops killed after any op resumes to the exact 
     const Images im = deflate_images();
     write_all_file(dir.file("old"), im.old_image);
     write_all_file(dir.file("new"), im.new_image);
-    const auto info =
-        delta::build_delta_bundle(dir.file("old"), dir.file("new"), dir.file("bundle"), small_ops());
+    const auto info = delta::build_delta_bundle(dir.file("old"), dir.file("new"),
+                                                dir.file("bundle"), small_ops());
     const size_t ops = info.header.operations.size();
     for (size_t kill_at = 0; kill_at < ops; kill_at += std::max<size_t>(1, ops / 3)) {
         INFO("killed after op " << kill_at);
