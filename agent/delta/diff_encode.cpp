@@ -38,7 +38,7 @@ uint64_t match_length(const uint8_t* a, uint64_t alen, const uint8_t* b, uint64_
 
 template <typename Index>
 uint64_t search(const Index* sa, const uint8_t* old, uint64_t n, const uint8_t* needle,
-                uint64_t len, uint64_t* pos) {
+                uint64_t len, uint64_t* pos, uint64_t& compared) {
     if (n == 0 || len == 0) {
         *pos = 0;
         return 0;
@@ -51,8 +51,10 @@ uint64_t search(const Index* sa, const uint8_t* old, uint64_t n, const uint8_t* 
     auto suffix = [&](uint64_t i) { return static_cast<uint64_t>(sa[i]); };
     // Common prefix of suffix s and the needle, over the bytes memcmp would compare.
     auto lcp_from = [&](uint64_t s, uint64_t from) {
-        return from + match_length(old + s + from, std::min(n - s, len) - from, needle + from,
-                                   std::min(n - s, len) - from);
+        const uint64_t m = match_length(old + s + from, std::min(n - s, len) - from, needle + from,
+                                        std::min(n - s, len) - from);
+        compared += m + 1;
+        return from + m;
     };
     uint64_t lo = 0, hi = n - 1;
     uint64_t lcp_lo = lcp_from(suffix(lo), 0), lcp_hi = lcp_from(suffix(hi), 0);
@@ -72,6 +74,7 @@ uint64_t search(const Index* sa, const uint8_t* old, uint64_t n, const uint8_t* 
     const uint64_t slo = suffix(lo), shi = suffix(hi);
     const uint64_t x = match_length(old + slo, n - slo, needle, len);
     const uint64_t y = match_length(old + shi, n - shi, needle, len);
+    compared += x + y + 2;
     *pos = x >= y ? slo : shi;
     return std::max(x, y);
 }
@@ -100,13 +103,17 @@ SuffixArray::SuffixArray(const uint8_t* old, uint64_t old_size)
 
 SuffixArray::~SuffixArray() = default;
 
-uint64_t SuffixArray::longest_match(const uint8_t* needle, uint64_t len, uint64_t* pos) const {
-    if (impl_->sa64) return search(impl_->sa64.get(), old_, old_size_, needle, len, pos);
-    if (!impl_->sa32) {
-        *pos = 0;
-        return 0;
-    }
-    return search(impl_->sa32.get(), old_, old_size_, needle, len, pos);
+uint64_t SuffixArray::longest_match(const uint8_t* needle, uint64_t len, uint64_t* pos,
+                                    uint64_t* compared) const {
+    uint64_t work = 0;
+    uint64_t found = 0;
+    *pos = 0;
+    if (impl_->sa64)
+        found = search(impl_->sa64.get(), old_, old_size_, needle, len, pos, work);
+    else if (impl_->sa32)
+        found = search(impl_->sa32.get(), old_, old_size_, needle, len, pos, work);
+    if (compared) *compared += work;
+    return found;
 }
 
 std::vector<bundle::Extent> coalesce_extents(std::vector<bundle::Extent> extents,
@@ -311,6 +318,7 @@ DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, u
                     old + scan + lastoffset, static_cast<uint64_t>(oldsize - (scan + lastoffset)),
                     nw + scan,
                     std::min<uint64_t>(new_size - static_cast<uint64_t>(scan), kMaxCompare)));
+                out.compared += static_cast<uint64_t>(run) + 1;
                 if (run >= kMinAlignedRun) {
                     len = run;
                     pos = scan + lastoffset;
@@ -319,7 +327,8 @@ DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, u
                 }
             }
             uint64_t p = 0;
-            len = static_cast<int64_t>(sa.longest_match(nw + scan, new_size - scan, &p));
+            len = static_cast<int64_t>(
+                sa.longest_match(nw + scan, new_size - scan, &p, &out.compared));
             pos = static_cast<int64_t>(p);
             for (; scsc < scan + len; ++scsc)
                 if (old_at(scsc + lastoffset) && old[scsc + lastoffset] == nw[scsc]) ++oldscore;

@@ -22,8 +22,9 @@ public:
     const uint8_t* old() const { return old_; }
     uint64_t old_size() const { return old_size_; }
     // Longest prefix of needle[0, len) that occurs in old, capped at max_match; returns its length
-    // and sets *pos to one place where it occurs.
-    uint64_t longest_match(const uint8_t* needle, uint64_t len, uint64_t* pos) const;
+    // and sets *pos to one place where it occurs. Adds the bytes it compared to *compared.
+    uint64_t longest_match(const uint8_t* needle, uint64_t len, uint64_t* pos,
+                           uint64_t* compared = nullptr) const;
 
 private:
     struct Impl;
@@ -69,6 +70,7 @@ struct DiffStreams {
     uint64_t new_offset = 0;
     bool arm64_filter = false;
     std::vector<bundle::Extent> reads; // old ranges read, in control order
+    uint64_t compared = 0;             // bytes the matcher compared: its work, for tests
 };
 
 // Matching only: the streams of new_data (one operation's output) against the whole old image.
