@@ -32,6 +32,23 @@ constexpr uint64_t kMinRegion = 16u << 10;
 // Streams decompressing to more than this are left to the plain ops.
 constexpr uint64_t kMaxStreamU = 512ull << 20;
 
+// Old streams decompressing to more than this in total are paired by name only.
+constexpr uint64_t kMaxOldStreamsU = 1ull << 30;
+
+uint64_t bytes_hash(const uint8_t* p, uint64_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (uint64_t i = 0; i < n; ++i)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+// Runs of one byte value (zero padding) are found everywhere: useless to align or pair by.
+bool uniform(const uint8_t* p, uint64_t n) {
+    for (uint64_t i = 1; i < n; ++i)
+        if (p[i] != p[0]) return false;
+    return true;
+}
+
 // The decompressed bytes of a raw deflate stream, exactly as the applier gets them (zlib).
 std::optional<std::vector<uint8_t>> inflate_all(const uint8_t* data, uint64_t size,
                                                 uint64_t u_size) {
@@ -55,7 +72,8 @@ class Aligner {
 public:
     explicit Aligner(const std::vector<uint8_t>& old) : old_(old) {
         for (uint64_t p = 0; p + kKey <= old.size(); p += kStride)
-            if (!boring(old.data() + p)) keys_.push_back({hash(old.data() + p), p});
+            if (!uniform(old.data() + p, kKey))
+                keys_.push_back({bytes_hash(old.data() + p, kKey), p});
         std::sort(keys_.begin(), keys_.end());
     }
 
@@ -67,8 +85,8 @@ public:
         std::map<int64_t, unsigned> votes;
         for (uint64_t q = begin; q + kStride + kKey <= end; q += 16 * kStride) {
             for (uint64_t j = q; j < q + kStride; ++j) {
-                if (boring(nw.data() + j)) continue;
-                const uint64_t h = hash(nw.data() + j);
+                if (uniform(nw.data() + j, kKey)) continue;
+                const uint64_t h = bytes_hash(nw.data() + j, kKey);
                 auto it =
                     std::lower_bound(keys_.begin(), keys_.end(), std::make_pair(h, uint64_t{0}));
                 if (it != keys_.end() && it->first == h &&
@@ -104,18 +122,6 @@ public:
 
 private:
     static constexpr uint64_t kKey = 32, kStride = 32;
-    static uint64_t hash(const uint8_t* p) {
-        uint64_t h = 1469598103934665603ull;
-        for (uint64_t i = 0; i < kKey; ++i)
-            h = (h ^ p[i]) * 1099511628211ull;
-        return h;
-    }
-    // Runs of one byte value (zero padding) match everywhere: useless for alignment.
-    static bool boring(const uint8_t* p) {
-        for (uint64_t i = 1; i < kKey; ++i)
-            if (p[i] != p[0]) return false;
-        return true;
-    }
     const std::vector<uint8_t>& old_;
     std::vector<std::pair<uint64_t, uint64_t>> keys_;
 };
@@ -124,7 +130,8 @@ struct NewStream {
     deflate::LocatedStream located;
     std::optional<StreamModel> model;
     deflate::MatcherChoice matcher;
-    int pair = -1; // index into old streams
+    int pair = -1;          // index into old streams
+    bool unchanged = false; // the same compressed bytes are in the old image
 };
 
 struct OldStream {
@@ -153,6 +160,22 @@ struct DeflateEncoder::Impl {
 };
 
 void DeflateEncoder::Impl::pair_streams() {
+    // Streams whose compressed bytes are in the old image as they are: the plain ops copy them.
+    std::map<std::pair<uint64_t, uint64_t>, std::vector<size_t>> old_by_hash;
+    for (size_t j = 0; j < olds.size(); ++j)
+        old_by_hash[{olds[j].located.length,
+                     bytes_hash(old + olds[j].located.offset, olds[j].located.length)}]
+            .push_back(j);
+    for (auto& s : news) {
+        auto it = old_by_hash.find(
+            {s.located.length, bytes_hash(nw + s.located.offset, s.located.length)});
+        if (it == old_by_hash.end()) continue;
+        for (size_t j : it->second)
+            if (std::memcmp(old + olds[j].located.offset, nw + s.located.offset,
+                            s.located.length) == 0)
+                s.unchanged = true;
+    }
+    // The same member name (zip, gzip FNAME), when it is unique in the old image.
     std::map<std::string, int> old_by_name;
     for (size_t j = 0; j < olds.size(); ++j) {
         const std::string& n = olds[j].located.name;
@@ -160,27 +183,52 @@ void DeflateEncoder::Impl::pair_streams() {
         auto [it, inserted] = old_by_name.emplace(n, static_cast<int>(j));
         if (!inserted) it->second = -1; // ambiguous
     }
-    std::vector<bool> used(olds.size(), false);
     for (auto& s : news) {
+        if (s.unchanged || s.located.name.empty()) continue;
         auto it = old_by_name.find(s.located.name);
-        if (!s.located.name.empty() && it != old_by_name.end() && it->second >= 0) {
-            s.pair = it->second;
-            used[static_cast<size_t>(it->second)] = true;
-        }
+        if (it != old_by_name.end() && it->second >= 0) s.pair = it->second;
     }
-    // The rest in order, when their sizes are within 4x of each other.
-    size_t j = 0;
+    // Else the old stream most of whose sampled strings the new one's decompressed bytes contain.
+    uint64_t total = 0;
+    for (auto& o : olds)
+        total += o.located.u_size;
+    if (total > kMaxOldStreamsU) return;
+    std::vector<std::pair<uint64_t, uint32_t>> keys; // (hash of 32 bytes, old stream)
+    for (size_t j = 0; j < olds.size(); ++j) {
+        auto u = inflate_all(old + olds[j].located.offset, olds[j].located.length,
+                             olds[j].located.u_size);
+        if (!u) continue;
+        olds[j].u = std::move(*u);
+        for (uint64_t p = 0; p + 32 <= olds[j].u.size(); p += 64)
+            if (!uniform(olds[j].u.data() + p, 32))
+                keys.push_back({bytes_hash(olds[j].u.data() + p, 32), static_cast<uint32_t>(j)});
+    }
+    std::sort(keys.begin(), keys.end());
     for (auto& s : news) {
-        if (s.pair >= 0) continue;
-        while (j < olds.size() && used[j])
-            ++j;
-        if (j == olds.size()) break;
-        const uint64_t a = s.located.u_size, b = olds[j].located.u_size;
-        if (a <= 4 * b && b <= 4 * a) {
-            s.pair = static_cast<int>(j);
-            used[j] = true;
-            ++j;
-        }
+        if (s.unchanged || s.pair >= 0) continue;
+        auto u = inflate_all(nw + s.located.offset, s.located.length, s.located.u_size);
+        if (!u || u->size() < 64) continue;
+        std::map<uint32_t, unsigned> votes;
+        unsigned samples = 0;
+        const uint64_t step = std::max<uint64_t>(64, u->size() / 64);
+        for (uint64_t q = 0; q + 64 + 32 <= u->size(); q += step, ++samples)
+            for (uint64_t p = q; p < q + 64; ++p) {
+                if (uniform(u->data() + p, 32)) continue;
+                const uint64_t h = bytes_hash(u->data() + p, 32);
+                auto it =
+                    std::lower_bound(keys.begin(), keys.end(), std::make_pair(h, uint32_t{0}));
+                if (it != keys.end() && it->first == h) {
+                    votes[it->second]++;
+                    break;
+                }
+            }
+        unsigned best = 0;
+        for (const auto& [j, n] : votes)
+            if (n > best) {
+                best = n;
+                s.pair = static_cast<int>(j);
+            }
+        if (best < std::max(2u, samples / 5)) s.pair = -1; // too little in common
     }
 }
 
@@ -189,9 +237,14 @@ void DeflateEncoder::Impl::plan() {
     const uint64_t out_budget = options.op_size;
     size_t g = 0;
     while (g < news.size()) {
-        // A region: streams with small gaps between them, at least one with an old counterpart.
+        // A region: changed streams with small gaps between them, at least one with an old
+        // counterpart. Unchanged streams are left to the plain ops (they copy them).
+        if (news[g].unchanged) {
+            ++g;
+            continue;
+        }
         size_t h = g + 1;
-        while (h < news.size() &&
+        while (h < news.size() && !news[h].unchanged &&
                news[h].located.offset - (news[h - 1].located.offset + news[h - 1].located.length) <=
                    kMaxRawGap)
             ++h;
@@ -440,7 +493,7 @@ DeflateEncoder::DeflateEncoder(const uint8_t* old_image, uint64_t old_size,
     deflate::LocateOptions lo;
     lo.max_u_size = kMaxStreamU;
     for (auto& s : deflate::locate_deflate_streams(new_image, new_size, lo))
-        d.news.push_back({s, std::nullopt, {}, -1});
+        d.news.push_back({s, std::nullopt, {}, -1, false});
     for (auto& s : deflate::locate_deflate_streams(old_image, old_size, lo))
         d.olds.push_back({s, {}, nullptr});
     d.summary.new_streams = d.news.size();
@@ -460,11 +513,16 @@ DeflateEncoder::DeflateEncoder(const uint8_t* old_image, uint64_t old_size,
         needed[static_cast<size_t>(s.pair)] = true;
     }
     for (size_t j = 0; j < d.olds.size(); ++j) {
-        if (!needed[j]) continue;
         auto& o = d.olds[j];
-        auto u = inflate_all(old_image + o.located.offset, o.located.length, o.located.u_size);
-        if (!u) continue;
-        o.u = std::move(*u);
+        if (!needed[j]) {
+            std::vector<uint8_t>().swap(o.u);
+            continue;
+        }
+        if (o.u.empty()) {
+            auto u = inflate_all(old_image + o.located.offset, o.located.length, o.located.u_size);
+            if (!u) continue;
+            o.u = std::move(*u);
+        }
         o.aligner = std::make_unique<Aligner>(o.u);
     }
     for (auto& s : d.news) {

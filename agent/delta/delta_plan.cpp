@@ -120,6 +120,26 @@ EncodedOp stage_finish(StagedOp&& staged, const SuffixArray* filtered_sa, const 
     return op;
 }
 
+// Whether most of data[0, size) is found in the old image in runs of 32 bytes or more (judged on
+// 32 sampled positions): then the plain Diff may cost little.
+bool mostly_in(const SuffixArray& sa, const uint8_t* data, uint64_t size) {
+    if (size < 64) return true;
+    unsigned found = 0;
+    for (uint64_t i = 0; i < 32; ++i) {
+        const uint64_t at = (size - 32) * i / 32;
+        uint64_t pos = 0;
+        if (sa.longest_match(data + at, 32, &pos) >= 32) ++found;
+    }
+    return found >= 8;
+}
+
+uint64_t smallest_estimate(const StagedOp& s) {
+    uint64_t best = UINT64_MAX;
+    for (const auto& v : s.plain)
+        if (!v.packed.empty()) best = std::min<uint64_t>(best, v.packed.size());
+    return best;
+}
+
 // Runs work(0 .. count-1) on up to `threads` threads at a time and hands the results to
 // deliver() in index order.
 template <class Result>
@@ -195,14 +215,17 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
         if (j.deflate_op != SIZE_MAX) {
             StagedOp s;
             s.op = deflate->encode(j.deflate_op);
+            s.done = true;
             // A deflate blob that failed, or is no better than storing the bytes, gives way to
-            // the plain candidates.
-            if (!s.op.blob.empty() &&
-                s.op.blob.size() < zstd_compress(new_data + j.off, j.len, 3).size()) {
-                s.done = true;
-                return s;
-            }
+            // the plain candidates; so does one the plain Diff beats, which can happen where
+            // most compressed bytes are still in the old image.
+            const bool usable = !s.op.blob.empty() &&
+                                s.op.blob.size() < zstd_compress(new_data + j.off, j.len, 3).size();
+            if (usable && !mostly_in(*sa, new_data + j.off, j.len)) return s;
+            StagedOp plain = stage_plain(*sa, new_data, j.off, j.len, options);
+            if (usable && !plain.done && s.op.blob.size() < smallest_estimate(plain)) return s;
             fallbacks++;
+            return plain;
         }
         return stage_plain(*sa, new_data, j.off, j.len, options);
     };
