@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
     libmbedtls-dev libcurl4-openssl-dev nlohmann-json3-dev libzstd-dev zlib1g-dev catch2
     libdivsufsort-dev nginx-light libubootenv-tool u-boot-tools faketime zstd bsdiff xdelta3
-    openssl curl time clang-format)
+    openssl curl time clang-format p7zip-full zip)
 cross=0
 qemu=0
 for arg in "$@"; do

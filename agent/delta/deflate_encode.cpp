@@ -439,7 +439,7 @@ EncodedOp DeflateEncoder::Impl::encode_op(const DeflateOp& op) const {
     std::vector<uint8_t> filtered;
     std::unique_ptr<SuffixArray> filtered_sa;
     if (options.arm64_min_call_density > 0 && !src.empty() &&
-        looks_like_arm64_code(src.data(), src.size(), options.arm64_min_call_density)) {
+        looks_like_arm64_code(src.data(), src.size(), options.arm64_min_call_density, origin)) {
         filtered = arm64_filtered_copy(src.data(), src.size(), origin);
         filtered_sa = std::make_unique<SuffixArray>(filtered.data(), filtered.size());
     }

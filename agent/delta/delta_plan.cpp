@@ -187,8 +187,12 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
         deflate = std::make_unique<DeflateEncoder>(old_data, old_size, new_data, new_size, options);
         if (options.verbose) {
             const DeflateSummary& s = deflate->summary();
-            std::fprintf(stderr, "deflate: %zu streams (old image %zu), %zu described, %zu ops\n",
-                         s.new_streams, s.old_streams, s.paired, deflate->ops().size());
+            std::fprintf(stderr,
+                         "deflate: %zu streams (old image %zu), %zu described, %zu ops; matcher "
+                         "wrong on %llu of %llu sampled tokens\n",
+                         s.new_streams, s.old_streams, s.paired, deflate->ops().size(),
+                         static_cast<unsigned long long>(s.mispredicted),
+                         static_cast<unsigned long long>(s.tokens));
         }
     }
     struct Job {

@@ -28,7 +28,7 @@ EncodedDiff choose_diff(std::vector<RankedVariant> plain, const SuffixArray* fil
     // Every variant is ranked by its size at a quick zstd level, and only the variants close to
     // the best estimate are compressed at the (slow) ultra level.
     std::vector<DiffStreams> filtered;
-    if (filtered_sa && looks_like_arm64_code(data, size, options.arm64_min_call_density)) {
+    if (filtered_sa && looks_like_arm64_code(data, size, options.arm64_min_call_density, offset)) {
         for (uint64_t min_match : options.diff_min_matches) {
             DiffEncodeOptions dopt;
             dopt.min_match = min_match;

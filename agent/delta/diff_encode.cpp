@@ -230,19 +230,21 @@ std::vector<uint8_t> arm64_filtered_copy(const uint8_t* data, uint64_t size, uin
     return out;
 }
 
-double arm64_call_density(const uint8_t* data, uint64_t size) {
-    if (size < 4) return 0;
-    uint64_t calls = 0;
-    for (uint64_t i = 0; i + 4 <= size; i += 4)
+double arm64_call_density(const uint8_t* data, uint64_t size, uint64_t base) {
+    const uint64_t skip = (4 - base % 4) % 4;
+    if (size < skip + 4) return 0;
+    uint64_t calls = 0, words = 0;
+    for (uint64_t i = skip; i + 4 <= size; i += 4, ++words)
         if ((data[i + 3] & 0xFC) == 0x94) ++calls;
-    return static_cast<double>(calls) / static_cast<double>(size / 4);
+    return static_cast<double>(calls) / static_cast<double>(words);
 }
 
-bool looks_like_arm64_code(const uint8_t* data, uint64_t size, double min_call_density) {
+bool looks_like_arm64_code(const uint8_t* data, uint64_t size, double min_call_density,
+                           uint64_t base) {
     constexpr uint32_t kRet = 0xd65f03c0; // RET (x30), little endian
-    if (size < 4 || arm64_call_density(data, size) < min_call_density) return false;
+    if (arm64_call_density(data, size, base) < min_call_density || size < 4) return false;
     uint64_t returns = 0;
-    for (uint64_t i = 0; i + 4 <= size; i += 4) {
+    for (uint64_t i = (4 - base % 4) % 4; i + 4 <= size; i += 4) {
         uint32_t w = static_cast<uint32_t>(data[i]) | static_cast<uint32_t>(data[i + 1]) << 8 |
                      static_cast<uint32_t>(data[i + 2]) << 16 |
                      static_cast<uint32_t>(data[i + 3]) << 24;

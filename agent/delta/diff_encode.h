@@ -49,13 +49,14 @@ struct DiffEncodeOptions {
 std::vector<uint8_t> arm64_filtered_copy(const uint8_t* data, uint64_t size, uint64_t base);
 
 // Fraction of 4-aligned words that are BL instructions: about 1/64 in random data, several times
-// more in ARM64 code.
-double arm64_call_density(const uint8_t* data, uint64_t size);
+// more in ARM64 code. `base` is data's offset in its image: words are aligned in the image.
+double arm64_call_density(const uint8_t* data, uint64_t size, uint64_t base = 0);
 
 // Whether data looks like ARM64 code worth the branch filter: BL density of at least
 // min_call_density, and plain RET instructions at least every 2048 words. Float weights can have
 // as many BL look-alikes as code (a model file measured 3.8 %), but never the exact RET word.
-bool looks_like_arm64_code(const uint8_t* data, uint64_t size, double min_call_density);
+bool looks_like_arm64_code(const uint8_t* data, uint64_t size, double min_call_density,
+                           uint64_t base = 0);
 
 struct EncodedDiff {
     std::string blob;                        // the Diff blob (diff_format.h)
