@@ -200,7 +200,8 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
         size_t deflate_op; // SIZE_MAX: a plain op
     };
     std::vector<Job> jobs;
-    for (uint64_t next = 0, d = 0; next < new_size;) {
+    size_t d = 0;
+    for (uint64_t next = 0; next < new_size;) {
         const DeflateOp* op = deflate && d < deflate->ops().size() ? &deflate->ops()[d] : nullptr;
         if (op && op->dst_offset == next) {
             jobs.push_back({next, op->dst_length, d++});
