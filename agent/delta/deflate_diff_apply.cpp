@@ -102,6 +102,9 @@ void apply_deflate_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice&
             s.u_begin = in.varint();
             s.u_end = in.varint();
             if (s.u_begin >= s.u_end) malformed("empty source range");
+            // Deflate expands at most 1032:1: a range past that cannot exist (and would only
+            // burn time decompressing).
+            if (s.u_end / 1032 > s.length) malformed("source range beyond its stream");
         } else {
             s.u_begin = 0;
             s.u_end = s.length;
