@@ -106,6 +106,7 @@ inline ParsedTokens parse_tokens(const std::string& stream) {
             r.tokens.push_back({});
         }
         void match(const deflate::Match& m, uint64_t) override {
+            if (m.distance > r.u.size()) throw std::runtime_error("distance too far back");
             const size_t from = r.u.size() - m.distance;
             for (unsigned i = 0; i < m.length; ++i)
                 r.u.push_back(r.u[from + i]);

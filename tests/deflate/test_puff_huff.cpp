@@ -38,6 +38,8 @@ std::string rewrite(const std::string& stream, std::string* u = nullptr, size_t*
             w.literal(b);
         }
         void match(const Match& m, uint64_t) override {
+            // puff does not check distances against the output (it keeps none): its users do.
+            if (m.distance > u.size()) throw Error(ErrorKind::Malformed, "distance too far back");
             const size_t from = u.size() - m.distance;
             for (unsigned i = 0; i < m.length; ++i)
                 u.push_back(u[from + i]);
