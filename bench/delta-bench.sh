@@ -1,7 +1,12 @@
 #!/bin/bash
-# Delta benchmark (issue 4): our delta bundles against bsdiff, xdelta3 -9, zstd -19 --long
-# --patch-from (all run here, in the same run) and HDiffPatch (figures from anchors.tsv).
+# Delta benchmark: our delta bundles against bsdiff, xdelta3 -9, zstd -19 --long --patch-from (all
+# run here, in the same run) and HDiffPatch (figures from anchors.tsv, for the shared corpus).
 # Not a test: it takes many minutes and must not run in CI's test stage.
+#
+# Besides the shared corpus it builds derived pairs (once, in CORPUS/derived): the kernel pair
+# compressed as kbuild makes Image.gz (gzip -9 -n) and with zlib at level 6, a zip of an npm
+# package pair, and two 64 MiB ext4 images that differ in three files, edited in place or with
+# one of them (a new 39 MiB file made of the others' bytes) shifting the rest by 35 MiB.
 #
 #   bench/delta-bench.sh [--build DIR] [--shared DIR] [--corpus DIR] [--work DIR]
 #                        [--pairs "p1 p2"] [--out FILE] [--reuse-peers] [--apply-only]
@@ -17,6 +22,7 @@
 #           as for peers that do not sync; give a disk directory to include the write-back)
 # --reuse-peers  keep the peers' patches from an earlier run in --work (they do not change); their
 #                apply is measured again
+# --no-derived   only the shared corpus's pairs
 # --table-only   only (re)write the table from the results already in --work
 # --apply-only   keep our bundles from an earlier run in --work (same encoder) and only measure
 #                the apply again (with --reuse-peers: after a change to the agent's installer)
@@ -37,6 +43,7 @@ REUSE=0
 TABLE_ONLY=0
 APPLY_ONLY=0
 ENGINES=""
+DERIVED=1
 while [ $# -gt 0 ]; do
   case $1 in
     --build) BUILD=$2; shift 2 ;;
@@ -50,13 +57,95 @@ while [ $# -gt 0 ]; do
     --table-only) TABLE_ONLY=1; shift ;;
     --apply-only) APPLY_ONLY=1; shift ;;
     --hash-engines) ENGINES=$2; shift 2 ;;
+    --no-derived) DERIVED=0; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 ANCHORS=$SHARED/corpus/anchors.tsv
 mkdir -p "$WORK"
 [ -s "$CORPUS/corpus.tsv" ] || "$SHARED/corpus/make-corpus.sh" "$CORPUS"
-[ -n "$PAIRS" ] || PAIRS=$(tail -n +2 "$CORPUS/corpus.tsv" | cut -f1 | tr '\n' ' ')
+
+# Derived pairs: written to CORPUS/derived/<pair>/{old,new}.* and CORPUS/derived.tsv (the same
+# columns as corpus.tsv, paths relative to CORPUS). Pairs whose inputs are missing are skipped.
+derive_pairs() {
+  local D=$CORPUS/derived tsv=$CORPUS/derived.tsv epoch=1790000000
+  [ -s "$tsv" ] && return 0
+  mkdir -p "$D"
+  local K=$CORPUS/kernel
+  if [ -s "$K/old.Image" ]; then
+    mkdir -p "$D/kernel-gz9" "$D/kernel-zlib6"
+    for v in old new; do
+      gzip -9 -n -c "$K/$v.Image" >"$D/kernel-gz9/$v.Image.gz"
+      python3 -c 'import sys, zlib; open(sys.argv[2], "wb").write(zlib.compress(open(sys.argv[1], "rb").read(), 6))' \
+        "$K/$v.Image" "$D/kernel-zlib6/$v.Image.z"
+    done
+  fi
+  # A zip of an npm package pair (an ARM64 executable and its package files), as Info-ZIP's zip
+  # writes it, members sorted, times fixed.
+  local N=$CORPUS/.download/npm/x
+  if [ -d "$N/esbuild-linux-arm64-0.25.11/package" ] && command -v zip >/dev/null; then
+    mkdir -p "$D/zip-esbuild"
+    for pv in old:0.25.11 new:0.25.12; do
+      local t; t=$(mktemp -d)
+      cp -a "$N/esbuild-linux-arm64-${pv#*:}/package" "$t/package"
+      find "$t/package" -exec touch -h -d "@$epoch" {} +
+      (cd "$t" && find package -type f | LC_ALL=C sort | TZ=UTC zip -X -q -@ "$D/zip-esbuild/${pv%%:*}.zip")
+      rm -rf "$t"
+    done
+  fi
+  # 64 MiB ext4 images from a tree of the corpus's root file system (usr/bin executables, etc,
+  # shared libraries): in place = three files edited without changing their size; shifted = two
+  # edited and a new 39 MiB file, made of the tree's own bytes, allocated before the others, so
+  # they move by 35 MiB. The trees live on tmpfs, whose readdir order is creation order, so
+  # mke2fs -d lays them out the same way on every run.
+  local R=$CORPUS/.download/rootfs/v1
+  if [ -d "$R/usr/bin" ] && command -v mke2fs >/dev/null; then
+    local T; T=$(mktemp -d -p /dev/shm)
+    mkdir -p "$T/base/bin" "$T/base/etc" "$T/base/lib"
+    ls -S "$R/usr/bin" | sed -n '11,60p' | while read -r f; do cp -L "$R/usr/bin/$f" "$T/base/bin/" 2>/dev/null || true; done
+    cp -a "$R/etc/." "$T/base/etc/" 2>/dev/null || true
+    ls -S "$R/usr/lib/aarch64-linux-gnu" | grep '\.so' | sed -n '4,14p' | while read -r f; do
+      cp -L "$R/usr/lib/aarch64-linux-gnu/$f" "$T/base/lib/" 2>/dev/null || true
+    done
+    edit() { printf "$2" | dd of="$1" bs=1 seek="$3" conv=notrunc status=none; }
+    cp -a "$T/base" "$T/inplace"
+    edit "$T/inplace/etc/passwd" X 10
+    local first_bin first_lib
+    first_bin=$(ls "$T/base/bin" | sed -n 1p); first_lib=$(ls "$T/base/lib" | sed -n 1p)
+    edit "$T/inplace/bin/$first_bin" '\001\002' 5000
+    edit "$T/inplace/lib/$first_lib" '\003' 70000
+    cp -a "$T/base" "$T/shifted"
+    edit "$T/shifted/etc/passwd" X 10
+    edit "$T/shifted/bin/$first_bin" '\001\002' 5000
+    mkdir -p "$T/shifted/data"
+    # (cat stops on SIGPIPE once dd has its 39 MiB)
+    (for i in 1 2 3; do cat "$T"/base/lib/* "$T"/base/bin/*; done) | dd of="$T/shifted/data/firmware.bin" \
+      bs=1M count=39 iflag=fullblock status=none || true
+    [ "$(stat -c %s "$T/shifted/data/firmware.bin")" = $((39 << 20)) ]
+    for tree in base inplace shifted; do
+      find "$T/$tree" -exec touch -h -d "@$epoch" {} +
+      truncate -s 64M "$T/$tree.ext4"
+      E2FSPROGS_FAKE_TIME=$epoch mke2fs -q -F -t ext4 -b 4096 -U 2d3c1f0e-9a8b-4c7d-8e6f-5a4b3c2d1e0f \
+        -E root_owner=0:0,hash_seed=7e6d5c4b-3a29-4817-a6f5-e4d3c2b1a090 -d "$T/$tree" "$T/$tree.ext4"
+    done
+    mkdir -p "$D/ext4-inplace" "$D/ext4-shift"
+    cp "$T/base.ext4" "$D/ext4-inplace/old.ext4"; cp "$T/inplace.ext4" "$D/ext4-inplace/new.ext4"
+    cp "$T/base.ext4" "$D/ext4-shift/old.ext4"; cp "$T/shifted.ext4" "$D/ext4-shift/new.ext4"
+    rm -rf "$T"
+  fi
+  printf 'pair\told\tnew\told_bytes\tnew_bytes\n' >"$tsv.tmp"
+  for d in "$D"/*/; do
+    local p o n; p=$(basename "$d"); o=$(ls "$d"old.*); n=$(ls "$d"new.*)
+    printf '%s\t%s\t%s\t%s\t%s\n' "$p" "derived/$p/$(basename "$o")" "derived/$p/$(basename "$n")" \
+      "$(stat -c %s "$o")" "$(stat -c %s "$n")" >>"$tsv.tmp"
+  done
+  mv "$tsv.tmp" "$tsv"
+}
+LISTS="$CORPUS/corpus.tsv"
+if [ "$DERIVED" = 1 ]; then derive_pairs; LISTS="$LISTS $CORPUS/derived.tsv"; fi
+# pair_field PAIR COLUMN: a column of the pair's line in corpus.tsv or derived.tsv
+pair_field() { awk -F'\t' -v p="$1" -v c="$2" '$1==p {print $c; exit}' $LISTS; }
+[ -n "$PAIRS" ] || PAIRS=$(for l in $LISTS; do tail -n +2 "$l" | cut -f1; done | tr '\n' ' ')
 
 # Our commands, as integrators and fleet backends run them.
 publish() { "$BUILD/bin/ota-publish" delta "$1" "$2" "$3"; }
@@ -81,20 +170,23 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print ""; else print a[int(
 # apply is always measured again, so every apply column comes from this run.
 run_method() {
   local pair=$1 m=$2 enc=$3 app=$4 d=$WORK/$1 res=$WORK/$1/$2.result
-  local keep=0 s e encode_s=""
+  local keep=0 s e encode_s="" encode_rss=""
   if [ "$m" = ours ]; then keep=$APPLY_ONLY; else keep=$REUSE; fi
   if [ "$keep" = 1 ] && [ -s "$res" ] && [ "$(cut -f1 "$res")" = failed ]; then return 0; fi
   if [ "$keep" = 1 ] && [ -s "$d/$m.patch" ] && [ -s "$res" ]; then
     encode_s=$(cut -f5 "$res")
+    encode_rss=$(cut -f6 "$res")
     rm -f "$d/$m.runs"
   else
     rm -f "$d/$m".* ; mkdir -p "$d"
     s=$(date +%s.%N)
-    if ! timeout "${OTA_BENCH_ENCODE_TIMEOUT:-3600}" bash -c "$enc" >>"$WORK/errors.log" 2>&1; then
-      printf 'failed\t\t\t\t\n' >"$res"; return 0
+    if ! timeout "${OTA_BENCH_ENCODE_TIMEOUT:-3600}" /usr/bin/time -f "%M" -o "$d/$m.enc.t" \
+        bash -c "$enc" >>"$WORK/errors.log" 2>&1; then
+      printf 'failed\t\t\t\t\t\n' >"$res"; return 0
     fi
     e=$(date +%s.%N)
     encode_s=$(echo "$e - $s" | bc)
+    encode_rss=$(($(tail -1 "$d/$m.enc.t") / 1024))
   fi
   local size; size=$(stat -c %s "$d/$m.patch")
   local out=$OUTPUTS/$pair/$m.out
@@ -103,14 +195,14 @@ run_method() {
   local ok=ok; cmp -s "$out" "$NEW" || ok=WRONG
   local secs rss
   secs=$(cut -d' ' -f1 "$d/$m.runs" | median); rss=$(cut -d' ' -f2 "$d/$m.runs" | median)
-  printf '%s\t%s\t%s\t%s\t%.1f\n' "$ok" "$size" "$secs" "$((rss / 1024))" "$encode_s" >"$res"
+  printf '%s\t%s\t%s\t%s\t%.1f\t%s\n' "$ok" "$size" "$secs" "$((rss / 1024))" "$encode_s" "$encode_rss" >"$res"
   rm -f "$out" "$out.journal"
 }
 
 for pair in $PAIRS; do
   [ "$TABLE_ONLY" = 1 ] && break
-  OLD=$CORPUS/$(awk -F'\t' -v p="$pair" '$1==p {print $2}' "$CORPUS/corpus.tsv")
-  NEW=$CORPUS/$(awk -F'\t' -v p="$pair" '$1==p {print $3}' "$CORPUS/corpus.tsv")
+  OLD=$CORPUS/$(pair_field "$pair" 2)
+  NEW=$CORPUS/$(pair_field "$pair" 3)
   d=$WORK/$pair o=$OUTPUTS/$pair; mkdir -p "$d" "$o"
   echo "== $pair $(date +%T)" >&2
   run_method "$pair" ours "publish '$OLD' '$NEW' '$d/ours.patch'" "apply_ours '$d/ours.patch' '$OLD' '$o/ours.out'"
@@ -123,7 +215,7 @@ for pair in $PAIRS; do
   if [ "$max" -lt $((256 << 20)) ]; then # bsdiff needs 17x the image in memory and hours on 384 MiB
     run_method "$pair" bsdiff "bsdiff '$OLD' '$NEW' '$d/bsdiff.patch'" "bspatch '$OLD' '$o/bsdiff.out' '$d/bsdiff.patch'"
   else
-    printf 'skipped\t\t\t\t\n' >"$d/bsdiff.result"
+    printf 'skipped\t\t\t\t\t\n' >"$d/bsdiff.result"
   fi
   # The same bundle applied with each hash engine (the runs reuse run_method's apply loop).
   for engine in $ENGINES; do
@@ -158,18 +250,33 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
   echo "of 3 runs, wall seconds and peak RSS (MiB, from \`/usr/bin/time\`); every method writes its"
   echo "output to $OUTPUTS ($(df --output=fstype "$OUTPUTS" 2>/dev/null | tail -1)). Times are noisy."
   echo
-  echo "| pair | old | new | ours | / hdiffz | / bsdiff | / xdelta3 | / zstd | ours apply s / MiB | hdiffz s / MiB (anchor) | bsdiff s / MiB | xdelta3 s / MiB | zstd s / MiB | ours encode s |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| pair | old | new | ours | / hdiffz | / bsdiff | / xdelta3 | / zstd | ours apply s / MiB | hdiffz s / MiB (anchor) | bsdiff s / MiB | xdelta3 s / MiB | zstd s / MiB |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  peer() { local s; s=$(field "$pair/$1.result" 3); [ -n "$s" ] && echo "$s / $(field "$pair/$1.result" 4)" || field "$pair/$1.result" 1; }
+  encoded() { local s; s=$(field "$pair/$1.result" 5); [ -n "$s" ] && echo "$s / $(field "$pair/$1.result" 6)" || field "$pair/$1.result" 1; }
   for pair in $PAIRS; do
-    o=$(awk -F'\t' -v p="$pair" '$1==p {print $4}' "$CORPUS/corpus.tsv")
-    n=$(awk -F'\t' -v p="$pair" '$1==p {print $5}' "$CORPUS/corpus.tsv")
+    o=$(pair_field "$pair" 4); n=$(pair_field "$pair" 5)
     ours=$(field "$pair/ours.result" 2)
     h=$(anchor "$pair" 5)
-    peer() { local s; s=$(field "$pair/$1.result" 3); [ -n "$s" ] && echo "$s / $(field "$pair/$1.result" 4)" || field "$pair/$1.result" 1; }
     [ -s "$WORK/$pair/ours.result" ] || continue
-    echo "| $pair | $o | $n | $ours$( [ "$(field "$pair/ours.result" 1)" = ok ] || echo " ($(field "$pair/ours.result" 1))") | $(ratio "$ours" "$h") | $(ratio "$ours" "$(field "$pair/bsdiff.result" 2)") | $(ratio "$ours" "$(field "$pair/xdelta3.result" 2)") | $(ratio "$ours" "$(field "$pair/zstd.result" 2)") | $(peer ours) | $(anchor "$pair" 7) / $(anchor "$pair" 8) | $(peer bsdiff) | $(peer xdelta3) | $(peer zstd) | $(field "$pair/ours.result" 5) |"
+    echo "| $pair | $o | $n | $ours$( [ "$(field "$pair/ours.result" 1)" = ok ] || echo " ($(field "$pair/ours.result" 1))") | $(ratio "$ours" "$h") | $(ratio "$ours" "$(field "$pair/bsdiff.result" 2)") | $(ratio "$ours" "$(field "$pair/xdelta3.result" 2)") | $(ratio "$ours" "$(field "$pair/zstd.result" 2)") | $(peer ours) | $(anchor "$pair" 7) / $(anchor "$pair" 8) | $(peer bsdiff) | $(peer xdelta3) | $(peer zstd) |"
   done
   echo
+  echo "Encoding, wall seconds / peak RSS in MiB (ours on every core, the peers on one; one run each):"
+  echo
+  echo "| pair | ours | bsdiff | xdelta3 | zstd | ours RSS per old+new byte |"
+  echo "|---|---|---|---|---|---|"
+  for pair in $PAIRS; do
+    [ -s "$WORK/$pair/ours.result" ] || continue
+    rss=$(field "$pair/ours.result" 6)
+    per=$( [ -n "$rss" ] && echo "scale=2; $rss * 1048576 / ($(pair_field "$pair" 4) + $(pair_field "$pair" 5))" | bc | sed 's/^\./0./' )
+    echo "| $pair | $(encoded ours) | $(encoded bsdiff) | $(encoded xdelta3) | $(encoded zstd) | ${per:--} |"
+  done
+  echo
+  gz=$(field kernel-gz9/ours.result 2); z6=$(field kernel-zlib6/ours.result 2); k=$(field kernel/ours.result 2)
+  if [ -n "$gz$z6" ] && [ -n "$k" ]; then
+    echo "- Compressed kernels / the uncompressed kernel pair's bundle: gzip -9 $(ratio "$gz" "$k"), zlib level 6 $(ratio "$z6" "$k") (aim: <= 1.3)."
+  fi
   rs=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 2)" "$(anchor "$pair" 5)"; done | grep -v -- - | sort -n)
   echo "- Our bundle / HDiffPatch: median $(echo "$rs" | median), worst $(echo "$rs" | tail -1) (bar: median <= 1.0, worst <= 1.15)."
   as=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 3)" "$(anchor "$pair" 7)"; done | grep -v -- - | sort -n)

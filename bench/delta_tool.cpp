@@ -72,6 +72,12 @@ delta::DeltaOptions parse_options(int argc, char** argv) {
             opt.diff_level = std::stoi(argv[++i]);
         else if (a == "--threads" && i + 1 < argc)
             opt.threads = std::stoul(argv[++i]);
+        else if (a == "--deflate-u" && i + 1 < argc)
+            opt.deflate_op_u = std::stoull(argv[++i]);
+        else if (a == "--deflate-source" && i + 1 < argc)
+            opt.deflate_source = std::stoull(argv[++i]);
+        else if (a == "--no-deflate")
+            opt.deflate = false;
         else if (a == "--verbose")
             opt.verbose = true;
     }

@@ -1,9 +1,12 @@
 #include "agent/delta/delta_plan.h"
 
 #include "agent/common/error.h"
+#include "agent/delta/deflate_encode.h"
+#include "agent/delta/diff_choice.h"
 #include "agent/delta/diff_encode.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -41,55 +44,46 @@ std::string gather(const uint8_t* old, const std::vector<bundle::Extent>& extent
     return s;
 }
 
-EncodedOp encode_chunk(const SuffixArray& sa, const SuffixArray* filtered_sa, const uint8_t* nw,
-                       uint64_t off, uint64_t len, const DeltaOptions& options) {
-    const uint8_t* old = sa.old();
+// An op between the two encoding phases: final already (Zero, Copy, a deflate op), or its
+// plain Diff variants ranked and waiting for the filtered ones.
+struct StagedOp {
     EncodedOp op;
+    bool done = false;
+    std::vector<RankedVariant> plain;
+};
+
+// Phase one of an op, with the plain suffix array.
+StagedOp stage_plain(const SuffixArray& sa, const uint8_t* nw, uint64_t off, uint64_t len,
+                     const DeltaOptions& options) {
+    const uint8_t* old = sa.old();
+    StagedOp s;
+    EncodedOp& op = s.op;
     op.dst_offset = off;
     op.dst_length = len;
     if (all_zero(nw + off, len)) {
         op.type = bundle::OpType::Zero;
-        return op;
+        s.done = true;
+        return s;
     }
     if (off + len <= sa.old_size() && std::memcmp(old + off, nw + off, len) == 0) {
         op.type = bundle::OpType::Copy;
         op.src_extents = {{off, len}};
-        return op;
+        s.done = true;
+        return s;
     }
-    // Every Diff variant is matched, ranked by a quick zstd level, and only the variants close
-    // to the best estimate are compressed at the (slow) ultra level.
-    const bool try_filter =
-        filtered_sa && looks_like_arm64_code(nw + off, len, options.arm64_min_call_density);
-    std::vector<DiffStreams> variants;
-    for (int filter = 0; filter <= (try_filter ? 1 : 0); ++filter) {
-        for (uint64_t min_match : options.diff_min_matches) {
-            DiffEncodeOptions dopt;
-            dopt.min_match = min_match;
-            dopt.arm64_filter = filter == 1;
-            variants.push_back(
-                build_diff_streams(filter ? *filtered_sa : sa, nw + off, len, off, dopt));
-        }
-    }
-    // A variant the applier would refuse (empty blob) is never kept; with one variant there is
-    // nothing to rank.
-    std::vector<size_t> estimates(variants.size(), 0);
-    if (variants.size() > 1) {
-        for (size_t i = 0; i < variants.size(); ++i) {
-            size_t e = pack_diff(variants[i], options.rank_level).blob.size();
-            estimates[i] = e == 0 ? SIZE_MAX : e;
-        }
-    }
-    const size_t best_estimate =
-        estimates.empty() ? SIZE_MAX : *std::min_element(estimates.begin(), estimates.end());
-    EncodedDiff diff;
-    for (size_t i = 0; i < variants.size(); ++i) {
-        if (estimates[i] == SIZE_MAX || static_cast<double>(estimates[i]) >
-                                            static_cast<double>(best_estimate) * options.rank_slack)
-            continue;
-        EncodedDiff d = pack_diff(variants[i], options.diff_level, options.max_extents);
-        if (!d.blob.empty() && (diff.blob.empty() || d.blob.size() < diff.blob.size()))
-            diff = std::move(d);
-    }
+    s.plain = rank_plain_variants(sa, nw + off, len, off, 0, options);
+    return s;
+}
+
+// Phase two: the filtered Diff variants (if any), the best Diff, and the zstd candidates when the
+// Diff is not clearly good.
+EncodedOp stage_finish(StagedOp&& staged, const SuffixArray* filtered_sa, const uint8_t* old,
+                       uint64_t old_size, const uint8_t* nw, const DeltaOptions& options) {
+    EncodedOp op = std::move(staged.op);
+    if (staged.done) return op;
+    const uint64_t off = op.dst_offset, len = op.dst_length;
+    EncodedDiff diff =
+        choose_diff(std::move(staged.plain), filtered_sa, nw + off, len, off, 0, options);
     if (!diff.blob.empty()) {
         op.type = bundle::OpType::Diff;
         op.blob = std::move(diff.blob);
@@ -111,8 +105,7 @@ EncodedOp encode_chunk(const SuffixArray& sa, const SuffixArray* filtered_sa, co
     std::vector<std::vector<bundle::Extent>> prefixes;
     if (prefix_len > 0 && prefix_len <= max_prefix) prefixes.push_back(diff.src_extents);
     uint64_t start = off > options.op_size / 2 ? off - options.op_size / 2 : 0;
-    if (start < sa.old_size())
-        prefixes.push_back({{start, std::min(max_prefix, sa.old_size() - start)}});
+    if (start < old_size) prefixes.push_back({{start, std::min(max_prefix, old_size - start)}});
     for (const auto& prefix_extents : prefixes) {
         std::string prefix = gather(old, prefix_extents);
         std::string zp =
@@ -127,6 +120,45 @@ EncodedOp encode_chunk(const SuffixArray& sa, const SuffixArray* filtered_sa, co
     return op;
 }
 
+// Whether most of data[0, size) is found in the old image in runs of 32 bytes or more (judged on
+// 32 sampled positions): then the plain Diff may cost little.
+bool mostly_in(const SuffixArray& sa, const uint8_t* data, uint64_t size) {
+    if (size < 64) return true;
+    unsigned found = 0;
+    for (uint64_t i = 0; i < 32; ++i) {
+        const uint64_t at = (size - 32) * i / 32;
+        uint64_t pos = 0;
+        if (sa.longest_match(data + at, 32, &pos) >= 32) ++found;
+    }
+    return found >= 8;
+}
+
+uint64_t smallest_estimate(const StagedOp& s) {
+    uint64_t best = UINT64_MAX;
+    for (const auto& v : s.plain)
+        if (!v.packed.empty()) best = std::min<uint64_t>(best, v.packed.size());
+    return best;
+}
+
+// Runs work(0 .. count-1) on up to `threads` threads at a time and hands the results to
+// deliver() in index order.
+template <class Result>
+void run_in_order(size_t count, unsigned threads, const std::function<Result(size_t)>& work,
+                  const std::function<void(size_t, Result&&)>& deliver) {
+    std::deque<std::pair<size_t, std::future<Result>>> pending;
+    for (size_t i = 0; i < count; ++i) {
+        pending.emplace_back(i, std::async(std::launch::async, [&work, i] { return work(i); }));
+        if (pending.size() >= threads) {
+            deliver(pending.front().first, pending.front().second.get());
+            pending.pop_front();
+        }
+    }
+    while (!pending.empty()) {
+        deliver(pending.front().first, pending.front().second.get());
+        pending.pop_front();
+    }
+}
+
 } // namespace
 
 void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new_data,
@@ -135,48 +167,119 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
     if (options.op_size == 0 || options.op_size > bundle::kMaxOpOutput)
         throw Error(ErrorKind::Config, "delta op size must be between 1 byte and 64 MiB");
     auto t0 = std::chrono::steady_clock::now();
-    SuffixArray sa(old_data, old_size);
-    std::vector<uint8_t> filtered_old;
-    std::unique_ptr<SuffixArray> filtered_sa;
-    if (options.arm64_min_call_density > 0 &&
-        looks_like_arm64_code(old_data, old_size, options.arm64_min_call_density)) {
-        filtered_old = arm64_filtered_copy(old_data, old_size, 0);
-        filtered_sa = std::make_unique<SuffixArray>(filtered_old.data(), old_size);
-    }
+    auto sa = std::make_unique<SuffixArray>(old_data, old_size);
+    // ARM64 code is also matched between the filtered images, over a second suffix array. The
+    // two are never held at once: every op first gets its plain variants ranked, then the plain
+    // suffix array is freed and the filtered one built (peak memory: one suffix array, 4 bytes
+    // per old byte, plus the filtered copy of the old image).
+    const bool filter = options.arm64_min_call_density > 0 &&
+                        looks_like_arm64_code(old_data, old_size, options.arm64_min_call_density);
     if (options.verbose)
         std::fprintf(stderr, "suffix array over %llu bytes: %.1f s\n",
                      static_cast<unsigned long long>(old_size),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-
     const unsigned threads = std::max(
         1u, options.threads ? options.threads : std::min(std::thread::hardware_concurrency(), 16u));
-    std::deque<std::future<EncodedOp>> pending;
-    uint64_t next = 0;
-    auto drain_one = [&] {
-        EncodedOp op = pending.front().get();
-        pending.pop_front();
+
+    // Deflate streams of the new image get their own ops; plain ops cover the rest.
+    std::unique_ptr<DeflateEncoder> deflate;
+    if (options.deflate) {
+        deflate = std::make_unique<DeflateEncoder>(old_data, old_size, new_data, new_size, options);
+        if (options.verbose) {
+            const DeflateSummary& s = deflate->summary();
+            std::fprintf(stderr,
+                         "deflate: %zu streams (old image %zu), %zu described, %zu ops; matcher "
+                         "wrong on %llu of %llu sampled tokens\n",
+                         s.new_streams, s.old_streams, s.paired, deflate->ops().size(),
+                         static_cast<unsigned long long>(s.mispredicted),
+                         static_cast<unsigned long long>(s.tokens));
+        }
+    }
+    struct Job {
+        uint64_t off, len;
+        size_t deflate_op; // SIZE_MAX: a plain op
+    };
+    std::vector<Job> jobs;
+    size_t d = 0;
+    for (uint64_t next = 0; next < new_size;) {
+        const DeflateOp* op = deflate && d < deflate->ops().size() ? &deflate->ops()[d] : nullptr;
+        if (op && op->dst_offset == next) {
+            jobs.push_back({next, op->dst_length, d++});
+            next += op->dst_length;
+        } else {
+            const uint64_t limit = op ? op->dst_offset : new_size;
+            const uint64_t len = std::min(options.op_size, limit - next);
+            jobs.push_back({next, len, SIZE_MAX});
+            next += len;
+        }
+    }
+
+    std::atomic<uint64_t> fallbacks{0};
+    auto first_phase = [&](size_t i) {
+        const Job& j = jobs[i];
+        if (j.deflate_op != SIZE_MAX) {
+            StagedOp s;
+            s.op = deflate->encode(j.deflate_op);
+            s.done = true;
+            // A deflate blob that failed, or is no better than storing the bytes, gives way to
+            // the plain candidates; so does one the plain Diff beats, which can happen where
+            // most compressed bytes are still in the old image.
+            const bool usable = !s.op.blob.empty() &&
+                                s.op.blob.size() < zstd_compress(new_data + j.off, j.len, 3).size();
+            if (usable && !mostly_in(*sa, new_data + j.off, j.len)) return s;
+            StagedOp plain = stage_plain(*sa, new_data, j.off, j.len, options);
+            if (usable && !plain.done && s.op.blob.size() < smallest_estimate(plain)) return s;
+            fallbacks++;
+            return plain;
+        }
+        return stage_plain(*sa, new_data, j.off, j.len, options);
+    };
+    auto emit = [&](size_t, EncodedOp&& op) {
         if (stats) {
             stats->ops[static_cast<int>(op.type)]++;
             stats->blob_bytes[static_cast<int>(op.type)] += op.blob.size();
+            if (op.deflate) {
+                stats->deflate_ops++;
+                stats->deflate_blob_bytes += op.blob.size();
+            }
         }
         if (options.verbose)
-            std::fprintf(stderr, "op @%llu len %llu: %s %zu bytes\n",
+            std::fprintf(stderr, "op @%llu len %llu: %s%s %zu bytes\n",
                          static_cast<unsigned long long>(op.dst_offset),
                          static_cast<unsigned long long>(op.dst_length), type_name(op.type),
-                         op.blob.size());
+                         op.deflate ? " (deflate)" : "", op.blob.size());
         sink(std::move(op));
     };
-    while (next < new_size) {
-        uint64_t len = std::min(options.op_size, new_size - next);
-        uint64_t off = next;
-        pending.push_back(std::async(std::launch::async, [&, off, len] {
-            return encode_chunk(sa, filtered_sa.get(), new_data, off, len, options);
-        }));
-        next += len;
-        if (pending.size() >= threads) drain_one();
+
+    if (!filter) {
+        run_in_order<EncodedOp>(
+            jobs.size(), threads,
+            [&](size_t i) {
+                return stage_finish(first_phase(i), nullptr, old_data, old_size, new_data, options);
+            },
+            emit);
+    } else {
+        std::vector<StagedOp> staged(jobs.size());
+        run_in_order<StagedOp>(jobs.size(), threads, first_phase,
+                               [&](size_t i, StagedOp&& s) { staged[i] = std::move(s); });
+        sa.reset();
+        deflate.reset();
+        t0 = std::chrono::steady_clock::now();
+        std::vector<uint8_t> filtered_old = arm64_filtered_copy(old_data, old_size, 0);
+        SuffixArray filtered_sa(filtered_old.data(), old_size);
+        if (options.verbose)
+            std::fprintf(
+                stderr, "filtered suffix array: %.1f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        run_in_order<EncodedOp>(
+            jobs.size(), threads,
+            [&](size_t i) {
+                return stage_finish(std::move(staged[i]), &filtered_sa, old_data, old_size,
+                                    new_data, options);
+            },
+            emit);
     }
-    while (!pending.empty())
-        drain_one();
+    if (stats) stats->deflate_fallbacks = fallbacks;
 }
 
 } // namespace ota::delta

@@ -37,12 +37,20 @@ struct DeltaOptions {
     size_t max_extents = 16;
     // A Diff blob at most this fraction of the op output is kept without trying the zstd ops.
     double good_enough_ratio = 1.0 / 16;
+    // Deflate streams (gzip, zip members, zlib) in the new image are described bit-exactly and
+    // their decompressed bytes diffed against the old image's streams (deflate_encode.h). Per
+    // op at most deflate_op_u decompressed bytes and deflate_source bytes of decompressed old
+    // data: the applier holds both (besides the op output).
+    bool deflate = true;
+    uint64_t deflate_op_u = 2ull << 20;
+    uint64_t deflate_source = 4ull << 20;
     // Progress lines on stderr.
     bool verbose = false;
 };
 
 struct EncodedOp {
     bundle::OpType type = bundle::OpType::Zero;
+    bool deflate = false; // a Diff op with a deflate blob (OTADIFF3)
     uint64_t dst_offset = 0;
     uint64_t dst_length = 0;
     std::vector<bundle::Extent> src_extents;
@@ -52,6 +60,9 @@ struct EncodedOp {
 struct DeltaStats {
     uint64_t ops[5] = {};        // per OpType
     uint64_t blob_bytes[5] = {}; // per OpType
+    uint64_t deflate_ops = 0;    // Diff ops that rebuild deflate streams (counted in Diff too)
+    uint64_t deflate_blob_bytes = 0;
+    uint64_t deflate_fallbacks = 0; // planned deflate ops encoded as plain ops instead
 };
 
 // Calls sink with every op in write order (dst ranges contiguous from 0 to new_size).

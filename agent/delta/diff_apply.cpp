@@ -6,6 +6,9 @@
 // overwriting bytes it has not used yet (forward when extra sits at the tail, backward when diff
 // sits at the head). The old image is read through the device in small chunks.
 #include "agent/common/error.h"
+#include "agent/delta/allowed_ranges.h"
+#include "agent/delta/deflate_diff.h"
+#include "agent/delta/deflate_diff_format.h"
 #include "agent/delta/diff.h"
 #include "agent/delta/diff_format.h"
 
@@ -40,42 +43,6 @@ void decode_stream(ZSTD_DCtx* dctx, const uint8_t* src, uint64_t packed, uint8_t
         malformed(std::string(name) + " stream does not decode: " + ZSTD_getErrorName(n));
     if (n != raw) malformed(std::string(name) + " stream has the wrong length");
 }
-
-// The op's allowed source extents, sorted and with touching ones merged.
-class AllowedRanges {
-public:
-    explicit AllowedRanges(const std::vector<bundle::Extent>& extents) {
-        for (const auto& e : extents) {
-            if (e.length == 0) continue;
-            if (e.offset + e.length < e.offset) malformed("source extent overflows");
-            ranges_.push_back(e);
-        }
-        std::sort(ranges_.begin(), ranges_.end(),
-                  [](const auto& a, const auto& b) { return a.offset < b.offset; });
-        std::vector<bundle::Extent> merged;
-        for (const auto& e : ranges_) {
-            if (!merged.empty() && e.offset <= merged.back().offset + merged.back().length) {
-                uint64_t end =
-                    std::max(merged.back().offset + merged.back().length, e.offset + e.length);
-                merged.back().length = end - merged.back().offset;
-            } else {
-                merged.push_back(e);
-            }
-        }
-        ranges_.swap(merged);
-    }
-
-    bool contains(uint64_t offset, uint64_t length) const {
-        auto it = std::upper_bound(ranges_.begin(), ranges_.end(), offset,
-                                   [](uint64_t o, const auto& e) { return o < e.offset; });
-        if (it == ranges_.begin()) return false;
-        --it;
-        return offset - it->offset <= it->length && length <= it->length - (offset - it->offset);
-    }
-
-private:
-    std::vector<bundle::Extent> ranges_;
-};
 
 struct Entry {
     int64_t seek;
@@ -148,6 +115,10 @@ void apply_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
     const uint8_t* p = blob;
     const uint8_t* end = blob + blob_size;
     if (blob_size < sizeof(format::kMagic)) malformed("bad magic");
+    for (const auto& e : allowed)
+        if (e.offset + e.length < e.offset) malformed("source extent overflows");
+    if (std::memcmp(blob, format::kMagicDeflate, sizeof(format::kMagic)) == 0)
+        return apply_deflate_diff(blob, blob_size, source, allowed, out, out_size);
     const bool filtered = std::memcmp(blob, format::kMagicArm64, sizeof(format::kMagic)) == 0;
     if (!filtered && std::memcmp(blob, format::kMagic, sizeof(format::kMagic)) != 0)
         malformed("bad magic");

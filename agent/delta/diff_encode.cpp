@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 
 namespace ota::delta {
 
@@ -18,6 +19,8 @@ namespace {
 
 // Longer matches are found in pieces: this bounds the cost of one comparison in runs of zeros.
 constexpr uint64_t kMaxCompare = 1u << 20;
+// An exact run this long at the current alignment is taken as it is, without a search.
+constexpr int64_t kMinAlignedRun = 32;
 
 uint64_t match_length(const uint8_t* a, uint64_t alen, const uint8_t* b, uint64_t blen) {
     uint64_t n = std::min(alen, blen), i = 0;
@@ -35,24 +38,43 @@ uint64_t match_length(const uint8_t* a, uint64_t alen, const uint8_t* b, uint64_
 
 template <typename Index>
 uint64_t search(const Index* sa, const uint8_t* old, uint64_t n, const uint8_t* needle,
-                uint64_t len, uint64_t* pos) {
+                uint64_t len, uint64_t* pos, uint64_t& compared) {
     if (n == 0 || len == 0) {
         *pos = 0;
         return 0;
     }
     len = std::min(len, kMaxCompare);
+    // Binary search for the needle among the sorted suffixes. The suffixes between lo and hi
+    // share at least min(lcp(lo), lcp(hi)) leading bytes with the needle, so each comparison
+    // starts there instead of at byte 0: in long repeats (zeros, a file seen twice) a search
+    // costs the match length once instead of once per step.
+    auto suffix = [&](uint64_t i) { return static_cast<uint64_t>(sa[i]); };
+    // Common prefix of suffix s and the needle, over the bytes memcmp would compare.
+    auto lcp_from = [&](uint64_t s, uint64_t from) {
+        const uint64_t m = match_length(old + s + from, std::min(n - s, len) - from, needle + from,
+                                        std::min(n - s, len) - from);
+        compared += m + 1;
+        return from + m;
+    };
     uint64_t lo = 0, hi = n - 1;
+    uint64_t lcp_lo = lcp_from(suffix(lo), 0), lcp_hi = lcp_from(suffix(hi), 0);
     while (hi - lo >= 2) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        uint64_t s = static_cast<uint64_t>(sa[mid]);
-        if (std::memcmp(old + s, needle, std::min(n - s, len)) < 0)
+        const uint64_t mid = lo + (hi - lo) / 2;
+        const uint64_t s = suffix(mid);
+        const uint64_t m = lcp_from(s, std::min({lcp_lo, lcp_hi, std::min(n - s, len)}));
+        // As memcmp(old + s, needle, min(n - s, len)) < 0 decides it.
+        if (m < std::min(n - s, len) && old[s + m] < needle[m]) {
             lo = mid;
-        else
+            lcp_lo = m;
+        } else {
             hi = mid;
+            lcp_hi = m;
+        }
     }
-    uint64_t slo = static_cast<uint64_t>(sa[lo]), shi = static_cast<uint64_t>(sa[hi]);
-    uint64_t x = match_length(old + slo, n - slo, needle, len);
-    uint64_t y = match_length(old + shi, n - shi, needle, len);
+    const uint64_t slo = suffix(lo), shi = suffix(hi);
+    const uint64_t x = match_length(old + slo, n - slo, needle, len);
+    const uint64_t y = match_length(old + shi, n - shi, needle, len);
+    compared += x + y + 2;
     *pos = x >= y ? slo : shi;
     return std::max(x, y);
 }
@@ -60,29 +82,38 @@ uint64_t search(const Index* sa, const uint8_t* old, uint64_t n, const uint8_t* 
 } // namespace
 
 struct SuffixArray::Impl {
-    std::vector<saidx_t> sa32;
-    std::vector<saidx64_t> sa64;
+    // Not zero-filled first (divsufsort writes every entry): 4 or 8 bytes per old byte.
+    std::unique_ptr<saidx_t[]> sa32;
+    std::unique_ptr<saidx64_t[]> sa64;
 };
 
 SuffixArray::SuffixArray(const uint8_t* old, uint64_t old_size)
     : old_(old), old_size_(old_size), impl_(std::make_unique<Impl>()) {
     if (old_size == 0) return;
     if (old_size < (1ull << 31) - 1) {
-        impl_->sa32.resize(old_size);
-        if (divsufsort(old, impl_->sa32.data(), static_cast<saidx_t>(old_size)) != 0)
+        impl_->sa32.reset(new saidx_t[old_size]);
+        if (divsufsort(old, impl_->sa32.get(), static_cast<saidx_t>(old_size)) != 0)
             throw Error(ErrorKind::Io, "suffix array construction failed");
     } else {
-        impl_->sa64.resize(old_size);
-        if (divsufsort64(old, impl_->sa64.data(), static_cast<saidx64_t>(old_size)) != 0)
+        impl_->sa64.reset(new saidx64_t[old_size]);
+        if (divsufsort64(old, impl_->sa64.get(), static_cast<saidx64_t>(old_size)) != 0)
             throw Error(ErrorKind::Io, "suffix array construction failed");
     }
 }
 
 SuffixArray::~SuffixArray() = default;
 
-uint64_t SuffixArray::longest_match(const uint8_t* needle, uint64_t len, uint64_t* pos) const {
-    if (!impl_->sa64.empty()) return search(impl_->sa64.data(), old_, old_size_, needle, len, pos);
-    return search(impl_->sa32.data(), old_, old_size_, needle, len, pos);
+uint64_t SuffixArray::longest_match(const uint8_t* needle, uint64_t len, uint64_t* pos,
+                                    uint64_t* compared) const {
+    uint64_t work = 0;
+    uint64_t found = 0;
+    *pos = 0;
+    if (impl_->sa64)
+        found = search(impl_->sa64.get(), old_, old_size_, needle, len, pos, work);
+    else if (impl_->sa32)
+        found = search(impl_->sa32.get(), old_, old_size_, needle, len, pos, work);
+    if (compared) *compared += work;
+    return found;
 }
 
 std::vector<bundle::Extent> coalesce_extents(std::vector<bundle::Extent> extents,
@@ -124,10 +155,56 @@ std::vector<bundle::Extent> coalesce_extents(std::vector<bundle::Extent> extents
     return merged;
 }
 
+namespace {
+
+// Compression contexts and output buffers, kept between frames and shared by the encoding
+// threads (each op runs on a thread of its own): a fresh level-22 context zeroes tens of MiB of
+// tables for every frame, and a fresh zero-filled output buffer of the worst-case size costs as
+// much again; on small deltas the two were most of the encoding time.
+struct Compressor {
+    ZSTD_CCtx* cctx = nullptr;
+    std::vector<char> out;
+    ~Compressor() { ZSTD_freeCCtx(cctx); }
+};
+
+class CompressorPool {
+public:
+    std::unique_ptr<Compressor> take() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!free_.empty()) {
+                auto c = std::move(free_.back());
+                free_.pop_back();
+                return c;
+            }
+        }
+        auto c = std::make_unique<Compressor>();
+        c->cctx = ZSTD_createCCtx();
+        if (!c->cctx) throw Error(ErrorKind::Io, "out of memory for a zstd context");
+        return c;
+    }
+    void give_back(std::unique_ptr<Compressor> c) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        free_.push_back(std::move(c));
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<Compressor>> free_;
+};
+
+CompressorPool& compressors() {
+    static CompressorPool pool;
+    return pool;
+}
+
+} // namespace
+
 std::string zstd_compress(const uint8_t* data, size_t size, int level, const uint8_t* prefix,
                           size_t prefix_size) {
-    ZSTD_CCtx* cctx = ZSTD_createCCtx();
-    if (!cctx) throw Error(ErrorKind::Io, "out of memory for a zstd context");
+    std::unique_ptr<Compressor> c = compressors().take();
+    ZSTD_CCtx* cctx = c->cctx;
+    ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
     ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
     ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);
     if (prefix_size > 0) {
@@ -139,12 +216,12 @@ std::string zstd_compress(const uint8_t* data, size_t size, int level, const uin
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, static_cast<int>(wlog));
         ZSTD_CCtx_refPrefix(cctx, prefix, prefix_size);
     }
-    std::string out(ZSTD_compressBound(size), '\0');
-    size_t n = ZSTD_compress2(cctx, out.data(), out.size(), data, size);
-    ZSTD_freeCCtx(cctx);
+    if (c->out.size() < ZSTD_compressBound(size)) c->out.resize(ZSTD_compressBound(size));
+    const size_t n = ZSTD_compress2(cctx, c->out.data(), c->out.size(), data, size);
     if (ZSTD_isError(n)) throw Error(ErrorKind::Io, std::string("zstd: ") + ZSTD_getErrorName(n));
-    out.resize(n);
-    return out;
+    std::string result(c->out.data(), n);
+    compressors().give_back(std::move(c));
+    return result;
 }
 
 std::vector<uint8_t> arm64_filtered_copy(const uint8_t* data, uint64_t size, uint64_t base) {
@@ -153,19 +230,21 @@ std::vector<uint8_t> arm64_filtered_copy(const uint8_t* data, uint64_t size, uin
     return out;
 }
 
-double arm64_call_density(const uint8_t* data, uint64_t size) {
-    if (size < 4) return 0;
-    uint64_t calls = 0;
-    for (uint64_t i = 0; i + 4 <= size; i += 4)
+double arm64_call_density(const uint8_t* data, uint64_t size, uint64_t base) {
+    const uint64_t skip = (4 - base % 4) % 4;
+    if (size < skip + 4) return 0;
+    uint64_t calls = 0, words = 0;
+    for (uint64_t i = skip; i + 4 <= size; i += 4, ++words)
         if ((data[i + 3] & 0xFC) == 0x94) ++calls;
-    return static_cast<double>(calls) / static_cast<double>(size / 4);
+    return static_cast<double>(calls) / static_cast<double>(words);
 }
 
-bool looks_like_arm64_code(const uint8_t* data, uint64_t size, double min_call_density) {
+bool looks_like_arm64_code(const uint8_t* data, uint64_t size, double min_call_density,
+                           uint64_t base) {
     constexpr uint32_t kRet = 0xd65f03c0; // RET (x30), little endian
-    if (size < 4 || arm64_call_density(data, size) < min_call_density) return false;
+    if (arm64_call_density(data, size, base) < min_call_density || size < 4) return false;
     uint64_t returns = 0;
-    for (uint64_t i = 0; i + 4 <= size; i += 4) {
+    for (uint64_t i = (4 - base % 4) % 4; i + 4 <= size; i += 4) {
         uint32_t w = static_cast<uint32_t>(data[i]) | static_cast<uint32_t>(data[i + 1]) << 8 |
                      static_cast<uint32_t>(data[i + 2]) << 16 |
                      static_cast<uint32_t>(data[i + 3]) << 24;
@@ -193,11 +272,12 @@ DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, u
     diff.reserve(new_size);
     uint64_t& ctrl_count = out.ctrl_count;
     int64_t old_cursor = 0;
+    const int64_t origin = static_cast<int64_t>(options.old_origin);
     std::vector<bundle::Extent>& reads = out.reads;
 
     auto emit = [&](int64_t lastscan, int64_t lastpos, int64_t lenf, int64_t extra_len) {
         if (lenf == 0 && extra_len == 0) return;
-        int64_t seek = lenf > 0 ? lastpos - old_cursor : 0;
+        int64_t seek = lenf > 0 ? lastpos + origin - old_cursor : 0;
         format::put_varint(ctrl, format::zigzag_encode(seek));
         format::put_varint(ctrl, static_cast<uint64_t>(lenf));
         format::put_varint(ctrl, static_cast<uint64_t>(extra_len));
@@ -207,35 +287,57 @@ DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, u
         extra.append(reinterpret_cast<const char*>(nw + lastscan + lenf),
                      static_cast<size_t>(extra_len));
         if (lenf > 0) {
-            uint64_t start = static_cast<uint64_t>(lastpos);
+            uint64_t start = static_cast<uint64_t>(lastpos + origin);
             uint64_t end = start + static_cast<uint64_t>(lenf);
             if (options.arm64_filter) { // the applier reads whole words to filter them
                 start &= ~uint64_t{3};
-                end = std::min<uint64_t>((end + 3) & ~uint64_t{3}, sa.old_size());
+                end = std::min<uint64_t>((end + 3) & ~uint64_t{3},
+                                         sa.old_size() + options.old_origin);
             }
             reads.push_back({start, end - start});
-            old_cursor = lastpos + lenf;
+            old_cursor = lastpos + origin + lenf;
         }
     };
 
     const int64_t slack = static_cast<int64_t>(options.min_match);
     int64_t scan = 0, len = 0, pos = 0;
     int64_t lastscan = 0;
-    int64_t lastpos = std::min<int64_t>(static_cast<int64_t>(new_offset), oldsize);
+    // Where the op's bytes would sit in the old image if nothing had moved.
+    int64_t lastpos = std::clamp<int64_t>(static_cast<int64_t>(new_offset) - origin, 0, oldsize);
     int64_t lastoffset = lastpos;
     auto old_at = [&](int64_t i) { return i >= 0 && i < oldsize; };
     while (scan < newsize) {
         int64_t oldscore = 0;
         int64_t scsc;
+        bool aligned_run = false;
         for (scsc = scan += len; scan < newsize; ++scan) {
+            // Where the current alignment goes on matching exactly for a while, no match the
+            // suffix array could find would code these bytes more cheaply: skip them without a
+            // search. (In a long, nearly aligned run the search otherwise happens at every byte,
+            // each one comparing up to kMaxCompare bytes.)
+            if (old_at(scan + lastoffset)) {
+                const int64_t run = static_cast<int64_t>(match_length(
+                    old + scan + lastoffset, static_cast<uint64_t>(oldsize - (scan + lastoffset)),
+                    nw + scan,
+                    std::min<uint64_t>(new_size - static_cast<uint64_t>(scan), kMaxCompare)));
+                out.compared += static_cast<uint64_t>(run) + 1;
+                if (run >= kMinAlignedRun) {
+                    len = run;
+                    pos = scan + lastoffset;
+                    aligned_run = true;
+                    break;
+                }
+            }
             uint64_t p = 0;
-            len = static_cast<int64_t>(sa.longest_match(nw + scan, new_size - scan, &p));
+            len = static_cast<int64_t>(
+                sa.longest_match(nw + scan, new_size - scan, &p, &out.compared));
             pos = static_cast<int64_t>(p);
             for (; scsc < scan + len; ++scsc)
                 if (old_at(scsc + lastoffset) && old[scsc + lastoffset] == nw[scsc]) ++oldscore;
             if ((len == oldscore && len != 0) || len > oldscore + slack) break;
             if (old_at(scan + lastoffset) && old[scan + lastoffset] == nw[scan]) --oldscore;
         }
+        if (aligned_run) continue; // as a match the alignment explains: nothing to emit yet
         if (len != oldscore || scan == newsize) {
             // Extend the previous match forward and this one backward while at least half the
             // bytes agree, then split any overlap where the score is best.
@@ -315,6 +417,35 @@ EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_ext
     b += extra_z;
     result.src_extents = coalesce_extents(streams.reads, max_extents);
     return result;
+}
+
+DiffStreams unpack_diff(const std::string& blob, std::vector<bundle::Extent> reads) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(blob.data());
+    const uint8_t* end = p + blob.size();
+    auto fail = [] { throw Error(ErrorKind::Malformed, "diff blob to unpack is inconsistent"); };
+    if (blob.size() < sizeof(format::kMagic)) fail();
+    DiffStreams s;
+    s.arm64_filter = std::memcmp(p, format::kMagicArm64, sizeof(format::kMagic)) == 0;
+    p += sizeof(format::kMagic);
+    if (s.arm64_filter && !format::get_varint(p, end, s.new_offset)) fail();
+    uint64_t f[8];
+    for (auto& v : f)
+        if (!format::get_varint(p, end, v)) fail();
+    s.new_size = f[0];
+    s.ctrl_count = f[1];
+    std::string* streams[3] = {&s.ctrl, &s.diff, &s.extra};
+    for (int i = 0; i < 3; ++i) {
+        const uint64_t raw = f[2 + 2 * i], packed = f[3 + 2 * i];
+        if (packed > static_cast<uint64_t>(end - p)) fail();
+        streams[i]->resize(raw);
+        if (packed > 0) {
+            const size_t n = ZSTD_decompress(streams[i]->data(), raw, p, packed);
+            if (ZSTD_isError(n) || n != raw) fail();
+        }
+        p += packed;
+    }
+    s.reads = std::move(reads);
+    return s;
 }
 
 EncodedDiff encode_diff(const SuffixArray& sa, const uint8_t* new_data, uint64_t new_size,

@@ -22,8 +22,9 @@ public:
     const uint8_t* old() const { return old_; }
     uint64_t old_size() const { return old_size_; }
     // Longest prefix of needle[0, len) that occurs in old, capped at max_match; returns its length
-    // and sets *pos to one place where it occurs.
-    uint64_t longest_match(const uint8_t* needle, uint64_t len, uint64_t* pos) const;
+    // and sets *pos to one place where it occurs. Adds the bytes it compared to *compared.
+    uint64_t longest_match(const uint8_t* needle, uint64_t len, uint64_t* pos,
+                           uint64_t* compared = nullptr) const;
 
 private:
     struct Impl;
@@ -37,21 +38,25 @@ struct DiffEncodeOptions {
     // Shorter approximate matches cost more control bytes than they save.
     uint64_t min_match = 8;
     // Diff the ARM64-filtered images (diff_format.h): `sa` must then be built over the filtered
-    // old image (arm64_filtered_copy), and the blob is an "OTADIFF2" one.
+    // old image (arm64_filtered_copy, at base old_origin), and the blob is an "OTADIFF2" one.
     bool arm64_filter = false;
+    // Source position of the suffix array's first byte: the blob's reads are at old_origin +
+    // the position in `sa` (a multiple of 4 with arm64_filter, so whole words stay whole).
+    uint64_t old_origin = 0;
 };
 
 // A copy of data[0, size) (at image offset base) with the ARM64 branch filter applied.
 std::vector<uint8_t> arm64_filtered_copy(const uint8_t* data, uint64_t size, uint64_t base);
 
 // Fraction of 4-aligned words that are BL instructions: about 1/64 in random data, several times
-// more in ARM64 code.
-double arm64_call_density(const uint8_t* data, uint64_t size);
+// more in ARM64 code. `base` is data's offset in its image: words are aligned in the image.
+double arm64_call_density(const uint8_t* data, uint64_t size, uint64_t base = 0);
 
 // Whether data looks like ARM64 code worth the branch filter: BL density of at least
 // min_call_density, and plain RET instructions at least every 2048 words. Float weights can have
 // as many BL look-alikes as code (a model file measured 3.8 %), but never the exact RET word.
-bool looks_like_arm64_code(const uint8_t* data, uint64_t size, double min_call_density);
+bool looks_like_arm64_code(const uint8_t* data, uint64_t size, double min_call_density,
+                           uint64_t base = 0);
 
 struct EncodedDiff {
     std::string blob;                        // the Diff blob (diff_format.h)
@@ -66,6 +71,7 @@ struct DiffStreams {
     uint64_t new_offset = 0;
     bool arm64_filter = false;
     std::vector<bundle::Extent> reads; // old ranges read, in control order
+    uint64_t compared = 0;             // bytes the matcher compared: its work, for tests
 };
 
 // Matching only: the streams of new_data (one operation's output) against the whole old image.
@@ -76,6 +82,9 @@ DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, u
 // max_extents ranges (joining the closest neighbours first). An empty blob means the applier
 // would refuse it (too many control entries for the output).
 EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_extents = 16);
+
+// The streams of a packed Diff blob back (reads as given: the blob does not hold them).
+DiffStreams unpack_diff(const std::string& blob, std::vector<bundle::Extent> reads);
 
 // build_diff_streams + pack_diff at options.zstd_level.
 EncodedDiff encode_diff(const SuffixArray& sa, const uint8_t* new_data, uint64_t new_size,
