@@ -50,7 +50,7 @@ tuf::Updater& UptaneRepositories::image_updater() {
 VerificationResult UptaneRepositories::refresh_and_verify(
     net::Fetcher& director_fetcher, net::Fetcher& image_fetcher,
     const std::optional<std::string>& vehicle_id, const std::vector<EcuIdentity>& ecus,
-    bool whole_vehicle) {
+    bool whole_vehicle, const std::function<void(const VerificationResult&)>& accept) {
     image_updater_.reset();
     const std::string staged = store_.stage();
     try {
@@ -101,6 +101,7 @@ VerificationResult UptaneRepositories::refresh_and_verify(
                 verify_director_targets(in_scope, vehicle_id.value_or(in_scope.vehicle_id.value_or("")),
                                         ecus, lookup, previous);
         }
+        if (accept) accept(result);
         store_.commit(staged);
         if (!in_scope.instructions.empty()) image_updater_ = std::move(image);
         return result;

@@ -11,6 +11,7 @@
 #include "agent/uptane/trust_store.h"
 #include "agent/uptane/verification.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -44,11 +45,13 @@ public:
     //  - whole vehicle (the primary): every instruction, each for one of `ecus`;
     //  - otherwise (a secondary, `ecus` = itself): only the instruction for itself.
     // vehicle_id: when set, the director's targets must be for this vehicle.
+    // accept: the caller's own checks of the result, run before anything is kept.
     // Throws ota::Error; the trusted metadata is then unchanged.
-    VerificationResult refresh_and_verify(net::Fetcher& director_fetcher,
-                                          net::Fetcher& image_fetcher,
-                                          const std::optional<std::string>& vehicle_id,
-                                          const std::vector<EcuIdentity>& ecus, bool whole_vehicle);
+    VerificationResult refresh_and_verify(
+        net::Fetcher& director_fetcher, net::Fetcher& image_fetcher,
+        const std::optional<std::string>& vehicle_id, const std::vector<EcuIdentity>& ecus,
+        bool whole_vehicle,
+        const std::function<void(const VerificationResult&)>& accept = nullptr);
 
     // After a successful refresh_and_verify: the image repository's client (target downloads,
     // delegation searches). Throws Error(State) before.
