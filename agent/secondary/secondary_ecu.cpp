@@ -131,6 +131,7 @@ SecondaryEcu::SecondaryEcu(SecondaryConfig config)
         partial_trust_ = std::make_unique<TrustStore>(config_.trust_dir());
     }
     state_ = load_state(file("state.json"), config_.installed_version);
+    if (!file_exists(file("state.json"))) save(); // the factory state, explicit from the start
 }
 
 void SecondaryEcu::save() {

@@ -7,6 +7,7 @@
 #include "agent/uptane/json_fields.h"
 #include "agent/uptane/vehicle_manifest.h"
 #include "agent/uptane/version_report.h"
+#include "manifests/publisher/repository.h"
 
 #include <catch2/catch.hpp>
 
@@ -30,6 +31,12 @@ using namespace ota::uptane;
 
 std::string file_hash(const std::string& path) {
     return file_exists(path) ? file_sha256_hex(path) : "";
+}
+
+bool wait_for_file(const std::string& path) {
+    for (int i = 0; i < 3000 && !file_exists(path); ++i)
+        ::usleep(10000);
+    return file_exists(path);
 }
 
 std::map<std::string, std::string> tree_hashes(const std::string& dir) {
@@ -435,6 +442,53 @@ slice::Result Vehicle::director_manifest(const Json& manifest) {
     write_all_file(file, manifest.dump());
     return publish_status("director manifest --repo " + quote(director_repo()) + " --manifest " +
                           quote(file));
+}
+
+void Vehicle::edit_director(const std::function<void(Json&)>& change) {
+    publish::Repository repo = publish::Repository::open(director_repo());
+    change(repo.role("targets").body);
+    repo.publish();
+}
+
+namespace {
+RepositoryMetadata served_repository(const std::string& dir, uint64_t receiver_root, bool full) {
+    RepositoryMetadata m;
+    for (uint64_t v = receiver_root + 1; file_exists(dir + "/" + std::to_string(v) + ".root.json");
+         ++v)
+        m.roots[v] = read_all(dir + "/" + std::to_string(v) + ".root.json");
+    m.targets = read_all(dir + "/targets.json");
+    if (full) {
+        m.timestamp = read_all(dir + "/timestamp.json");
+        m.snapshot = read_all(dir + "/snapshot.json");
+    }
+    return m;
+}
+} // namespace
+
+SecondaryClient Vehicle::client(const Secondary& s) const {
+    return SecondaryClient("127.0.0.1", static_cast<uint16_t>(s.port), 30);
+}
+
+SecondaryMetadata Vehicle::served_metadata(const Secondary& s) {
+    SecondaryClient c = client(s);
+    SecondaryInfo info = c.get_info();
+    const bool full = info.verification == VerificationMode::Full;
+    SecondaryMetadata m;
+    m.director =
+        served_repository(director_repo() + "/metadata", info.director_root_version, full);
+    if (full)
+        m.image = served_repository(image_repo() + "/metadata", info.image_root_version, true);
+    return m;
+}
+
+std::optional<ImageOffer> Vehicle::push(const Secondary& s, const SecondaryMetadata& m) {
+    SecondaryClient c = client(s);
+    return c.put_metadata(m);
+}
+
+Json Vehicle::raw_report(const Secondary& s) {
+    SecondaryClient c = client(s);
+    return c.version_report("test");
 }
 
 SecondarySnapshot Vehicle::snapshot(const Secondary& s) const {

@@ -12,6 +12,7 @@
 #include "slice/slice_fixture.h"
 #include "support/test_support.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,6 +64,10 @@ struct Secondary {
 struct SecondarySnapshot {
     std::string slot_a, slot_b, env, booted, trust; // hashes / listings
     Json state;
+    bool operator==(const SecondarySnapshot& o) const {
+        return slot_a == o.slot_a && slot_b == o.slot_b && env == o.env && booted == o.booted &&
+               trust == o.trust && state == o.state;
+    }
 };
 
 class Vehicle {
@@ -117,6 +122,18 @@ public:
     // `ota-publish director manifest` of a manifest (written to a file first).
     slice::Result director_manifest(const Json& manifest);
 
+    // Changes the director's targets body and publishes it (validly signed): a director whose
+    // online keys are compromised, or an operator's mistake.
+    void edit_director(const std::function<void(Json& targets_body)>& change);
+    // The metadata as served, unverified: what a compromised primary could push to `s`.
+    ota::uptane::SecondaryMetadata served_metadata(const Secondary& s);
+    // PUT_METADATA straight to a secondary.
+    std::optional<ota::uptane::ImageOffer> push(const Secondary& s,
+                                                const ota::uptane::SecondaryMetadata& m);
+    ota::uptane::SecondaryClient client(const Secondary& s) const;
+    // The signed report of a secondary, fetched by hand (nonce "test").
+    Json raw_report(const Secondary& s);
+
     SecondarySnapshot snapshot(const Secondary& s) const;
     std::map<std::string, std::string> primary_trust() const; // file -> sha256
     std::string booted_slot(const Secondary& s) const;
@@ -133,6 +150,8 @@ private:
     std::map<std::string, uint64_t> last_counters_;
 };
 
+// Waits (at most 30 s) until `path` exists; false if it never appeared.
+bool wait_for_file(const std::string& path);
 // SHA-256 of a file, "" when absent.
 std::string file_hash(const std::string& path);
 // Every file below `dir` with its SHA-256 (relative names).
