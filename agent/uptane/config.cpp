@@ -89,7 +89,7 @@ UptaneConfig parse_uptane_config(const Json& j, const std::string& base_dir) {
     return as_config("uptane configuration", [&] {
         const std::string what = "uptane configuration";
         require_only_keys(j,
-                          {"vehicle_id", "primary", "trust_dir", "repositories", "mapping",
+                          {"vehicle_id", "primary", "state_dir", "repositories", "mapping",
                            "manifest_url", "secondaries", "secondary_timeout_s"},
                           what);
         UptaneConfig c;
@@ -99,7 +99,7 @@ UptaneConfig parse_uptane_config(const Json& j, const std::string& base_dir) {
         c.primary_serial = require_identifier(primary, "ecu_serial", what + " primary");
         c.primary_hardware_id = require_identifier(primary, "hardware_id", what + " primary");
         c.primary_key = path_in(base_dir, require_string(primary, "key", 4096, what + " primary"));
-        c.trust_dir = path_in(base_dir, require_string(j, "trust_dir", 4096, what));
+        c.state_dir = path_in(base_dir, require_string(j, "state_dir", 4096, what));
         const Json& repos = require_object(j, "repositories", what);
         require_only_keys(repos, {"director", "image"}, what + " repositories");
         c.director = parse_endpoint(require_object(repos, "director", what), "repositories.director",

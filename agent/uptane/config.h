@@ -17,7 +17,8 @@ struct UptaneConfig {
     std::string primary_serial;
     std::string primary_hardware_id;
     std::string primary_key; // PEM private key file; its type gives the signature scheme
-    std::string trust_dir;   // trusted metadata of both repositories (a TrustStore)
+    std::string state_dir;   // the primary's Uptane state: trust/ (both repositories), counters
+    std::string trust_dir() const { return state_dir + "/trust"; }
     RepositoryEndpoint director;
     RepositoryEndpoint image;
     std::string manifest_url; // where the vehicle version manifest is POSTed ("" = not sent)

@@ -27,7 +27,7 @@ TEST_CASE("uptane: a secondary cut off mid-transfer keeps the update pending, th
     // The primary's part by hand, up to the middle of the image.
     const UptaneConfig config = v.primary_config();
     net::CurlFetcher fetcher;
-    UptaneRepositories repos(config.trust_dir, config.director, config.image);
+    UptaneRepositories repos(config.trust_dir(), config.director, config.image);
     VerificationResult verified = repos.refresh_and_verify(fetcher, fetcher, config.vehicle_id,
                                                            config.vehicle_ecus(), true);
     const VerifiedTarget& target = verified.targets.at("brake-1");

@@ -315,7 +315,7 @@ TEST_CASE("uptane units: the primary's configuration is parsed strictly") {
     const Json good{
         {"vehicle_id", "VIN1"},
         {"primary", Json{{"ecu_serial", "p"}, {"hardware_id", "hw"}, {"key", "p.key"}}},
-        {"trust_dir", "trust"},
+        {"state_dir", "uptane"},
         {"repositories",
          Json{{"director", Json{{"metadata_url", "http://d/m"}, {"trusted_root", "d.json"}}},
               {"image", Json{{"metadata_url", "http://i/m/"},
@@ -331,7 +331,7 @@ TEST_CASE("uptane units: the primary's configuration is parsed strictly") {
     UptaneConfig c = parse_uptane_config(good, tmp.path());
     CHECK(c.director.metadata_url == "http://d/m/");
     CHECK(c.image.targets_url == "http://i/t/");
-    CHECK(c.trust_dir == tmp.file("trust"));
+    CHECK(c.trust_dir() == tmp.file("uptane") + "/trust");
     REQUIRE(c.secondaries.size() == 1);
     CHECK(c.secondaries[0].port == 9701);
     CHECK(c.secondaries[0].verification == VerificationMode::Partial);

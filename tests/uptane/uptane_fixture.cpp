@@ -5,6 +5,7 @@
 #include "agent/common/fs.h"
 #include "agent/net/curl_fetcher.h"
 #include "agent/uptane/json_fields.h"
+#include "agent/uptane/primary.h"
 #include "agent/uptane/vehicle_manifest.h"
 #include "agent/uptane/version_report.h"
 #include "manifests/publisher/repository.h"
@@ -375,7 +376,7 @@ UptaneConfig Vehicle::primary_config() const {
         {"vehicle_id", kVehicle},
         {"primary",
          Json{{"ecu_serial", kPrimarySerial}, {"hardware_id", kPrimaryHw}, {"key", "primary.key"}}},
-        {"trust_dir", "primary/trust"},
+        {"state_dir", "primary"},
         {"repositories",
          Json{{"director", Json{{"metadata_url", base_url() + "/director/metadata/"},
                                 {"trusted_root", "director-root.json"}}},
@@ -391,48 +392,24 @@ UptaneConfig Vehicle::primary_config() const {
 }
 
 Vehicle::Cycle Vehicle::primary_update(tuf::Clock clock) {
-    const UptaneConfig config = primary_config();
     net::CurlFetcher fetcher;
-    UptaneRepositories repos(config.trust_dir, config.director, config.image, clock);
+    Primary primary(primary_config(), fetcher, std::move(clock));
     Cycle cycle;
-    cycle.verification = repos.refresh_and_verify(fetcher, fetcher, config.vehicle_id,
-                                                  config.vehicle_ecus(), true);
-    std::vector<SecondaryStep> steps;
-    make_directories(path("primary/downloads"));
-    for (const auto& s : config.secondaries) {
-        auto it = cycle.verification.targets.find(s.ecu_serial);
-        if (it == cycle.verification.targets.end()) continue;
-        auto report = last_reports.find(s.ecu_serial);
-        if (report != last_reports.end() &&
-            report_shows_installed(report->second, it->second, nullptr))
-            continue; // it already runs the instructed image
-        const std::string dest = path("primary/downloads/" + it->second.image.hashes.at("sha256"));
-        repos.image_updater().download_target(it->second.image, dest);
-        steps.push_back(SecondaryStep{s, it->second, dest});
-    }
-    cycle.secondaries = update_secondaries(steps, repos, fetcher, fetcher, config.secondary_timeout_s);
+    cycle.verification = primary.refresh();
+    cycle.secondaries = primary.update_secondaries(path("primary/downloads"));
     return cycle;
 }
 
 Json Vehicle::primary_manifest(ManifestSender& sender) {
-    const UptaneConfig config = primary_config();
-    std::map<std::string, Json> reports;
+    net::CurlFetcher fetcher;
+    Primary primary(primary_config(), fetcher);
     EcuVersionReport own;
-    own.ecu_serial = kPrimarySerial;
-    own.hardware_id = kPrimaryHw;
     own.installed_version = 1;
     own.time = tuf::system_time_now();
     own.counter = ++primary_counter_;
-    reports[kPrimarySerial] = sign_report(own, *primary_key_);
-    for (const auto& s : config.secondaries) {
-        SecondaryClient client(s.host, s.port, config.secondary_timeout_s);
-        CheckedReport r = fetch_version_report(client, s, last_counters_[s.ecu_serial]);
-        last_counters_[s.ecu_serial] = r.report.counter;
-        last_reports[s.ecu_serial] = r.report;
-        reports[s.ecu_serial] = r.document;
-    }
-    Json manifest = sign_vehicle_manifest(kVehicle, kPrimarySerial, reports, *primary_key_);
-    sender.send(manifest);
+    Json manifest = primary.vehicle_manifest(own);
+    last_reports = primary.last_reports();
+    primary.send_manifest(manifest, sender);
     return manifest;
 }
 

@@ -107,8 +107,9 @@ public:
     ota::uptane::UptaneConfig primary_config() const;
     const SigningKey& primary_key() const { return *primary_key_; }
 
-    // One update cycle of the primary: full verification of both repositories, download of every
-    // instructed secondary image not yet installed, two-phase update of those secondaries.
+    // One update cycle of the primary (ota::uptane::Primary, as the agent will run it): full
+    // verification of both repositories, download of every instructed secondary image not yet
+    // installed, two-phase update of those secondaries.
     struct Cycle {
         ota::uptane::VerificationResult verification;
         ota::uptane::MultiEcuResult secondaries;
@@ -147,7 +148,6 @@ private:
     std::map<std::string, std::string> images_;
     uint64_t primary_counter_ = 0;
     int starts_ = 0;
-    std::map<std::string, uint64_t> last_counters_;
 };
 
 // Waits (at most 30 s) until `path` exists; false if it never appeared.
