@@ -31,8 +31,8 @@ struct SecondaryConfig {
     std::string listen = "0.0.0.0:9701";   // HOST:PORT; port 0 = any free port
     std::string key;                       // PEM private key file (the ECU key)
     std::string state_dir;
-    std::string director_root; // the director's root shipped with the ECU
-    std::string image_root;    // the image repository's root (full verification)
+    std::string director_root;      // the director's root shipped with the ECU
+    std::string image_root;         // the image repository's root (full verification)
     uint64_t installed_version = 0; // release counter of the factory image
     std::map<std::string, std::string> slots;
     BootConfig boot;

@@ -59,7 +59,8 @@ void verify_file(const std::string& path, const ImageOffer& offer) {
                                                  std::to_string(offer.length) + " instructed");
     std::map<std::string, Hasher> hashers;
     for (const auto& [alg, hex] : offer.hashes)
-        hashers.emplace(alg, Hasher(alg == "sha512" ? HashAlgorithm::Sha512 : HashAlgorithm::Sha256));
+        hashers.emplace(alg,
+                        Hasher(alg == "sha512" ? HashAlgorithm::Sha512 : HashAlgorithm::Sha256));
     UniqueFd fd = open_or_throw(path, O_RDONLY | O_CLOEXEC);
     std::vector<char> buf(1 << 20);
     while (size_t n = read_full(fd.get(), buf.data(), buf.size(), path))
@@ -108,8 +109,8 @@ int run_program(const std::vector<std::string>& command) {
 SecondaryEcu::SecondaryEcu(SecondaryConfig config)
     : config_(std::move(config)), key_(SigningKey::from_pem(read_file(config_.key, 64 * 1024))) {
     make_directories(config_.state_dir);
-    auto env = std::make_shared<hal::UBootEnv>(hal::UBootEnv::from_config_file(
-        config_.boot.fw_env_config, config_.boot.lock_file));
+    auto env = std::make_shared<hal::UBootEnv>(
+        hal::UBootEnv::from_config_file(config_.boot.fw_env_config, config_.boot.lock_file));
     hal::UBootBootControlOptions options;
     options.slots.clear();
     for (const auto& [name, device] : config_.slots)
@@ -161,7 +162,8 @@ SecondaryInfo SecondaryEcu::info() const {
         return v ? v : tuf::parse_envelope(read_file(factory, 1 << 20), "root").version;
     };
     if (repositories_) {
-        i.director_root_version = root_version(repositories_->director_dir(), config_.director_root);
+        i.director_root_version =
+            root_version(repositories_->director_dir(), config_.director_root);
         i.image_root_version = root_version(repositories_->image_dir(), config_.image_root);
     } else {
         i.director_root_version =
@@ -183,10 +185,9 @@ void SecondaryEcu::check_instruction(const tuf::TargetFile& target) const {
         throw Error(ErrorKind::Unsupported, what + ": this ECU installs firmware only");
     const uint64_t version = release_counter(target);
     if (version < state_.installed_version)
-        throw Error(ErrorKind::Rollback, what + ": release counter " + std::to_string(version) +
-                                             " is below the " +
-                                             std::to_string(state_.installed_version) +
-                                             " installed");
+        throw Error(ErrorKind::Rollback,
+                    what + ": release counter " + std::to_string(version) + " is below the " +
+                        std::to_string(state_.installed_version) + " installed");
     const Json& image = custom_member(target, "image");
     custom_sha256(image, "sha256", what + " image");
     require_uint(image, "length", what + " image");
@@ -244,7 +245,8 @@ std::optional<ImageOffer> SecondaryEcu::verify_partial(const SecondaryMetadata& 
     const std::string root = join_path(dir, "root.json");
     trusted.root = read_file(file_exists(root) ? root : config_.director_root, 1 << 20);
     if (file_exists(join_path(dir, "targets.json")))
-        trusted.targets = read_file(join_path(dir, "targets.json"), MetadataLimits::director().targets);
+        trusted.targets =
+            read_file(join_path(dir, "targets.json"), MetadataLimits::director().targets);
     PartialResult result = uptane::verify_partial(trusted, m.director, tuf::system_time_now());
     if (config_.vehicle_id && result.director.vehicle_id &&
         *result.director.vehicle_id != *config_.vehicle_id)
@@ -299,7 +301,8 @@ uint64_t SecondaryEcu::image_begin(const ImageOffer& offer) {
         offer.hashes != instr->hashes) {
         Error e(ErrorKind::HashMismatch, "offered image " + offer.filepath.substr(0, 256) +
                                              " is not the one the director instructs this ECU "
-                                             "to install (" + instr->path + ")");
+                                             "to install (" +
+                                             instr->path + ")");
         record_attack(e);
         throw e;
     }
@@ -339,8 +342,9 @@ void SecondaryEcu::image_data(const char* data, size_t size) {
     if (!t.failure.empty()) return; // the rest of a refused stream is discarded
     try {
         if (size > t.offer.length - t.position)
-            throw Error(ErrorKind::TooLarge, t.offer.filepath + ": more bytes than its signed "
-                                                                "length of " +
+            throw Error(ErrorKind::TooLarge, t.offer.filepath +
+                                                 ": more bytes than its signed "
+                                                 "length of " +
                                                  std::to_string(t.offer.length));
         pwrite_all(t.fd.get(), data, size, t.position, "image.partial");
         t.position += size;
@@ -413,7 +417,8 @@ std::string SecondaryEcu::install(const std::string& filepath) {
         throw Error(ErrorKind::Config, "booted slot \"" + booted + "\" is not configured");
     const std::string target_slot = other_slot(booted);
     // A half-written slot must never be bootable: marked bad before the first write.
-    if (!state_.staged || state_.staged->slot != target_slot || state_.staged->target.path != t.path) {
+    if (!state_.staged || state_.staged->slot != target_slot ||
+        state_.staged->target.path != t.path) {
         boot_->mark_bad(target_slot);
         state_.staged = SlotChange{target_slot, booted, t, false};
         save();
@@ -479,8 +484,7 @@ void SecondaryEcu::boot_check() {
                 installed.length = t.length;
                 installed.hashes = t.hashes;
                 installed.image_length = custom_member(t, "image").value("length", uint64_t{0});
-                installed.image_sha256 =
-                    custom_member(t, "image").value("sha256", std::string());
+                installed.image_sha256 = custom_member(t, "image").value("sha256", std::string());
                 state_.installed = installed;
                 state_.installed_version = release_counter(t);
                 state_.last_result = UpdateResult{true, t.path, "running slot " + booted};
@@ -493,8 +497,8 @@ void SecondaryEcu::boot_check() {
             }
             boot_->mark_bad(change.slot);
             boot_->set_primary(change.from_slot, config_.boot.tries);
-            state_.last_result = UpdateResult{false, change.target.path,
-                                              message + " on slot " + change.slot};
+            state_.last_result =
+                UpdateResult{false, change.target.path, message + " on slot " + change.slot};
             state_.activated.reset();
             save();
             LOG_WARN("slot " << change.slot << " failed its health check; back to "
@@ -510,9 +514,9 @@ void SecondaryEcu::boot_check() {
             return;
         }
         boot_->mark_bad(change.slot);
-        state_.last_result = UpdateResult{false, change.target.path,
-                                          "slot " + change.slot +
-                                              " did not come up; running slot " + booted};
+        state_.last_result =
+            UpdateResult{false, change.target.path,
+                         "slot " + change.slot + " did not come up; running slot " + booted};
         state_.activated.reset();
         save();
         LOG_WARN("slot " << change.slot << " did not come up; the bootloader fell back to "
@@ -531,8 +535,10 @@ Json SecondaryEcu::version_report(const std::string& nonce) {
     r.time = tuf::system_time_now();
     r.counter = ++state_.report_counter;
     r.nonce = nonce;
-    if (state_.activated) r.pending = state_.activated->target.path;
-    else if (state_.staged) r.pending = state_.staged->target.path;
+    if (state_.activated)
+        r.pending = state_.activated->target.path;
+    else if (state_.staged)
+        r.pending = state_.staged->target.path;
     r.last_result = state_.last_result;
     // The counter is durable before the report leaves, so no two reports share one.
     state_.attacks_detected.clear(); // reported once

@@ -26,7 +26,8 @@ Server::Server(SecondaryEcu& ecu, const std::string& listen_address, int timeout
     hints.ai_flags = AI_PASSIVE;
     addrinfo* res = nullptr;
     if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0)
-        throw Error(ErrorKind::Config, "cannot resolve " + listen_address + ": " + gai_strerror(rc));
+        throw Error(ErrorKind::Config,
+                    "cannot resolve " + listen_address + ": " + gai_strerror(rc));
     std::string error = "no address";
     for (addrinfo* a = res; a && listen_fd_ < 0; a = a->ai_next) {
         int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
@@ -47,7 +48,8 @@ Server::Server(SecondaryEcu& ecu, const std::string& listen_address, int timeout
         }
     }
     ::freeaddrinfo(res);
-    if (listen_fd_ < 0) throw Error(ErrorKind::Io, "cannot listen on " + listen_address + ": " + error);
+    if (listen_fd_ < 0)
+        throw Error(ErrorKind::Io, "cannot listen on " + listen_address + ": " + error);
 }
 
 Server::~Server() {
@@ -80,21 +82,18 @@ Json Server::handle(const protocol::Frame& frame, bool* reboot_after) {
     }
     case MessageType::ImageBegin:
         return protocol::ok_response(Json{{"offset", ecu_.image_begin(offer_from_json(body))}});
-    case MessageType::ImageEnd:
-        ecu_.image_end();
-        return protocol::ok_response();
+    case MessageType::ImageEnd: ecu_.image_end(); return protocol::ok_response();
     case MessageType::Install: {
         require_only_keys(body, {"filepath"}, "INSTALL");
         return protocol::ok_response(Json{
-            {"slot", ecu_.install(require_string(body, "filepath", kMaxTargetNameLength, "INSTALL"))}});
+            {"slot",
+             ecu_.install(require_string(body, "filepath", kMaxTargetNameLength, "INSTALL"))}});
     }
     case MessageType::Activate:
         ecu_.activate();
         *reboot_after = true;
         return protocol::ok_response(Json{{"reboot", true}});
-    case MessageType::Abort:
-        ecu_.abort();
-        return protocol::ok_response();
+    case MessageType::Abort: ecu_.abort(); return protocol::ok_response();
     case MessageType::GetVersionReport: {
         require_only_keys(body, {"nonce"}, "GET_VERSION_REPORT");
         const std::string nonce =

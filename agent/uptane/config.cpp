@@ -26,8 +26,7 @@ std::string url_with_slash(std::string url) {
 }
 
 // Rethrows parsing errors of a section as configuration errors.
-template <typename F>
-auto as_config(const std::string& what, F f) -> decltype(f()) {
+template <typename F> auto as_config(const std::string& what, F f) -> decltype(f()) {
     try {
         return f();
     } catch (const Error& e) {
@@ -42,7 +41,8 @@ RepositoryEndpoint parse_endpoint(const Json& j, const std::string& what,
     require_only_keys(j, {"metadata_url", "targets_url", "trusted_root"}, what);
     RepositoryEndpoint e;
     e.metadata_url = url_with_slash(require_string(j, "metadata_url", 4096, what));
-    if (needs_targets) e.targets_url = url_with_slash(require_string(j, "targets_url", 4096, what));
+    if (needs_targets)
+        e.targets_url = url_with_slash(require_string(j, "targets_url", 4096, what));
     else if (j.contains("targets_url"))
         e.targets_url = url_with_slash(require_string(j, "targets_url", 4096, what));
     e.trusted_root = path_in(base_dir, require_string(j, "trusted_root", 4096, what));
@@ -52,8 +52,8 @@ RepositoryEndpoint parse_endpoint(const Json& j, const std::string& what,
 
 void check_mapping(const Json& mapping) {
     // Only the basic Uptane case: every image path signed by both repositories.
-    const Json basic = Json::array(
-        {Json{{"paths", Json::array({"*"})}, {"repositories", Json::array({"director", "image"})}}});
+    const Json basic = Json::array({Json{{"paths", Json::array({"*"})},
+                                         {"repositories", Json::array({"director", "image"})}}});
     if (mapping != basic)
         config_error("mapping", "only [{\"paths\": [\"*\"], \"repositories\": [\"director\", "
                                 "\"image\"]}] is supported (every image signed by both)");
@@ -61,10 +61,10 @@ void check_mapping(const Json& mapping) {
 
 SecondaryConfig parse_secondary(const Json& j, const std::string& what,
                                 const std::string& base_dir) {
-    require_only_keys(j,
-                      {"ecu_serial", "hardware_id", "address", "verification", "public_key_file",
-                       "key_scheme"},
-                      what);
+    require_only_keys(
+        j,
+        {"ecu_serial", "hardware_id", "address", "verification", "public_key_file", "key_scheme"},
+        what);
     SecondaryConfig s;
     s.ecu_serial = require_identifier(j, "ecu_serial", what);
     s.hardware_id = require_identifier(j, "hardware_id", what);
@@ -102,12 +102,14 @@ UptaneConfig parse_uptane_config(const Json& j, const std::string& base_dir) {
         c.state_dir = path_in(base_dir, require_string(j, "state_dir", 4096, what));
         const Json& repos = require_object(j, "repositories", what);
         require_only_keys(repos, {"director", "image"}, what + " repositories");
-        c.director = parse_endpoint(require_object(repos, "director", what), "repositories.director",
-                                    base_dir, MetadataLimits::director(), false);
+        c.director =
+            parse_endpoint(require_object(repos, "director", what), "repositories.director",
+                           base_dir, MetadataLimits::director(), false);
         c.image = parse_endpoint(require_object(repos, "image", what), "repositories.image",
                                  base_dir, MetadataLimits::image(), true);
         if (j.contains("mapping")) check_mapping(j["mapping"]);
-        if (j.contains("manifest_url")) c.manifest_url = require_string(j, "manifest_url", 4096, what);
+        if (j.contains("manifest_url"))
+            c.manifest_url = require_string(j, "manifest_url", 4096, what);
         if (j.contains("secondary_timeout_s")) {
             uint64_t t = require_uint(j, "secondary_timeout_s", what);
             if (t < 1 || t > 3600) config_error(what, "secondary_timeout_s must be 1-3600");

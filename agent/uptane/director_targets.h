@@ -31,7 +31,6 @@ struct DirectorInstructions {
 // Checks the director-specific rules (Uptane Standard, "How to check Targets metadata"): no
 // delegations, each ECU serial at most once, at most kMaxVehicleEcus instructions, well-formed
 // identifiers and a vehicle id when there is no instruction. Throws Error(Malformed).
-DirectorInstructions parse_director_targets(const tuf::Envelope& env,
-                                            const tuf::TargetsMeta& meta);
+DirectorInstructions parse_director_targets(const tuf::Envelope& env, const tuf::TargetsMeta& meta);
 
 } // namespace ota::uptane

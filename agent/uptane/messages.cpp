@@ -50,7 +50,8 @@ SecondaryInfo info_from_json(const Json& j) {
 }
 
 Json offer_to_json(const ImageOffer& o) {
-    return Json{{"filepath", o.filepath}, {"length", o.length}, {"hashes", hashes_to_json(o.hashes)}};
+    return Json{
+        {"filepath", o.filepath}, {"length", o.length}, {"hashes", hashes_to_json(o.hashes)}};
 }
 
 ImageOffer offer_from_json(const Json& j) {

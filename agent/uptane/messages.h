@@ -1,4 +1,5 @@
-// Bodies of the secondary protocol's messages that both sides parse (manifests/UPTANE-SECONDARY.md).
+// Bodies of the secondary protocol's messages that both sides parse
+// (manifests/UPTANE-SECONDARY.md).
 #pragma once
 #include "agent/common/canonical_json.h"
 #include "agent/tuf/metadata.h"

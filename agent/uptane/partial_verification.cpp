@@ -30,18 +30,17 @@ PartialResult verify_partial(const PartialTrust& trusted, const RepositoryMetada
     if (!trusted.targets.empty()) {
         const tuf::Envelope before = tuf::parse_envelope(trusted.targets, "targets");
         if (env.version < before.version)
-            throw Error(ErrorKind::Rollback, "director targets version " +
-                                                 std::to_string(env.version) +
-                                                 " is older than the trusted version " +
-                                                 std::to_string(before.version));
+            throw Error(ErrorKind::Rollback,
+                        "director targets version " + std::to_string(env.version) +
+                            " is older than the trusted version " + std::to_string(before.version));
         if (env.version == before.version && pushed.targets != trusted.targets)
             throw Error(ErrorKind::Rollback, "director targets version " +
                                                  std::to_string(env.version) +
                                                  " differs from the trusted copy of that version");
     }
     if (env.expires <= now)
-        throw Error(ErrorKind::Expired, "director targets expired at " +
-                                            tuf::format_expiry(env.expires));
+        throw Error(ErrorKind::Expired,
+                    "director targets expired at " + tuf::format_expiry(env.expires));
     result.director = parse_director_targets(env, meta);
     result.trust.targets = pushed.targets;
     return result;

@@ -90,8 +90,8 @@ Json Primary::vehicle_manifest(const EcuVersionReport& own, std::vector<std::str
         try {
             SecondaryClient client(ecu.host, ecu.port, config_.secondary_timeout_s);
             auto last = counters_.find(ecu.ecu_serial);
-            CheckedReport r = fetch_version_report(client, ecu,
-                                                   last == counters_.end() ? 0 : last->second);
+            CheckedReport r =
+                fetch_version_report(client, ecu, last == counters_.end() ? 0 : last->second);
             counters_[ecu.ecu_serial] = r.report.counter;
             reports_[ecu.ecu_serial] = r.report;
             reports[ecu.ecu_serial] = r.document;

@@ -71,17 +71,18 @@ uint32_t decode_header(const uint8_t* h, uint8_t* type) {
     if (std::memcmp(h, kMagic, 4) != 0)
         throw Error(ErrorKind::Malformed, "not a frame of the secondary protocol (bad magic)");
     if (h[4] != kVersion)
-        throw Error(ErrorKind::Unsupported,
-                    "protocol version " + std::to_string(h[4]) + " is not supported (this side "
-                    "speaks version " + std::to_string(kVersion) + ")");
+        throw Error(ErrorKind::Unsupported, "protocol version " + std::to_string(h[4]) +
+                                                " is not supported (this side "
+                                                "speaks version " +
+                                                std::to_string(kVersion) + ")");
     if (h[6] != 0 || h[7] != 0)
         throw Error(ErrorKind::Malformed, "reserved header bytes must be zero");
     *type = h[5];
     const uint32_t max = max_body_size(*type);
     if (max == 0)
         throw Error(ErrorKind::Malformed, "unknown message type " + std::to_string(*type));
-    const uint32_t n = (uint32_t{h[8]} << 24) | (uint32_t{h[9]} << 16) | (uint32_t{h[10]} << 8) |
-                       uint32_t{h[11]};
+    const uint32_t n =
+        (uint32_t{h[8]} << 24) | (uint32_t{h[9]} << 16) | (uint32_t{h[10]} << 8) | uint32_t{h[11]};
     if (n > max)
         throw Error(ErrorKind::TooLarge, std::string(message_type_name(*type)) + " body of " +
                                              std::to_string(n) + " bytes exceeds the bound of " +
@@ -153,9 +154,9 @@ void Connection::send(uint8_t type, const std::string& body) {
         ssize_t n = ::send(fd_, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0)
-            throw Error(ErrorKind::Network, std::string("sending ") + message_type_name(type) +
-                                                " failed: " +
-                                                (n < 0 ? std::strerror(errno) : "closed"));
+            throw Error(ErrorKind::Network,
+                        std::string("sending ") + message_type_name(type) +
+                            " failed: " + (n < 0 ? std::strerror(errno) : "closed"));
         done += static_cast<size_t>(n);
     }
 }
@@ -171,10 +172,11 @@ void Connection::read_exact(void* buf, size_t size, bool* clean_eof) {
         }
         if (n <= 0)
             throw Error(ErrorKind::Network,
-                        n == 0 ? "the peer closed the connection in the middle of a frame"
-                               : std::string("receiving failed: ") +
-                                     (errno == EAGAIN || errno == EWOULDBLOCK ? "timed out"
-                                                                              : std::strerror(errno)));
+                        n == 0
+                            ? "the peer closed the connection in the middle of a frame"
+                            : std::string("receiving failed: ") +
+                                  (errno == EAGAIN || errno == EWOULDBLOCK ? "timed out"
+                                                                           : std::strerror(errno)));
         done += static_cast<size_t>(n);
     }
 }
@@ -197,9 +199,7 @@ Json ok_response(Json fields) {
 }
 
 Json error_response(const std::string& kind, const std::string& message) {
-    return Json{{"ok", false},
-                {"error", kind},
-                {"message", message.substr(0, kMaxMessageLength)}};
+    return Json{{"ok", false}, {"error", kind}, {"message", message.substr(0, kMaxMessageLength)}};
 }
 
 std::string dump_body(const Json& body) {

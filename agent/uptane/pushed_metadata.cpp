@@ -56,14 +56,16 @@ RepositoryMetadata repository_from_json(const Json& j, const MetadataLimits& lim
     RepositoryMetadata m;
     const Json& roots = require_object(j, "roots", what);
     if (roots.size() > limits.max_roots)
-        throw Error(ErrorKind::TooLarge, what + ": more than " + std::to_string(limits.max_roots) +
-                                             " roots");
+        throw Error(ErrorKind::TooLarge,
+                    what + ": more than " + std::to_string(limits.max_roots) + " roots");
     for (auto it = roots.begin(); it != roots.end(); ++it) {
         const std::string& key = it.key();
-        if (key.empty() || key.size() > 19 || key.find_first_not_of("0123456789") != std::string::npos)
+        if (key.empty() || key.size() > 19 ||
+            key.find_first_not_of("0123456789") != std::string::npos)
             throw Error(ErrorKind::Malformed, what + ": root versions must be decimal numbers");
         if (!it->is_string() || it->get_ref<const std::string&>().size() > limits.root)
-            throw Error(ErrorKind::TooLarge, what + ": root " + key + " is not a string of at most " +
+            throw Error(ErrorKind::TooLarge, what + ": root " + key +
+                                                 " is not a string of at most " +
                                                  std::to_string(limits.root) + " bytes");
         m.roots[std::stoull(key)] = it->get<std::string>();
     }
@@ -142,8 +144,8 @@ std::string PushedFetcher::fetch(const std::string& url, uint64_t max_length) {
     }
     if (!found || found->empty()) throw Error(ErrorKind::NotFound, name + " was not pushed");
     if (found->size() > max_length)
-        throw Error(ErrorKind::TooLarge, name + " is longer than the " +
-                                             std::to_string(max_length) + " bytes allowed");
+        throw Error(ErrorKind::TooLarge,
+                    name + " is longer than the " + std::to_string(max_length) + " bytes allowed");
     return *found;
 }
 
@@ -194,7 +196,8 @@ RepositoryMetadata collect_repository_metadata(const std::string& trusted_dir,
                                              ", more than " + std::to_string(limits.max_roots) +
                                              " rotations behind " + std::to_string(current));
     for (uint64_t v = receiver_root_version + 1; v < current; ++v)
-        m.roots[v] = fetcher.fetch(metadata_base_url + std::to_string(v) + ".root.json", limits.root);
+        m.roots[v] =
+            fetcher.fetch(metadata_base_url + std::to_string(v) + ".root.json", limits.root);
     if (current > receiver_root_version) m.roots[current] = root_bytes;
     m.targets = read_file(join_path(trusted_dir, "targets.json"), limits.targets);
     if (!full) return m;

@@ -56,8 +56,8 @@ VerificationResult UptaneRepositories::refresh_and_verify(
     try {
         const std::string director_dir = join_path(staged, "director");
         const std::string image_dir = join_path(staged, "image");
-        for (const auto& [dir, endpoint] : {std::pair{director_dir, &director_},
-                                            std::pair{image_dir, &image_}})
+        for (const auto& [dir, endpoint] :
+             {std::pair{director_dir, &director_}, std::pair{image_dir, &image_}})
             if (!file_exists(join_path(dir, "root.json")))
                 tuf::Updater::initialize(dir,
                                          read_file(endpoint->trusted_root, endpoint->limits.root));
@@ -97,9 +97,9 @@ VerificationResult UptaneRepositories::refresh_and_verify(
             ImageTargetLookup lookup = [&](const std::string& name) {
                 return image->find_target(name);
             };
-            result.targets =
-                verify_director_targets(in_scope, vehicle_id.value_or(in_scope.vehicle_id.value_or("")),
-                                        ecus, lookup, previous);
+            result.targets = verify_director_targets(
+                in_scope, vehicle_id.value_or(in_scope.vehicle_id.value_or("")), ecus, lookup,
+                previous);
         }
         if (accept) accept(result);
         store_.commit(staged);

@@ -47,11 +47,11 @@ public:
     // vehicle_id: when set, the director's targets must be for this vehicle.
     // accept: the caller's own checks of the result, run before anything is kept.
     // Throws ota::Error; the trusted metadata is then unchanged.
-    VerificationResult refresh_and_verify(
-        net::Fetcher& director_fetcher, net::Fetcher& image_fetcher,
-        const std::optional<std::string>& vehicle_id, const std::vector<EcuIdentity>& ecus,
-        bool whole_vehicle,
-        const std::function<void(const VerificationResult&)>& accept = nullptr);
+    VerificationResult
+    refresh_and_verify(net::Fetcher& director_fetcher, net::Fetcher& image_fetcher,
+                       const std::optional<std::string>& vehicle_id,
+                       const std::vector<EcuIdentity>& ecus, bool whole_vehicle,
+                       const std::function<void(const VerificationResult&)>& accept = nullptr);
 
     // After a successful refresh_and_verify: the image repository's client (target downloads,
     // delegation searches). Throws Error(State) before.

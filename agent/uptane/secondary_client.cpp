@@ -62,14 +62,13 @@ Json SecondaryClient::request(protocol::MessageType type, const std::string& bod
             const std::string kind = j.value("error", std::string("state"));
             const std::string message = j.value("message", std::string("(no message)"));
             throw Error(kind_named(kind), "secondary " + host_ + ":" + std::to_string(port_) +
-                                              " refused " + protocol::message_type_name(t) +
-                                              ": " + message);
+                                              " refused " + protocol::message_type_name(t) + ": " +
+                                              message);
         }
         return j;
     } catch (const Error& e) {
         // After a failed exchange the stream position is unknown: start over on a new connection.
-        if (e.kind() == ErrorKind::Network || e.kind() == ErrorKind::Malformed)
-            connection_.reset();
+        if (e.kind() == ErrorKind::Network || e.kind() == ErrorKind::Malformed) connection_.reset();
         throw;
     }
 }
@@ -92,8 +91,8 @@ uint64_t SecondaryClient::send_image(const ImageOffer& offer, const std::string&
     if (file_size(file) != offer.length)
         throw Error(ErrorKind::HashMismatch, file + " is not " + std::to_string(offer.length) +
                                                  " bytes long as " + offer.filepath + " is");
-    Json begin = request(protocol::MessageType::ImageBegin,
-                         protocol::dump_body(offer_to_json(offer)));
+    Json begin =
+        request(protocol::MessageType::ImageBegin, protocol::dump_body(offer_to_json(offer)));
     const uint64_t offset = require_uint(begin, "offset", "IMAGE_BEGIN answer");
     if (offset > offer.length)
         throw Error(ErrorKind::Malformed, "the secondary claims more bytes than the image has");

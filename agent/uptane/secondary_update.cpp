@@ -55,10 +55,11 @@ void stage_one(const SecondaryStep& step, SecondaryOutcome& out, const UptaneRep
     const ImageOffer expected = offer_of(step.target.director);
     if (!instruction || instruction->filepath != expected.filepath ||
         instruction->length != expected.length || instruction->hashes != expected.hashes)
-        throw Error(ErrorKind::State,
-                    "ECU " + step.ecu.ecu_serial + " did not accept the instruction for " +
-                        expected.filepath + (instruction ? ", it found " + instruction->filepath
-                                                         : std::string(", it found none")));
+        throw Error(ErrorKind::State, "ECU " + step.ecu.ecu_serial +
+                                          " did not accept the instruction for " +
+                                          expected.filepath +
+                                          (instruction ? ", it found " + instruction->filepath
+                                                       : std::string(", it found none")));
     out.resumed_from = client.send_image(expected, step.image_file);
     client.install(expected.filepath);
     out.staged = true;
@@ -123,9 +124,8 @@ CheckedReport fetch_version_report(SecondaryClient& client, const SecondaryConfi
                                              " answered with a report for another request "
                                              "(stale or replayed nonce)");
     if (out.report.hardware_id != ecu.hardware_id)
-        throw Error(ErrorKind::WrongHardware, "ECU " + ecu.ecu_serial +
-                                                  " reports hardware id " +
-                                                  out.report.hardware_id);
+        throw Error(ErrorKind::WrongHardware,
+                    "ECU " + ecu.ecu_serial + " reports hardware id " + out.report.hardware_id);
     return out;
 }
 

@@ -40,24 +40,24 @@ VerifiedManifest verify_vehicle_manifest(const Json& doc, const std::string& vin
     for (const auto& e : ecus)
         if (e.serial == out.primary_serial && e.primary) primary = &e;
     if (!primary)
-        throw Error(ErrorKind::Malformed, what + ": " + out.primary_serial +
-                                              " is not this vehicle's primary ECU");
+        throw Error(ErrorKind::Malformed,
+                    what + ": " + out.primary_serial + " is not this vehicle's primary ECU");
     if (!document_signed_by(doc, primary->key))
         throw Error(ErrorKind::BadSignature,
                     what + " is not signed by the key of primary " + out.primary_serial);
 
     const Json& reports = require_object(s, "ecu_version_reports", what);
     if (reports.size() > kMaxVehicleEcus)
-        throw Error(ErrorKind::TooLarge, what + " lists more than " +
-                                             std::to_string(kMaxVehicleEcus) + " ECUs");
+        throw Error(ErrorKind::TooLarge,
+                    what + " lists more than " + std::to_string(kMaxVehicleEcus) + " ECUs");
     for (auto it = reports.begin(); it != reports.end(); ++it) {
         bool known = false;
         for (const auto& e : ecus)
             known = known || e.serial == it.key();
         if (!known)
-            throw Error(ErrorKind::Malformed,
-                        what + " has a report of ECU " + it.key().substr(0, kMaxIdLength) +
-                            ", which is not in vehicle " + vin);
+            throw Error(ErrorKind::Malformed, what + " has a report of ECU " +
+                                                  it.key().substr(0, kMaxIdLength) +
+                                                  ", which is not in vehicle " + vin);
     }
     for (const auto& e : ecus) {
         auto it = reports.find(e.serial);

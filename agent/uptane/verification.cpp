@@ -45,10 +45,9 @@ VerifiedTarget verify_instruction(const EcuInstruction& instruction, const EcuId
                     what + ": the image repository signs no target of that name");
     const tuf::TargetFile& d = instruction.target;
     if (d.length != image->length)
-        throw Error(ErrorKind::HashMismatch, what + ": the director says " +
-                                                 std::to_string(d.length) +
-                                                 " bytes, the image repository " +
-                                                 std::to_string(image->length));
+        throw Error(ErrorKind::HashMismatch,
+                    what + ": the director says " + std::to_string(d.length) +
+                        " bytes, the image repository " + std::to_string(image->length));
     if (d.hashes != image->hashes)
         throw Error(ErrorKind::HashMismatch,
                     what + ": the director's hashes differ from the image repository's");
@@ -78,17 +77,16 @@ verify_director_targets(const DirectorInstructions& director, const std::string&
                         const std::map<std::string, uint64_t>& previous_versions) {
     if (director.vehicle_id && *director.vehicle_id != vehicle_id)
         throw Error(ErrorKind::WrongHardware, "director targets are for vehicle " +
-                                                  *director.vehicle_id + ", this is " +
-                                                  vehicle_id);
+                                                  *director.vehicle_id + ", this is " + vehicle_id);
     std::map<std::string, VerifiedTarget> out;
     for (const auto& instruction : director.instructions) {
         const EcuIdentity* ecu = nullptr;
         for (const auto& e : vehicle_ecus)
             if (e.serial == instruction.ecu_serial) ecu = &e;
         if (!ecu)
-            throw Error(ErrorKind::WrongHardware,
-                        "director instructs ECU " + instruction.ecu_serial +
-                            ", which is not in vehicle " + vehicle_id);
+            throw Error(ErrorKind::WrongHardware, "director instructs ECU " +
+                                                      instruction.ecu_serial +
+                                                      ", which is not in vehicle " + vehicle_id);
         auto prev = previous_versions.find(ecu->serial);
         out.emplace(ecu->serial,
                     verify_instruction(instruction, *ecu, image_targets,

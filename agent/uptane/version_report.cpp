@@ -61,9 +61,9 @@ Json report_to_json(const EcuVersionReport& r) {
 EcuVersionReport report_from_json(const Json& s) {
     const std::string what = "ECU version report";
     require_only_keys(s,
-                      {"_type", "ecu_serial", "hardware_id", "installed_image",
-                       "installed_version", "attacks_detected", "time", "report_counter", "nonce",
-                       "pending", "last_result"},
+                      {"_type", "ecu_serial", "hardware_id", "installed_image", "installed_version",
+                       "attacks_detected", "time", "report_counter", "nonce", "pending",
+                       "last_result"},
                       what);
     if (require_string(s, "_type", 64, what) != kReportType)
         throw Error(ErrorKind::Malformed, what + ": \"_type\" must be \"" + kReportType + "\"");
@@ -71,7 +71,8 @@ EcuVersionReport report_from_json(const Json& s) {
     r.ecu_serial = require_identifier(s, "ecu_serial", what);
     r.hardware_id = require_identifier(s, "hardware_id", what);
     const Json& installed = require_member(s, "installed_image", what);
-    if (!installed.is_null()) r.installed = installed_from_json(installed, what + " installed_image");
+    if (!installed.is_null())
+        r.installed = installed_from_json(installed, what + " installed_image");
     r.installed_version = require_uint(s, "installed_version", what);
     r.attacks_detected = require_string(s, "attacks_detected", kMaxMessageLength, what);
     r.time = require_int(s, "time", what);
@@ -97,8 +98,8 @@ Json sign_report(const EcuVersionReport& report, const SigningKey& key) {
 EcuVersionReport verify_report(const Json& doc, const std::string& expected_serial,
                                const PublicKey& key, uint64_t min_counter_exclusive) {
     if (!doc.is_object() || !doc.contains("signed"))
-        throw Error(ErrorKind::Malformed, "ECU version report of " + expected_serial +
-                                              " is not a signed document");
+        throw Error(ErrorKind::Malformed,
+                    "ECU version report of " + expected_serial + " is not a signed document");
     if (!document_signed_by(doc, key))
         throw Error(ErrorKind::BadSignature, "ECU version report of " + expected_serial +
                                                  " is not signed by that ECU's key");
@@ -107,10 +108,10 @@ EcuVersionReport verify_report(const Json& doc, const std::string& expected_seri
         throw Error(ErrorKind::Malformed, "ECU version report signed by " + expected_serial +
                                               "'s key names ECU " + r.ecu_serial);
     if (r.counter <= min_counter_exclusive)
-        throw Error(ErrorKind::Rollback,
-                    "ECU version report of " + expected_serial + " is replayed: report_counter " +
-                        std::to_string(r.counter) + ", last accepted " +
-                        std::to_string(min_counter_exclusive));
+        throw Error(ErrorKind::Rollback, "ECU version report of " + expected_serial +
+                                             " is replayed: report_counter " +
+                                             std::to_string(r.counter) + ", last accepted " +
+                                             std::to_string(min_counter_exclusive));
     return r;
 }
 

@@ -80,8 +80,8 @@ void Director::add_ecu(const RegisteredEcu& ecu) {
         throw Error(ErrorKind::Config, "ECU serial and hardware id must be 1-128 printable "
                                        "characters without spaces or '/'");
     if (inventory_.ecus.size() >= kMaxVehicleEcus)
-        throw Error(ErrorKind::Config, "a vehicle has at most " + std::to_string(kMaxVehicleEcus) +
-                                           " ECUs");
+        throw Error(ErrorKind::Config,
+                    "a vehicle has at most " + std::to_string(kMaxVehicleEcus) + " ECUs");
     for (const auto& e : inventory_.ecus)
         if (ecu.primary && e.primary && e.serial != ecu.serial)
             throw Error(ErrorKind::Config, "vehicle " + inventory_.vehicle_id +
@@ -116,11 +116,11 @@ tuf::TargetFile Director::assign(const std::string& serial, const std::string& i
     const tuf::TargetsMeta meta = tuf::parse_targets(env);
     auto it = meta.targets.find(target_path);
     if (it == meta.targets.end())
-        throw Error(ErrorKind::NotFound, "the image repository " + image_repo_dir +
-                                             " lists no target " + target_path);
+        throw Error(ErrorKind::NotFound,
+                    "the image repository " + image_repo_dir + " lists no target " + target_path);
     const tuf::TargetFile& image = it->second;
-    const Json hw = image.custom.is_object() ? image.custom.value("hardware_id", Json(nullptr))
-                                             : Json(nullptr);
+    const Json hw =
+        image.custom.is_object() ? image.custom.value("hardware_id", Json(nullptr)) : Json(nullptr);
     if (hw != e.hardware_id)
         throw Error(ErrorKind::WrongHardware,
                     target_path + " is for hardware " +

@@ -59,7 +59,8 @@ public:
     Repository& repository() { return repo_; }
 
 private:
-    Director(Repository repo, Inventory inventory) : repo_(std::move(repo)), inventory_(std::move(inventory)) {}
+    Director(Repository repo, Inventory inventory)
+        : repo_(std::move(repo)), inventory_(std::move(inventory)) {}
     const uptane::RegisteredEcu& ecu(const std::string& serial) const;
     void remove_instruction(const std::string& serial);
 

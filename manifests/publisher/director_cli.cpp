@@ -110,8 +110,8 @@ int run_director(int argc, char** argv) {
         uptane::RegisteredEcu e;
         if (a.has("info")) {
             const std::string file = a.need("info");
-            uptane::SecondaryInfo info =
-                uptane::info_from_json(uptane::parse_bounded_json(read_file(file, 64 * 1024), file));
+            uptane::SecondaryInfo info = uptane::info_from_json(
+                uptane::parse_bounded_json(read_file(file, 64 * 1024), file));
             e.serial = info.ecu_serial;
             e.hardware_id = info.hardware_id;
             e.key = info.key;
@@ -145,8 +145,8 @@ int run_director(int argc, char** argv) {
     if (cmd == "manifest") {
         Director d = Director::open(a.need("repo"));
         const std::string file = a.need("manifest");
-        const Json manifest = uptane::parse_bounded_json(
-            read_file(file, uptane::kMaxVehicleManifestSize), file);
+        const Json manifest =
+            uptane::parse_bounded_json(read_file(file, uptane::kMaxVehicleManifestSize), file);
         std::vector<EcuStatus> status = d.receive_manifest(manifest);
         Json ecus = Json::object();
         bool current = true;
@@ -154,7 +154,9 @@ int run_director(int argc, char** argv) {
             ecus[s.ecu_serial] = status_json(s);
             current = current && (s.status == "up-to-date" || s.status == "no-assignment");
         }
-        std::cout << Json{{"vehicle_id", d.inventory().vehicle_id}, {"verified", true}, {"ecus", ecus}}
+        std::cout << Json{{"vehicle_id", d.inventory().vehicle_id},
+                          {"verified", true},
+                          {"ecus", ecus}}
                          .dump(1, ' ', false, Json::error_handler_t::replace)
                   << std::endl;
         return current ? 0 : 2;

@@ -27,8 +27,7 @@ using namespace ota::uptane;
 
 namespace {
 
-template <typename F>
-void require_refused(F&& f, ErrorKind kind, const std::string& text) {
+template <typename F> void require_refused(F&& f, ErrorKind kind, const std::string& text) {
     try {
         f();
     } catch (const Error& e) {
@@ -87,9 +86,8 @@ void raise_director_targets_threshold(Vehicle& v) {
     for (const auto& k : repo.role("root").keys)
         signers.push_back(&k);
     const std::string bytes = publish::to_bytes(publish::sign_envelope(root, signers));
-    write_file_atomic(dir + "/metadata/" + std::to_string(root["version"].get<uint64_t>()) +
-                          ".root.json",
-                      bytes);
+    write_file_atomic(
+        dir + "/metadata/" + std::to_string(root["version"].get<uint64_t>()) + ".root.json", bytes);
     write_file_atomic(dir + "/metadata/root.json", bytes);
     publish::Repository::open(dir).publish(); // signed by both targets keys
 }
@@ -137,8 +135,8 @@ TEST_CASE("uptane attack: the director and the image repository disagree (hash, 
         });
         require_refused([&] { v.primary_update(); }, ErrorKind::NotFound,
                         "the image repository signs no target of that name");
-        require_refused([&] { v.push(v.full(), v.served_metadata(v.full())); },
-                        ErrorKind::NotFound, "signs no target of that name");
+        require_refused([&] { v.push(v.full(), v.served_metadata(v.full())); }, ErrorKind::NotFound,
+                        "signs no target of that name");
         require_unchanged(v, before);
     }
 }
@@ -189,14 +187,18 @@ TEST_CASE("uptane attack: an instruction for another ECU's serial or hardware id
         REQUIRE(v.push(v.full(), v.served_metadata(v.full())));
         const Baseline accepted = baseline(v);
         {
-        SecondaryClient client = v.client(v.full());
-        const Json targets =
-            parse_json(read_all(v.image_repo() + "/metadata/targets.json"), "t")["signed"]["targets"];
-        ImageOffer offer{door, targets[door]["length"].get<uint64_t>(),
-                         {{"sha256", targets[door]["hashes"]["sha256"].get<std::string>()}}};
-        require_refused(
-            [&] { client.request(protocol::MessageType::ImageBegin, protocol::dump_body(offer_to_json(offer))); },
-            ErrorKind::HashMismatch, "is not the one the director instructs this ECU");
+            SecondaryClient client = v.client(v.full());
+            const Json targets = parse_json(read_all(v.image_repo() + "/metadata/targets.json"),
+                                            "t")["signed"]["targets"];
+            ImageOffer offer{door,
+                             targets[door]["length"].get<uint64_t>(),
+                             {{"sha256", targets[door]["hashes"]["sha256"].get<std::string>()}}};
+            require_refused(
+                [&] {
+                    client.request(protocol::MessageType::ImageBegin,
+                                   protocol::dump_body(offer_to_json(offer)));
+                },
+                ErrorKind::HashMismatch, "is not the one the director instructs this ECU");
         } // one connection at a time: this one ends before the next
         CHECK(v.snapshot(v.full()) == accepted.full);
         require_reported_attack(v, v.full(), "not the one the director instructs");
@@ -228,7 +230,8 @@ TEST_CASE("uptane attack: replayed vehicle manifests and ECU reports") {
              it != second["signed"]["ecu_version_reports"].end(); ++it)
             reports[it.key()] = *it;
         reports["brake-1"] = first["signed"]["ecu_version_reports"]["brake-1"];
-        const Json mixed = sign_vehicle_manifest(kVehicle, kPrimarySerial, reports, v.primary_key());
+        const Json mixed =
+            sign_vehicle_manifest(kVehicle, kPrimarySerial, reports, v.primary_key());
         slice::Result r = v.director_manifest(mixed);
         INFO(r.output);
         CHECK(r.status == 1);
@@ -246,8 +249,8 @@ TEST_CASE("uptane attack: replayed vehicle manifests and ECU reports") {
         for (auto it = second["signed"]["ecu_version_reports"].begin();
              it != second["signed"]["ecu_version_reports"].end(); ++it)
             reports[it.key()] = *it;
-        reports["brake-1"] = sign_report(
-            forged, SigningKey::from_pem(read_all(v.partial().key))); // door-1's key
+        reports["brake-1"] =
+            sign_report(forged, SigningKey::from_pem(read_all(v.partial().key))); // door-1's key
         slice::Result r = v.director_manifest(
             sign_vehicle_manifest(kVehicle, kPrimarySerial, reports, v.primary_key()));
         INFO(r.output);
@@ -295,8 +298,7 @@ TEST_CASE("uptane attack: replayed vehicle manifests and ECU reports") {
         // And by its counter, even were the nonce right.
         require_refused(
             [&] {
-                verify_report(old, "brake-1", brake.key,
-                              report_from_json(old["signed"]).counter);
+                verify_report(old, "brake-1", brake.key, report_from_json(old["signed"]).counter);
             },
             ErrorKind::Rollback, "replayed");
     }
@@ -395,8 +397,8 @@ TEST_CASE("uptane attack: a compromised director key below the threshold") {
 
     require_refused([&] { v.primary_update(); }, ErrorKind::BadSignature,
                     "1 valid signature(s), threshold is 2");
-    require_refused([&] { v.push(v.full(), v.served_metadata(v.full())); },
-                    ErrorKind::BadSignature, "threshold is 2");
+    require_refused([&] { v.push(v.full(), v.served_metadata(v.full())); }, ErrorKind::BadSignature,
+                    "threshold is 2");
     require_refused([&] { v.push(v.partial(), v.served_metadata(v.partial())); },
                     ErrorKind::BadSignature, "threshold is 2");
     require_unchanged(v, before);
@@ -447,8 +449,8 @@ TEST_CASE("uptane attack: freeze and rollback of the director's metadata") {
                             " && cp -a " + slice::quote(v.path("old-director-metadata")) + " " +
                             slice::quote(v.director_repo() + "/metadata")) == 0);
         require_refused([&] { v.primary_update(); }, ErrorKind::Rollback, "older than the trusted");
-        require_refused([&] { v.push(v.full(), v.served_metadata(v.full())); },
-                        ErrorKind::Rollback, "older than the trusted");
+        require_refused([&] { v.push(v.full(), v.served_metadata(v.full())); }, ErrorKind::Rollback,
+                        "older than the trusted");
         require_refused([&] { v.push(v.partial(), v.served_metadata(v.partial())); },
                         ErrorKind::Rollback, "older than the trusted");
         require_unchanged(v, before);

@@ -138,17 +138,19 @@ TEST_CASE("uptane protocol: ota-secondary survives hostile frames and requests")
     }
     SECTION("requests that are refused with a specific error; the connection stays usable") {
         SecondaryClient client = v.client(s);
-        refused(client, MessageType::PutMetadata, std::string(100000, '[') + std::string(100000, ']'),
-                "malformed", "nested deeper than");
+        refused(client, MessageType::PutMetadata,
+                std::string(100000, '[') + std::string(100000, ']'), "malformed",
+                "nested deeper than");
         refused(client, MessageType::PutMetadata, "{not json", "malformed", "not valid JSON");
         refused(client, MessageType::PutMetadata, "[]", "malformed", "must be an object");
         refused(client, MessageType::PutMetadata,
-                protocol::dump_body(Json{{"director", Json{{"roots", Json{{"2", std::string(70000, 'r')}}},
-                                                           {"timestamp", ""},
-                                                           {"snapshot", ""},
-                                                           {"targets", ""},
-                                                           {"delegated", Json::object()}}},
-                                         {"image", nullptr}}),
+                protocol::dump_body(
+                    Json{{"director", Json{{"roots", Json{{"2", std::string(70000, 'r')}}},
+                                           {"timestamp", ""},
+                                           {"snapshot", ""},
+                                           {"targets", ""},
+                                           {"delegated", Json::object()}}},
+                         {"image", nullptr}}),
                 "too-large", "root 2 is not a string of at most 65536 bytes");
         Json many = Json::object();
         for (int i = 2; i < 40; ++i)
@@ -183,7 +185,8 @@ TEST_CASE("uptane protocol: ota-secondary survives hostile frames and requests")
                                          {"hashes", Json{{"sha256", std::string(64, '0')}}}}),
                 "state", "no verified instruction");
         refused(client, MessageType::ImageBegin,
-                protocol::dump_body(Json{{"filepath", "x"}, {"length", -1}, {"hashes", Json::object()}}),
+                protocol::dump_body(
+                    Json{{"filepath", "x"}, {"length", -1}, {"hashes", Json::object()}}),
                 "malformed", "non-negative");
         refused(client, MessageType::Install, protocol::dump_body(Json{{"filepath", "a\xff\xfe"}}),
                 "state", "is not the instructed image");
@@ -212,8 +215,8 @@ TEST_CASE("uptane protocol: an image is bounded by its signed length and checked
     Secondary& s = v.full();
     std::optional<ImageOffer> offer = v.push(s, v.served_metadata(s));
     REQUIRE(offer);
-    const std::string image = v.image_repo() + "/targets/brake-ecu/" +
-                              offer->hashes.at("sha256") + ".rootfs-2.full.bundle";
+    const std::string image = v.image_repo() + "/targets/brake-ecu/" + offer->hashes.at("sha256") +
+                              ".rootfs-2.full.bundle";
     const std::string bytes = read_all(image);
     REQUIRE(bytes.size() == offer->length);
     const auto data = static_cast<uint8_t>(MessageType::ImageData);
@@ -234,8 +237,7 @@ TEST_CASE("uptane protocol: an image is bounded by its signed length and checked
         client.request(MessageType::ImageBegin, protocol::dump_body(offer_to_json(*offer)));
         for (size_t pos = 0; pos < other.size(); pos += 100000)
             client.connection().send(data, other.substr(pos, 100000));
-        refused(client, MessageType::ImageEnd, "{}", "hash-mismatch",
-                "does not match its sha256");
+        refused(client, MessageType::ImageEnd, "{}", "hash-mismatch", "does not match its sha256");
         CHECK_FALSE(file_exists(s.state_dir + "/image.partial"));
         CHECK_FALSE(file_exists(s.state_dir + "/image.bundle"));
         Json begin =

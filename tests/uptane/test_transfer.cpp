@@ -28,8 +28,8 @@ TEST_CASE("uptane: a secondary cut off mid-transfer keeps the update pending, th
     const UptaneConfig config = v.primary_config();
     net::CurlFetcher fetcher;
     UptaneRepositories repos(config.trust_dir(), config.director, config.image);
-    VerificationResult verified = repos.refresh_and_verify(fetcher, fetcher, config.vehicle_id,
-                                                           config.vehicle_ecus(), true);
+    VerificationResult verified =
+        repos.refresh_and_verify(fetcher, fetcher, config.vehicle_id, config.vehicle_ecus(), true);
     const VerifiedTarget& target = verified.targets.at("brake-1");
     const std::string image = v.path("brake-image.bundle");
     repos.image_updater().download_target(target.image, image);

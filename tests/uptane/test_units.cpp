@@ -23,8 +23,7 @@ using namespace ota::uptane;
 
 namespace {
 
-template <typename F>
-void require_error(F&& f, ErrorKind kind, const std::string& text) {
+template <typename F> void require_error(F&& f, ErrorKind kind, const std::string& text) {
     try {
         f();
     } catch (const Error& e) {
@@ -40,8 +39,11 @@ EcuVersionReport sample_report() {
     EcuVersionReport r;
     r.ecu_serial = "ecu-1";
     r.hardware_id = "hw";
-    r.installed = InstalledImage{"hw/rootfs-2.full.bundle", 100, {{"sha256", std::string(64, 'a')}},
-                                 4096, std::string(64, 'b')};
+    r.installed = InstalledImage{"hw/rootfs-2.full.bundle",
+                                 100,
+                                 {{"sha256", std::string(64, 'a')}},
+                                 4096,
+                                 std::string(64, 'b')};
     r.installed_version = 2;
     r.time = 1700000000;
     r.counter = 5;
@@ -54,12 +56,13 @@ tuf::TargetFile image_target(const std::string& path, const std::string& hw, uin
     t.path = path;
     t.length = 1234;
     t.hashes = {{"sha256", std::string(64, 'c')}};
-    t.custom = Json{{"hardware_id", hw},
-                    {"version", version},
-                    {"kind", "firmware"},
-                    {"component", "rootfs"},
-                    {"image", Json{{"length", 4096}, {"sha256", std::string(64, 'd')}}},
-                    {"bundle", Json{{"header_sha256", std::string(64, 'e')}, {"header_length", 300}}}};
+    t.custom =
+        Json{{"hardware_id", hw},
+             {"version", version},
+             {"kind", "firmware"},
+             {"component", "rootfs"},
+             {"image", Json{{"length", 4096}, {"sha256", std::string(64, 'd')}}},
+             {"bundle", Json{{"header_sha256", std::string(64, 'e')}, {"header_length", 300}}}};
     return t;
 }
 
@@ -108,8 +111,9 @@ TEST_CASE("uptane units: ECU version reports are signed, bound to their ECU and 
     require_error([&] { report_from_json(long_serial); }, ErrorKind::TooLarge, "longer than");
     // RSA-PSS keys sign reports too: the scheme comes from the key.
     SigningKey rsa = SigningKey::generate(kSchemeRsaPss, 2048);
-    CHECK(verify_report(sign_report(sample_report(), rsa), "ecu-1", public_key_of(rsa), 0).counter ==
-          5);
+    CHECK(
+        verify_report(sign_report(sample_report(), rsa), "ecu-1", public_key_of(rsa), 0).counter ==
+        5);
 }
 
 TEST_CASE("uptane units: director targets rules") {
@@ -118,16 +122,15 @@ TEST_CASE("uptane units: director targets rules") {
         return tuf::parse_envelope(publish::to_bytes(publish::sign_envelope(targets_body, {&k})),
                                    "targets");
     };
-    Json body{{"_type", "targets"},
-              {"spec_version", "1.0.31"},
-              {"version", 1},
-              {"expires", "2099-01-01T00:00:00Z"},
-              {"vehicle_id", "VIN1"},
-              {"targets", Json::object()}};
+    Json body{{"_type", "targets"},   {"spec_version", "1.0.31"},
+              {"version", 1},         {"expires", "2099-01-01T00:00:00Z"},
+              {"vehicle_id", "VIN1"}, {"targets", Json::object()}};
     tuf::TargetFile a = image_target("hw/a.bundle", "hw", 2);
-    Json entry{{"length", a.length}, {"hashes", Json{{"sha256", a.hashes["sha256"]}}}, {"custom", a.custom}};
-    entry["custom"]["ecu_identifiers"] = Json{{"ecu-1", Json{{"hardware_id", "hw"}}},
-                                              {"ecu-2", Json{{"hardware_id", "hw"}}}};
+    Json entry{{"length", a.length},
+               {"hashes", Json{{"sha256", a.hashes["sha256"]}}},
+               {"custom", a.custom}};
+    entry["custom"]["ecu_identifiers"] =
+        Json{{"ecu-1", Json{{"hardware_id", "hw"}}}, {"ecu-2", Json{{"hardware_id", "hw"}}}};
     body["targets"]["hw/a.bundle"] = entry;
     tuf::Envelope env = envelope_of(body);
     DirectorInstructions d = parse_director_targets(env, tuf::parse_targets(env));
@@ -139,24 +142,24 @@ TEST_CASE("uptane units: director targets rules") {
     Json twice = body;
     twice["targets"]["hw/b.bundle"] = entry;
     env = envelope_of(twice);
-    require_error([&] { parse_director_targets(env, tuf::parse_targets(env)); }, ErrorKind::Malformed,
-                  "list ECU ecu-1 more than once");
+    require_error([&] { parse_director_targets(env, tuf::parse_targets(env)); },
+                  ErrorKind::Malformed, "list ECU ecu-1 more than once");
     Json delegating = body;
     delegating["delegations"] = Json{{"keys", Json::object()}, {"roles", Json::array()}};
     env = envelope_of(delegating);
-    require_error([&] { parse_director_targets(env, tuf::parse_targets(env)); }, ErrorKind::Malformed,
-                  "must not delegate");
+    require_error([&] { parse_director_targets(env, tuf::parse_targets(env)); },
+                  ErrorKind::Malformed, "must not delegate");
     Json anonymous = body;
     anonymous.erase("vehicle_id");
     anonymous["targets"] = Json::object();
     env = envelope_of(anonymous);
-    require_error([&] { parse_director_targets(env, tuf::parse_targets(env)); }, ErrorKind::Malformed,
-                  "must name the vehicle");
+    require_error([&] { parse_director_targets(env, tuf::parse_targets(env)); },
+                  ErrorKind::Malformed, "must name the vehicle");
     Json no_ids = body;
     no_ids["targets"]["hw/a.bundle"]["custom"].erase("ecu_identifiers");
     env = envelope_of(no_ids);
-    require_error([&] { parse_director_targets(env, tuf::parse_targets(env)); }, ErrorKind::Malformed,
-                  "ecu_identifiers");
+    require_error([&] { parse_director_targets(env, tuf::parse_targets(env)); },
+                  ErrorKind::Malformed, "ecu_identifiers");
 }
 
 TEST_CASE("uptane units: an instruction must match the image repository's target") {
@@ -183,15 +186,21 @@ TEST_CASE("uptane units: an instruction must match the image repository's target
                   "hashes differ");
     require_error([&] { verify_instruction(good, ecu, lookup, 3); }, ErrorKind::Rollback,
                   "release counter 2 is below the 3 instructed before");
-    require_error([&] { verify_instruction(good, EcuIdentity{"ecu-1", "hw2"}, lookup, 0); },
-                  ErrorKind::WrongHardware, "names hardware id hw, the ECU is hw2");
+    require_error(
+        [&] {
+            verify_instruction(good, EcuIdentity{"ecu-1", "hw2"}, lookup, 0);
+        },
+        ErrorKind::WrongHardware, "names hardware id hw, the ECU is hw2");
 
     DirectorInstructions director{std::string("VIN1"), {good}};
     CHECK(verify_director_targets(director, "VIN1", {ecu}, lookup).count("ecu-1") == 1);
     require_error([&] { verify_director_targets(director, "VIN2", {ecu}, lookup); },
                   ErrorKind::WrongHardware, "for vehicle VIN1, this is VIN2");
-    require_error([&] { verify_director_targets(director, "VIN1", {{"ecu-9", "hw"}}, lookup); },
-                  ErrorKind::WrongHardware, "not in vehicle VIN1");
+    require_error(
+        [&] {
+            verify_director_targets(director, "VIN1", {{"ecu-9", "hw"}}, lookup);
+        },
+        ErrorKind::WrongHardware, "not in vehicle VIN1");
 }
 
 TEST_CASE("uptane units: pushed metadata is served by name and bounded") {
@@ -210,7 +219,8 @@ TEST_CASE("uptane units: pushed metadata is served by name and bounded") {
     CHECK(f.fetch("pushed://image/1.supplier%20a.json", 100) == "deleg");
     require_error([&] { f.fetch("pushed://image/4.root.json", 100); }, ErrorKind::NotFound, "");
     require_error([&] { f.fetch("pushed://image/x.snapshot.json", 100); }, ErrorKind::NotFound, "");
-    require_error([&] { f.fetch("pushed://director/timestamp.json", 100); }, ErrorKind::NotFound, "");
+    require_error([&] { f.fetch("pushed://director/timestamp.json", 100); }, ErrorKind::NotFound,
+                  "");
     require_error([&] { f.fetch("pushed://image/targets.json", 3); }, ErrorKind::TooLarge, "");
 
     SecondaryMetadata s{m, m};
@@ -292,42 +302,51 @@ TEST_CASE("uptane units: partial verification follows root rotations and refuses
     const std::string targets4 = read_all(tmp.file("director/metadata/targets.json"));
     RepositoryMetadata older;
     older.targets = targets3;
-    require_error([&] { verify_partial(PartialTrust{root2, targets4}, older, now); },
-                  ErrorKind::Rollback, "older than the trusted version");
+    require_error(
+        [&] {
+            verify_partial(PartialTrust{root2, targets4}, older, now);
+        },
+        ErrorKind::Rollback, "older than the trusted version");
     // The same version with other content.
     Json changed = parse_json(targets3, "targets")["signed"];
-    changed["targets"]["x"] = Json{{"length", 1}, {"hashes", Json{{"sha256", std::string(64, '0')}}}};
+    changed["targets"]["x"] =
+        Json{{"length", 1}, {"hashes", Json{{"sha256", std::string(64, '0')}}}};
     RepositoryMetadata equal_version;
     equal_version.targets =
         publish::to_bytes(publish::sign_envelope(changed, {&repo.role("targets").keys[0]}));
-    require_error([&] { verify_partial(PartialTrust{root2, targets3}, equal_version, now); },
-                  ErrorKind::Rollback, "differs from the trusted copy of that version");
+    require_error(
+        [&] {
+            verify_partial(PartialTrust{root2, targets3}, equal_version, now);
+        },
+        ErrorKind::Rollback, "differs from the trusted copy of that version");
     // Expired metadata at the ECU's time (a freeze).
     RepositoryMetadata current;
     current.targets = targets4;
-    require_error([&] { verify_partial(PartialTrust{root2, ""}, current, now + 400 * 86400); },
-                  ErrorKind::Expired, "expired");
+    require_error(
+        [&] {
+            verify_partial(PartialTrust{root2, ""}, current, now + 400 * 86400);
+        },
+        ErrorKind::Expired, "expired");
 }
 
 TEST_CASE("uptane units: the primary's configuration is parsed strictly") {
     TempDir tmp;
     write_all_file(tmp.file("ecu.pub"), SigningKey::generate(kSchemeEcdsaP256).public_pem());
-    const Json good{
-        {"vehicle_id", "VIN1"},
-        {"primary", Json{{"ecu_serial", "p"}, {"hardware_id", "hw"}, {"key", "p.key"}}},
-        {"state_dir", "uptane"},
-        {"repositories",
-         Json{{"director", Json{{"metadata_url", "http://d/m"}, {"trusted_root", "d.json"}}},
-              {"image", Json{{"metadata_url", "http://i/m/"},
-                             {"targets_url", "http://i/t"},
-                             {"trusted_root", "i.json"}}}}},
-        {"manifest_url", "http://d/manifest"},
-        {"secondaries", Json::array({Json{{"ecu_serial", "s1"},
-                                          {"hardware_id", "hw1"},
-                                          {"address", "10.0.0.2:9701"},
-                                          {"verification", "partial"},
-                                          {"public_key_file", "ecu.pub"},
-                                          {"key_scheme", kSchemeEcdsaP256}}})}};
+    const Json good{{"vehicle_id", "VIN1"},
+                    {"primary", Json{{"ecu_serial", "p"}, {"hardware_id", "hw"}, {"key", "p.key"}}},
+                    {"state_dir", "uptane"},
+                    {"repositories", Json{{"director", Json{{"metadata_url", "http://d/m"},
+                                                            {"trusted_root", "d.json"}}},
+                                          {"image", Json{{"metadata_url", "http://i/m/"},
+                                                         {"targets_url", "http://i/t"},
+                                                         {"trusted_root", "i.json"}}}}},
+                    {"manifest_url", "http://d/manifest"},
+                    {"secondaries", Json::array({Json{{"ecu_serial", "s1"},
+                                                      {"hardware_id", "hw1"},
+                                                      {"address", "10.0.0.2:9701"},
+                                                      {"verification", "partial"},
+                                                      {"public_key_file", "ecu.pub"},
+                                                      {"key_scheme", kSchemeEcdsaP256}}})}};
     UptaneConfig c = parse_uptane_config(good, tmp.path());
     CHECK(c.director.metadata_url == "http://d/m/");
     CHECK(c.image.targets_url == "http://i/t/");
@@ -342,8 +361,8 @@ TEST_CASE("uptane units: the primary's configuration is parsed strictly") {
     require_error([&] { parse_uptane_config(typo, tmp.path()); }, ErrorKind::Config,
                   "unknown field \"manifest_ulr\"");
     Json mapping = good;
-    mapping["mapping"] = Json::array({Json{{"paths", Json::array({"*"})},
-                                           {"repositories", Json::array({"image"})}}});
+    mapping["mapping"] = Json::array(
+        {Json{{"paths", Json::array({"*"})}, {"repositories", Json::array({"image"})}}});
     require_error([&] { parse_uptane_config(mapping, tmp.path()); }, ErrorKind::Config,
                   "only [{\"paths\": [\"*\"]");
     Json twice = good;

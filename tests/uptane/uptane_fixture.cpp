@@ -186,8 +186,8 @@ Vehicle::Vehicle() {
 
     const std::string v1 = image(1);
     const std::string health = built_program("ota-sim");
-    for (const auto& [serial, hw, mode] :
-         {std::tuple{"brake-1", "brake-ecu", "full"}, std::tuple{"door-1", "door-ecu", "partial"}}) {
+    for (const auto& [serial, hw, mode] : {std::tuple{"brake-1", "brake-ecu", "full"},
+                                           std::tuple{"door-1", "door-ecu", "partial"}}) {
         Secondary s;
         s.serial = serial;
         s.hardware_id = hw;
@@ -226,9 +226,9 @@ Vehicle::Vehicle() {
         if (std::string(mode) == "full") config["image_root"] = path("image-root.json");
         write_all_file(s.config, config.dump(1) + "\n");
         // Provisioning: the ECU's identity as it reports it, registered with the director.
-        slice::Result info = slice::run(built_program("ota-secondary") + " --config " +
-                                        quote(s.config) + " info 2>&1 >" +
-                                        quote(path(std::string(serial) + "/info.json")));
+        slice::Result info =
+            slice::run(built_program("ota-secondary") + " --config " + quote(s.config) +
+                       " info 2>&1 >" + quote(path(std::string(serial) + "/info.json")));
         INFO(info.output);
         REQUIRE(info.status == 0);
         publish("director add-ecu --repo " + quote(director_repo()) + " --info " +
@@ -451,8 +451,7 @@ SecondaryMetadata Vehicle::served_metadata(const Secondary& s) {
     SecondaryInfo info = c.get_info();
     const bool full = info.verification == VerificationMode::Full;
     SecondaryMetadata m;
-    m.director =
-        served_repository(director_repo() + "/metadata", info.director_root_version, full);
+    m.director = served_repository(director_repo() + "/metadata", info.director_root_version, full);
     if (full)
         m.image = served_repository(image_repo() + "/metadata", info.image_root_version, true);
     return m;
