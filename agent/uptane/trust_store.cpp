@@ -31,7 +31,7 @@ std::vector<std::string> entries(const std::string& dir) {
 }
 
 uint64_t generation_number(const std::string& name) {
-    if (name.rfind("gen-", 0) != 0 || name.size() <= 4 || name.size() > 24) return 0;
+    if (name.rfind("gen-", 0) != 0 || name.size() <= 4 || name.size() > 4 + 18) return 0;
     const std::string digits = name.substr(4);
     if (digits.find_first_not_of("0123456789") != std::string::npos) return 0;
     return std::stoull(digits);

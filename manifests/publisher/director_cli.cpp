@@ -97,8 +97,13 @@ int run_director(int argc, char** argv) {
     if (cmd == "init") {
         RepositoryOptions options;
         if (a.has("scheme")) options.scheme = scheme_of(a.need("scheme"));
-        if (a.has("expires-days"))
-            options.expires_days = static_cast<int64_t>(std::stoll(a.need("expires-days")));
+        if (a.has("expires-days")) {
+            const std::string days = a.need("expires-days");
+            if (days.empty() || days.size() > 6 ||
+                days.find_first_not_of("0123456789") != std::string::npos)
+                throw Error(ErrorKind::Config, "--expires-days must be a number of days");
+            options.expires_days = std::stoll(days);
+        }
         Director d = Director::create(a.need("repo"), a.need("vehicle"), options);
         std::printf("created director repository %s for vehicle %s (serve %s/metadata/)\n",
                     a.need("repo").c_str(), d.inventory().vehicle_id.c_str(),
