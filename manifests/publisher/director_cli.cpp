@@ -23,7 +23,7 @@ const char* kUsage = R"(usage: ota-publish director COMMAND [OPTIONS]
         create the director repository of one vehicle: keys, signed metadata (serve DIR/metadata/)
         and its inventory (DIR/inventory.json)
   add-ecu --repo DIR (--info FILE | --serial S --hardware-id HW --public-key PEM_FILE
-          --key-scheme SCHEME) [--primary]
+          --key-scheme ecdsa|rsa|ed25519) [--primary]
         register an ECU of the vehicle with its public key; FILE is `ota-secondary info` output
   assign --repo DIR --image-repo IMAGE_DIR --serial S --target TARGET_PATH
         instruct ECU S to install TARGET_PATH of the image repository (its signed length, hashes
@@ -65,7 +65,9 @@ Args parse(int argc, char** argv, int start) {
 std::string scheme_of(const std::string& s) {
     if (s == "ecdsa" || s == kSchemeEcdsaP256) return kSchemeEcdsaP256;
     if (s == "rsa" || s == kSchemeRsaPss) return kSchemeRsaPss;
-    throw Error(ErrorKind::Config, "unknown scheme " + s + " (ecdsa or rsa)");
+    // An ECU key of a scheme the agent's verifier gains later is registered as named.
+    if (s == "ed25519") return s;
+    throw Error(ErrorKind::Config, "unknown scheme " + s + " (ecdsa, rsa or ed25519)");
 }
 
 Json status_json(const EcuStatus& s) {
