@@ -7,6 +7,7 @@
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 #include "agent/delta/delta_bundle.h"
+#include "manifests/publisher/director_cli.h"
 #include "manifests/publisher/repository.h"
 
 #include <algorithm>
@@ -59,6 +60,8 @@ const char* kUsage = R"(usage: ota-publish COMMAND [OPTIONS]
         signed by the old and the new root keys
   keygen --key-type ecdsa|rsa|ed25519 --out PREFIX
         write PREFIX.key (private, PEM) and PREFIX.pub (public, PEM SubjectPublicKeyInfo)
+  director init|add-ecu|assign|unassign|manifest ...
+        the Uptane director repository of a vehicle (ota-publish director --help)
 )";
 
 struct Options {
@@ -258,6 +261,7 @@ int run(int argc, char** argv) {
         return argc < 2 ? 1 : 0;
     }
     const std::string cmd = argv[1];
+    if (cmd == "director") return publish::run_director(argc, argv);
     Options o = parse(argc, argv, 2);
 
     if (cmd == "init") {
