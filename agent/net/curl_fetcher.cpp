@@ -356,7 +356,8 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
     if (have == max_length && have > 0) return; // complete already; the caller verifies it
     for (;;) {
         // Owner-only: the object may be anything the URL names (install file:///etc/shadow).
-        UniqueFd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_NOFOLLOW | (have ? 0 : O_TRUNC), 0600);
+        UniqueFd fd =
+            open_or_throw(path, O_WRONLY | O_CREAT | O_NOFOLLOW | (have ? 0 : O_TRUNC), 0600);
         if (::fchmod(fd.get(), 0600) != 0)
             throw Error(ErrorKind::Io, "chmod " + path + ": " + std::strerror(errno));
         if (have && ::lseek(fd.get(), static_cast<off_t>(have), SEEK_SET) < 0)

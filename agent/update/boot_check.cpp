@@ -1,7 +1,7 @@
 #include "agent/update/boot_check.h"
 
-#include "agent/models/model_check.h"
 #include "agent/common/error.h"
+#include "agent/models/model_check.h"
 #include "agent/update/slot_switch.h"
 
 namespace ota::update {

@@ -107,7 +107,7 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
                 "bootloader",   "health_check",    "reboot_command",      "transport",
                 "limits",       "poll_interval_s", "poll_jitter_s",       "models",
                 "vehicle",      "control_socket",  "control_socket_mode", "control_socket_group",
-                "report",         "hash_engine"});
+                "report",       "hash_engine"});
     AgentConfig c;
     c.hardware_id = str(j, "", "hardware_id", true);
     if (c.hardware_id.empty()) bad("hardware_id", "must not be empty");

@@ -3,13 +3,13 @@
 #include "agent/common/crypto.h"
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
+#include "agent/models/model_check.h"
 #include "agent/net/curl_fetcher.h"
+#include "agent/tuf/root_history.h"
 #include "agent/update/boot_check.h"
 #include "agent/update/release_transaction.h"
 #include "agent/update/slot_switch.h"
 #include "agent/update/staging.h"
-#include "agent/tuf/root_history.h"
-#include "agent/models/model_check.h"
 #include "agent/update/storage_space.h"
 
 #include <map>
