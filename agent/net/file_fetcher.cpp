@@ -116,7 +116,11 @@ void FileFetcher::fetch_to_file(const std::string& url, const std::string& path,
     if (size > max_length) too_large(url, max_length);
     uint64_t have = resume && file_exists(path) ? file_size(path) : 0;
     if (have > size) have = 0; // the source changed: start over, as for HTTP 416
-    UniqueFd out = open_or_throw(path, O_WRONLY | O_CREAT | (have ? 0 : O_TRUNC), 0644);
+    // Owner-only, never through a planted link: the source may be anything the URL names.
+    UniqueFd out =
+        open_or_throw(path, O_WRONLY | O_CREAT | O_NOFOLLOW | (have ? 0 : O_TRUNC), 0600);
+    if (::fchmod(out.get(), 0600) != 0)
+        throw Error(ErrorKind::Io, "chmod " + path + ": " + std::strerror(errno));
     if (have && ::ftruncate(out.get(), static_cast<off_t>(have)) != 0)
         throw Error(ErrorKind::Io, "cannot truncate " + path + ": " + std::strerror(errno));
     std::vector<char> piece(kPiece);

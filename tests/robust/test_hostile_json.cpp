@@ -95,8 +95,9 @@ TEST_CASE(
         INFO(output);
         CHECK(status == 1);
         CHECK(contains(output, "nested deeper than 64 levels"));
-        CHECK(dir_files(md) ==
+        CHECK(dir_files(md, "root_history") ==
               std::map<std::string, std::string>{{"root.json", repo.initial_root}});
+        CHECK(dir_files(md + "/root_history").size() == 1); // only the root of `init`
     }
 }
 

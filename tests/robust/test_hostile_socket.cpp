@@ -115,7 +115,7 @@ struct Daemon : EcuFixture {
     explicit Daemon(bool parked = true) {
         config["control_socket"] = socket_path;
         config["vehicle"] = Json{
-            {"type", "sim"}, {"file", vehicle_file}, {"require_parked", true}, {"poll_ms", 50}};
+            {"type", "file"}, {"file", vehicle_file}, {"require_parked", true}, {"poll_ms", 50}};
         set_vehicle(parked);
         save_config();
     }
