@@ -2,7 +2,7 @@
 //
 //   offset 0   8 bytes   magic "OTABNDL1"
 //   offset 8   8 bytes   header length H, little endian (at most kMaxHeaderSize)
-//   offset 16  H bytes   header: canonical JSON (below)
+//   offset 16  H bytes   header: canonical JSON (formats 1, 2) or a zstd frame (format 3)
 //   offset 16+H          blob area: the data blobs of the operations, contiguous, in op order
 //
 // The SHA-256 and length of the header are in the signed TUF target, so once the header is
@@ -24,9 +24,11 @@ inline constexpr uint64_t kMaxOpOutput = 64ull << 20; // bound on any op's dst_l
 inline constexpr uint64_t kMaxBlobSize = 64ull << 20; // bound on any op's data_length
 inline constexpr uint64_t kMaxSourceExtents = 4096;   // per operation
 inline constexpr uint64_t kMaxFiles = 65536;
-// Header formats this agent reads: 1, and 2 = 1 plus the per-chunk target hashes.
+// Header formats this agent reads: 1, 2 = 1 plus the per-chunk target hashes, 3 = 2 in a
+// compressed binary encoding (compact_header.h) whose source chunk hashes are summed up by a root.
 inline constexpr uint32_t kFormatWholeImageHash = 1;
 inline constexpr uint32_t kFormatChunkHashes = 2;
+inline constexpr uint32_t kFormatCompact = 3;
 // Per-chunk hashes of an image (the source's, the target's): the chunk size is a power of two
 // between these sizes, with at most kMaxHashChunks chunks.
 inline constexpr uint64_t kMinHashChunk = 64ull << 10;
@@ -74,11 +76,17 @@ struct Operation {
 // The image a delta was made against: the agent checks it before writing anything. With
 // per-chunk hashes it checks only the chunks the operations read (in parallel), which is as safe
 // (no other source byte reaches the target) and much faster when most of the new image is new.
+//
+// Format 3 carries chunk_root, the SHA-256 of all the chunk hashes (32 raw bytes each, in chunk
+// order), and lists only the hashes of the chunks no op reads (chunk_sha256[i] is "" for the
+// others): the agent hashes the chunks the ops read, fills them in and compares the root. A tiny
+// delta, whose copies read every chunk, then carries one hash instead of one per chunk.
 struct SourceImage {
     uint64_t size = 0;
     std::string sha256;      // the whole image: names the version the delta applies to
     uint64_t chunk_size = 0; // 0: no per-chunk hashes
     std::vector<std::string> chunk_sha256; // chunk i = bytes [i*chunk_size, min(size, (i+1)*..))
+    std::string chunk_root;                // format 3 only (hex), with chunk_size != 0
 };
 
 // For payloads made of files (AI models): the target image is the concatenation of the files.
@@ -94,8 +102,8 @@ struct Header {
     std::string payload_kind = "firmware"; // "firmware" or "model"
     uint64_t target_size = 0;
     std::string target_sha256; // whole-image hash (format 1: checked on the read-back image)
-    // Format 2: the SHA-256 of each target_chunk_size-byte chunk of the image (the last one
-    // shorter). The agent checks the read-back image chunk by chunk, on all cores; the header
+    // Formats 2 and 3 (format 1: none): the SHA-256 of each target_chunk_size-byte chunk of the
+    // image (the last one shorter). The agent checks the read-back image chunk by chunk, on all cores; the header
     // binds these hashes and target_sha256 to the same signed identity.
     uint64_t target_chunk_size = 0;
     std::vector<std::string> target_chunk_sha256;

@@ -1,7 +1,10 @@
 #include "agent/bundle/header.h"
 
+#include "agent/bundle/compact_header.h"
 #include "agent/common/canonical_json.h"
+#include "agent/common/crypto.h"
 #include "agent/common/error.h"
+#include "agent/common/hex.h"
 
 #include <set>
 
@@ -266,15 +269,35 @@ void validate_op(const Header& h, size_t i, uint64_t expected_dst, uint64_t expe
     }
 }
 
+// Format 3: the chunk list holds a hash for exactly the chunks no op reads (the agent computes
+// the others), and chunk_root sums up all of them. Runs before the ops are validated, so extents
+// beyond the source count for nothing here and are refused there.
+void check_source_root(const Header& h) {
+    const SourceImage& src = *h.source;
+    check_sha256(src.chunk_root, "source.chunk_root");
+    std::vector<std::string> present(src.chunk_sha256.size());
+    for (size_t i = 0; i < present.size(); ++i)
+        present[i] = src.chunk_sha256[i].empty() ? std::string(64, '0') : src.chunk_sha256[i];
+    check_chunk_list(src.size, src.chunk_size, present, "source.chunk_size",
+                     "source.chunk_sha256");
+    const std::vector<bool> read = source_chunks_read(src, h.operations);
+    for (size_t i = 0; i < read.size(); ++i)
+        if (read[i] != src.chunk_sha256[i].empty())
+            malformed("source.chunk_sha256[" + std::to_string(i) + "] must " +
+                      (read[i] ? "be left out: an op reads that chunk"
+                               : "be listed: no op reads that chunk"));
+}
+
 } // namespace
 
 void validate_header(const Header& h) {
-    if (h.format != kFormatWholeImageHash && h.format != kFormatChunkHashes)
+    if (h.format != kFormatWholeImageHash && h.format != kFormatChunkHashes &&
+        h.format != kFormatCompact)
         malformed("format " + std::to_string(h.format) + " is not supported");
     if (h.payload_kind != "firmware" && h.payload_kind != "model")
         malformed("payload_kind must be \"firmware\" or \"model\"");
     check_sha256(h.target_sha256, "target_sha256");
-    if (h.format == kFormatChunkHashes) {
+    if (h.format != kFormatWholeImageHash) {
         check_chunk_list(h.target_size, h.target_chunk_size, h.target_chunk_sha256,
                          "target_chunk_size", "target_chunk_sha256");
         // Where one list entry covers the whole image, the two hashes name the same bytes.
@@ -289,7 +312,12 @@ void validate_header(const Header& h) {
     if (h.source) {
         check_sha256(h.source->sha256, "source.sha256");
         const SourceImage& src = *h.source;
-        if (src.chunk_size != 0 || !src.chunk_sha256.empty())
+        if (h.format == kFormatCompact && src.chunk_size != 0)
+            check_source_root(h);
+        else if (!src.chunk_root.empty())
+            malformed("source.chunk_root needs format " + std::to_string(kFormatCompact) +
+                      " and source.chunk_size");
+        else if (src.chunk_size != 0 || !src.chunk_sha256.empty())
             check_chunk_list(src.size, src.chunk_size, src.chunk_sha256, "source.chunk_size",
                              "source.chunk_sha256");
     }
@@ -331,6 +359,28 @@ void validate_header(const Header& h) {
     }
 }
 
+std::vector<bool> source_chunks_read(const SourceImage& src, const std::vector<Operation>& ops) {
+    std::vector<bool> read(src.chunk_sha256.size(), false);
+    if (src.chunk_size == 0) return read;
+    for (const Operation& op : ops)
+        for (const Extent& e : op.src_extents) {
+            if (e.length == 0 || !fits(e.offset, e.length, src.size)) continue;
+            const uint64_t last = (e.offset + e.length - 1) / src.chunk_size;
+            for (uint64_t c = e.offset / src.chunk_size; c <= last && c < read.size(); ++c)
+                read[c] = true;
+        }
+    return read;
+}
+
+std::string chunk_hash_root(const std::vector<std::string>& chunk_sha256) {
+    Hasher root;
+    for (const std::string& c : chunk_sha256) {
+        const std::vector<uint8_t> raw = from_hex(c);
+        root.update(raw.data(), raw.size());
+    }
+    return root.finish_hex();
+}
+
 uint64_t blob_area_size(const Header& h) {
     uint64_t total = 0;
     for (const Operation& op : h.operations)
@@ -368,10 +418,30 @@ std::string header_to_json(const Header& h) {
     return canonical_json(j);
 }
 
+std::string header_bytes(const Header& h) {
+    if (h.format == kFormatCompact) return compress_compact_body(compact_body(h));
+    return header_to_json(h);
+}
+
+namespace {
+
+Header parse_compact_header(const std::string& bytes) {
+    const std::string body = decompress_compact_header(bytes);
+    Header h = parse_compact_body(body);
+    validate_header(h);
+    // One body per header: a varint longer than needed would let two bodies mean the same thing.
+    // (The compressed bytes themselves are pinned by the signed header_sha256.)
+    if (compact_body(h) != body) malformed("body is not in canonical form");
+    return h;
+}
+
+} // namespace
+
 Header parse_header(const std::string& bytes) {
     if (bytes.size() > kMaxHeaderSize)
         too_large("length " + std::to_string(bytes.size()) + " exceeds the limit " +
                   std::to_string(kMaxHeaderSize));
+    if (is_compact_header(bytes)) return parse_compact_header(bytes);
     Header h;
     {
         Json j = parse_json(bytes, "bundle header");

@@ -1,5 +1,6 @@
 #include "agent/bundle/installer.h"
 
+#include "agent/bundle/header.h"
 #include "agent/common/crypto.h"
 #include "agent/common/error.h"
 #include "agent/common/log.h"
@@ -220,6 +221,11 @@ ChunkList target_chunks(const Header& header) {
     return {header.target_size, header.target_chunk_size, header.target_chunk_sha256};
 }
 
+// Formats 2 and 3 list the target's chunk hashes; format 1 has only the whole-image hash.
+bool has_target_chunks(const Header& header) {
+    return header.target_chunk_size != 0;
+}
+
 // Indices of the source chunks that any op reads (all ops, also on resume: simpler than tying the
 // check to the journal, and a resume is rare).
 std::vector<size_t> chunks_read(const SourceImage& image, const std::vector<Operation>& ops) {
@@ -258,31 +264,55 @@ template <class F> void run_on_threads(size_t threads, F&& work) {
 }
 
 // Hashes the listed chunks on every core (reads are serialized: a BlockDevice need not be
-// thread-safe); returns a chunk whose hash differs, or -1.
-long find_bad_chunk(const ChunkList& list, hal::BlockDevice& device,
-                    const std::vector<size_t>& chunks) {
+// thread-safe) and hands each hash to check(chunk, hash), which returns false to stop early.
+template <class Check>
+void hash_chunks(const ChunkList& list, hal::BlockDevice& device,
+                 const std::vector<size_t>& chunks, Check&& check) {
     std::mutex read_mutex, error_mutex;
     std::atomic<size_t> next{0};
-    std::atomic<long> bad{-1};
+    std::atomic<bool> stop{false};
     std::exception_ptr error;
     run_on_threads(hashing_threads(chunks.size()), [&] {
         try {
             std::vector<uint8_t> buf(kReadBackChunk);
-            for (size_t k; bad < 0 && (k = next++) < chunks.size();) {
+            for (size_t k; !stop && (k = next++) < chunks.size();) {
                 const size_t c = chunks[k];
-                if (!equal_constant_time(
-                        range_sha256(device, list.begin(c), list.end(c), buf, &read_mutex),
-                        list.sha256[c]))
-                    bad = static_cast<long>(c);
+                if (!check(c, range_sha256(device, list.begin(c), list.end(c), buf, &read_mutex)))
+                    stop = true;
             }
         } catch (...) {
             std::lock_guard<std::mutex> lock(error_mutex);
             if (!error) error = std::current_exception();
-            bad = 0; // stops the other threads; the error is rethrown below
+            stop = true; // the error is rethrown below
         }
     });
     if (error) std::rethrow_exception(error);
+}
+
+// Returns a listed chunk whose hash differs from the list's, or -1.
+long find_bad_chunk(const ChunkList& list, hal::BlockDevice& device,
+                    const std::vector<size_t>& chunks) {
+    std::atomic<long> bad{-1};
+    hash_chunks(list, device, chunks, [&](size_t c, const std::string& got) {
+        if (equal_constant_time(got, list.sha256[c])) return true;
+        bad = static_cast<long>(c);
+        return false;
+    });
     return bad;
+}
+
+// Format 3: the hashes of the chunks the ops read, computed here, and those of the others, from
+// the header, must combine to the header's chunk_root.
+bool source_root_matches(const SourceImage& image, hal::BlockDevice& source,
+                         const std::vector<size_t>& chunks) {
+    std::vector<std::string> all = image.chunk_sha256;
+    std::mutex mutex;
+    hash_chunks(source_chunks(image), source, chunks, [&](size_t c, const std::string& got) {
+        std::lock_guard<std::mutex> lock(mutex);
+        all[c] = got;
+        return true;
+    });
+    return equal_constant_time(chunk_hash_root(all), image.chunk_root);
 }
 
 std::vector<size_t> all_chunks(const ChunkList& list) {
@@ -295,7 +325,7 @@ std::vector<size_t> all_chunks(const ChunkList& list) {
 // Whether the first target_size bytes of `target`, read from the storage, are the bundle's image.
 bool target_verifies(const Header& header, hal::BlockDevice& target) {
     target.drop_cache();
-    if (header.format != kFormatChunkHashes)
+    if (!has_target_chunks(header))
         return equal_constant_time(device_sha256(target, header.target_size), header.target_sha256);
     const ChunkList list = target_chunks(header);
     return find_bad_chunk(list, target, all_chunks(list)) < 0;
@@ -310,6 +340,12 @@ void verify_source(const SourceImage& image, hal::BlockDevice& source,
     if (image.chunk_size == 0) {
         if (!equal_constant_time(device_sha256(source, image.size), image.sha256))
             throw Error(ErrorKind::SourceMismatch, mismatch + "differs)");
+        return;
+    }
+    if (!image.chunk_root.empty()) {
+        if (!source_root_matches(image, source, chunks_read(image, ops)))
+            throw Error(ErrorKind::SourceMismatch,
+                        mismatch + "of the chunks the delta reads does not match source.chunk_root)");
         return;
     }
     const ChunkList list = source_chunks(image);
@@ -453,7 +489,7 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
             image_sha256 = h.finish_hex();
         });
     };
-    if (header.format == kFormatChunkHashes) {
+    if (has_target_chunks(header)) {
         readers.emplace_back(verify_chunks);
         for (size_t t = 1; t < hashing_threads(chunks.sha256.size()); ++t) {
             try {
@@ -543,7 +579,7 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
     // 7. The whole image, as read back from the device, must be the signed one. Format 2: every
     // chunk matched above, so it is the image the chunk list (and target_sha256 beside it in the
     // authenticated header) names.
-    if (header.format != kFormatChunkHashes &&
+    if (!has_target_chunks(header) &&
         !equal_constant_time(image_sha256, header.target_sha256)) {
         state.next_op = 0; // start over next time rather than re-verifying the same bytes
         journal.save(state);

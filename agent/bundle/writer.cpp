@@ -98,11 +98,22 @@ BundleInfo BundleWriter::finish(const ImageDigests& target) {
     if (finished_) throw Error(ErrorKind::State, "bundle writer already finished");
     header_.target_size = dst_end_;
     header_.target_sha256 = target.sha256;
-    header_.format = target.chunk_size ? kFormatChunkHashes : kFormatWholeImageHash;
+    header_.format = !target.chunk_size ? kFormatWholeImageHash
+                     : compact_header_    ? kFormatCompact
+                                          : kFormatChunkHashes;
     header_.target_chunk_size = target.chunk_size;
     header_.target_chunk_sha256 = target.chunk_sha256;
+    if (header_.format == kFormatCompact && header_.source && header_.source->chunk_size != 0 &&
+        header_.source->chunk_root.empty()) {
+        // The agent computes the hashes of the chunks the ops read: only the others are carried.
+        SourceImage& src = *header_.source;
+        src.chunk_root = chunk_hash_root(src.chunk_sha256);
+        const std::vector<bool> read = source_chunks_read(src, header_.operations);
+        for (size_t i = 0; i < read.size(); ++i)
+            if (read[i]) src.chunk_sha256[i].clear();
+    }
     validate_header(header_);
-    const std::string json = header_to_json(header_);
+    const std::string json = header_bytes(header_);
     if (json.size() > kMaxHeaderSize)
         throw Error(ErrorKind::TooLarge, "bundle header would be " + std::to_string(json.size()) +
                                              " bytes, more than the limit");
@@ -173,6 +184,7 @@ BundleInfo build_full_bundle(const std::string& image_path, const std::string& o
     BundleWriter writer(out_path);
     writer.set_payload_kind(options.payload_kind);
     writer.set_files(options.files);
+    writer.set_compact_header(options.compact_header);
     uint64_t hash_chunk = 0;
     if (options.target_chunk_hashes) {
         struct stat st {};

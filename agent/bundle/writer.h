@@ -74,6 +74,9 @@ public:
     void set_payload_kind(const std::string& kind) { header_.payload_kind = kind; }
     void set_source(const SourceImage& source) { header_.source = source; }
     void set_files(std::vector<FileEntry> files) { header_.files = std::move(files); }
+    // With per-chunk target hashes the header is format 3 (compact) unless this is false: then
+    // format 2, for agents that predate format 3.
+    void set_compact_header(bool compact) { compact_header_ = compact; }
 
     // Appends an operation writing the next dst_length target bytes. `blob` must be empty for
     // Zero and Copy and non-empty for the others.
@@ -90,7 +93,8 @@ public:
     const Header& header() const { return header_; }
 
     // Validates, writes the bundle atomically and returns its identity. With per-chunk hashes the
-    // header is format 2, else format 1 (agents older than format 2 read only format 1).
+    // header is format 3 (or 2, see set_compact_header), else format 1 (agents older than format 2
+    // read only format 1).
     BundleInfo finish(const ImageDigests& target);
     BundleInfo finish(const std::string& target_sha256) {
         return finish(ImageDigests{target_sha256});
@@ -103,11 +107,12 @@ private:
     Header header_;
     uint64_t dst_end_ = 0;
     uint64_t data_end_ = 0;
+    bool compact_header_ = true;
     bool finished_ = false;
 };
 
 // Target chunk hashes of full bundles: 1 MiB chunks, larger so that there are at most 1024
-// (header: about 67 bytes per chunk, at most 69 KB).
+// (header: 32 bytes per chunk in format 3, at most 33 KB; 67 in format 2).
 inline constexpr uint64_t kFullBundleHashChunk = 1ull << 20;
 inline constexpr uint64_t kFullBundleMaxHashChunks = 1024;
 
@@ -116,10 +121,12 @@ struct FullBundleOptions {
     // root file system 5 % smaller bundles than 1 MiB frames (frames share no history), for 2 MiB
     // more agent memory (one op output and its blob); resume granularity is the checkpoint's.
     uint64_t chunk_size = 2ull << 20;
-    // Per-chunk target hashes (format 2): 0 = kFullBundleHashChunk, larger so there are at most
-    // kFullBundleMaxHashChunks. target_chunk_hashes = false writes format 1 (older agents).
+    // Per-chunk target hashes (format 3, or 2 with compact_header = false): 0 =
+    // kFullBundleHashChunk, larger so there are at most kFullBundleMaxHashChunks.
+    // target_chunk_hashes = false writes format 1 (older agents).
     uint64_t target_chunk_size = 0;
     bool target_chunk_hashes = true;
+    bool compact_header = true;
     int zstd_level = 19;
     unsigned threads = 0; // compression threads; 0 = hardware concurrency
     std::string payload_kind = "firmware";

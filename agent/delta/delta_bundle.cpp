@@ -41,8 +41,9 @@ private:
 
 // The source's whole hash plus one per chunk, so the agent can check the chunks on all its cores
 // and skip those the delta never reads. At most 32 chunks of at least 1 MiB: enough to spread the
-// work and to skip the unused half of a file-system image (rootfs-ext4: 13 of 24 read), for at
-// most 2.2 KB of header (the bundle size is the headline number).
+// work and to skip the unused half of a file-system image (rootfs-ext4: 13 of 24 read). A compact
+// header carries only the chunks no op reads (32 bytes each) plus one root hash, so a tiny change,
+// whose copies read every chunk, pays 32 bytes for them (the bundle size is the headline number).
 bundle::SourceImage describe_source(const uint8_t* data, uint64_t size) {
     auto bytes = [&](uint64_t offset, uint64_t length) {
         return std::string_view(reinterpret_cast<const char*>(data) + offset, length);
@@ -65,6 +66,7 @@ bundle::BundleInfo build_delta_bundle(const std::string& old_path, const std::st
     MappedFile old_image(old_path);
     MappedFile new_image(new_path);
     bundle::BundleWriter writer(out_path);
+    writer.set_compact_header(options.compact_header);
     writer.set_source(describe_source(old_image.data(), old_image.size()));
     encode_delta(
         old_image.data(), old_image.size(), new_image.data(), new_image.size(), options,
@@ -74,7 +76,7 @@ bundle::BundleInfo build_delta_bundle(const std::string& old_path, const std::st
         },
         stats);
     // Per-chunk target hashes let the agent verify the written image on all its cores; at most 4
-    // chunks (about 330 bytes of header: the bundle size is the headline number).
+    // chunks (128 bytes of a compact header: the bundle size is the headline number).
     return writer.finish(
         bundle::digest_image(new_image.data(), new_image.size(),
                              bundle::pick_chunk_size(new_image.size(), bundle::kMinHashChunk, 4)));

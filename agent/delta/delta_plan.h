@@ -46,6 +46,8 @@ struct DeltaOptions {
     uint64_t deflate_source = 4ull << 20;
     // Progress lines on stderr.
     bool verbose = false;
+    // The bundle's header: format 3 (compact binary), or format 2 (JSON) for older agents.
+    bool compact_header = true;
 };
 
 struct EncodedOp {

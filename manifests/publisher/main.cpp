@@ -32,13 +32,14 @@ const char* kUsage = R"(usage: ota-publish COMMAND [OPTIONS]
         create a repository: one signing key per TUF role (keys/), signed metadata (metadata/);
         --key-type is the type of every key it makes from then on (default ecdsa: ECDSA P-256;
         rsa: RSA-PSS 3072; ed25519: Ed25519, the default of python-tuf and go-tuf)
-  bundle --image IMAGE --out BUNDLE [--chunk-size BYTES] [--kind firmware|model] [--format 1|2]
+  bundle --image IMAGE --out BUNDLE [--chunk-size BYTES] [--kind firmware|model] [--format 1|2|3]
         (--chunk-size: image bytes per operation, one zstd frame each; default 2 MiB)
-        build a full-image bundle; prints its identity as JSON. Format 2 (default) lists the
-        SHA-256 of each 1 MiB chunk of the image; format 1 only its whole-image hash (for agents
-        older than format 2)
-  delta OLD NEW BUNDLE
-        build a delta bundle that turns image OLD into image NEW
+        build a full-image bundle; prints its identity as JSON. Format 3 (default) is a compact
+        binary header with the SHA-256 of each 1 MiB chunk of the image; format 2 the same in
+        JSON (for agents older than format 3); format 1 only its whole-image hash (older still)
+  delta OLD NEW BUNDLE [--format 2|3]
+        build a delta bundle that turns image OLD into image NEW (format 3, compact, by default;
+        format 2 for agents older than format 3)
   add --repo DIR --bundle BUNDLE --hardware-id HW --version N [--component NAME]
       [--kind firmware|model] [--name TARGET_PATH] [--delta-from-version V]
         list a bundle as a signed target (copies it to targets/) and publish new metadata
@@ -279,9 +280,11 @@ int run(int argc, char** argv) {
         bundle::FullBundleOptions bo;
         if (o.has("chunk-size")) bo.chunk_size = to_u64(o.get("chunk-size"), "--chunk-size");
         bo.payload_kind = o.get("kind", "firmware");
-        const std::string format = o.get("format", "2");
-        if (format != "1" && format != "2") throw Error(ErrorKind::Config, "--format is 1 or 2");
-        bo.target_chunk_hashes = format == "2";
+        const std::string format = o.get("format", "3");
+        if (format != "1" && format != "2" && format != "3")
+            throw Error(ErrorKind::Config, "--format is 1, 2 or 3");
+        bo.target_chunk_hashes = format != "1";
+        bo.compact_header = format == "3";
         auto info = bundle::build_full_bundle(o.need("image"), o.need("out"), bo);
         std::cout << info_json(info).dump(1) << std::endl;
         return 0;
@@ -289,7 +292,12 @@ int run(int argc, char** argv) {
     if (cmd == "delta") {
         if (o.positional.size() != 3)
             throw Error(ErrorKind::Config, "usage: ota-publish delta OLD NEW BUNDLE");
-        auto info = delta::build_delta_bundle(o.positional[0], o.positional[1], o.positional[2]);
+        delta::DeltaOptions dopt;
+        const std::string format = o.get("format", "3");
+        if (format != "2" && format != "3") throw Error(ErrorKind::Config, "--format is 2 or 3");
+        dopt.compact_header = format == "3";
+        auto info =
+            delta::build_delta_bundle(o.positional[0], o.positional[1], o.positional[2], dopt);
         std::cout << info_json(info).dump(1) << std::endl;
         return 0;
     }
