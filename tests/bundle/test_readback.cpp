@@ -222,7 +222,7 @@ TEST_CASE("full bundles list the SHA-256 of each target chunk", "[bundle]") {
     write_all_file(dir.file("image"), img);
     BundleInfo info = build_full_bundle(dir.file("image"), dir.file("bundle"), options(65536));
     const Header& h = info.header;
-    CHECK(h.format == kFormatChunkHashes);
+    CHECK(h.format == kFormatCompact);
     REQUIRE(h.target_chunk_sha256.size() == 6);
     for (size_t i = 0; i < 6; ++i)
         CHECK(h.target_chunk_sha256[i] == sha256_hex(img.substr(i * 65536, 65536)));
@@ -274,11 +274,15 @@ TEST_CASE("the read-back comes from the storage: a chunk it does not hold is nam
     }
 }
 
-TEST_CASE("a format 2 bundle verifies every chunk on all cores, also when resumed", "[bundle]") {
+TEST_CASE("format 2 and 3 bundles verify every chunk on all cores, also when resumed",
+          "[bundle]") {
     TempDir dir;
     const std::string img = test_image(40 << 16, 9);
     write_all_file(dir.file("image"), img);
-    build_full_bundle(dir.file("image"), dir.file("bundle"), options(65536));
+    FullBundleOptions o = options(65536);
+    o.compact_header = GENERATE(true, false);
+    CHECK(build_full_bundle(dir.file("image"), dir.file("bundle"), o).header.format ==
+          (o.compact_header ? kFormatCompact : kFormatChunkHashes));
     write_all_file(dir.file("target"), std::string(img.size(), '\x11'));
     InstallOptions stop;
     stop.checkpoint_bytes = 0;

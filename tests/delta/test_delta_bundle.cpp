@@ -1,6 +1,7 @@
 // Delta bundles end to end: build_delta_bundle -> the real bundle reader and streaming installer
 // (with apply_diff registered as the agent does), wrong sources, and resume after kills.
 #include "agent/bundle/apply_file.h"
+#include "agent/bundle/header.h"
 #include "agent/bundle/installer.h"
 #include "agent/bundle/reader.h"
 #include "agent/common/crypto.h"
@@ -175,11 +176,23 @@ TEST_CASE("a delta checks the source chunks its operations read, and only those"
     new_image[1000] ^= 0x10;
     write_all_file(dir.file("old"), old_image);
     write_all_file(dir.file("new"), new_image);
-    auto info = delta::build_delta_bundle(dir.file("old"), dir.file("new"), dir.file("bundle"));
+    // Format 3 carries the unread chunk's hash and a root over all three; format 2 all three.
+    const bool compact = GENERATE(true, false);
+    delta::DeltaOptions options;
+    options.compact_header = compact;
+    auto info =
+        delta::build_delta_bundle(dir.file("old"), dir.file("new"), dir.file("bundle"), options);
     const bundle::SourceImage& source = *info.header.source;
+    REQUIRE(info.header.format == (compact ? bundle::kFormatCompact : bundle::kFormatChunkHashes));
     REQUIRE(source.chunk_size == (1u << 20)); // 3 MiB: 1 MiB chunks (at most 32 of them)
     REQUIRE(source.chunk_sha256.size() == 3);
     REQUIRE(source.chunk_sha256[0] == sha256_hex(unused));
+    if (compact) {
+        CHECK(source.chunk_sha256[2].empty());
+        CHECK(source.chunk_root ==
+              bundle::chunk_hash_root({sha256_hex(unused), sha256_hex(kept.substr(0, 1 << 20)),
+                                       sha256_hex(kept.substr(1 << 20))}));
+    }
     bool reads_chunk0 = false, reads_chunk2 = false;
     for (const auto& op : info.header.operations)
         for (const auto& e : op.src_extents) {
@@ -201,7 +214,8 @@ TEST_CASE("a delta checks the source chunks its operations read, and only those"
             REQUIRE(e.kind() == ErrorKind::SourceMismatch);
             message = e.what();
         }
-        CHECK_THAT(message, Catch::Contains("bytes 2097152..3145728"));
+        CHECK_THAT(message, Catch::Contains(compact ? "does not match source.chunk_root"
+                                                    : "bytes 2097152..3145728"));
         CHECK(read_all(dir.file("target")) == std::string(new_image.size(), '\x55'));
     }
     SECTION("a changed byte in a chunk nothing reads: no source byte of it reaches the target") {
@@ -209,4 +223,23 @@ TEST_CASE("a delta checks the source chunks its operations read, and only those"
         write_all_file(dir.file("old"), changed);
         CHECK(install(dir, dir.file("bundle"), new_image.size()) == new_image);
     }
+}
+
+TEST_CASE("a one-byte change of a 64 MiB image is a bundle under 1 KB") {
+    // A format property: 32 copy ops, one small diff op, and a compact header (the source chunks
+    // are all read, so they cost one root hash). Format 2 spelled the same delta in over 5 KB.
+    TempDir dir;
+    std::string old_image = pseudo_random_bytes(64 << 20, 91);
+    write_all_file(dir.file("old"), old_image);
+    old_image[(40 << 20) + 12345] ^= 0x5a;
+    const std::string& new_image = old_image;
+    write_all_file(dir.file("new"), new_image);
+    delta::DeltaOptions options;
+    options.arm64_min_call_density = 0; // random bytes: no code to filter
+    auto info =
+        delta::build_delta_bundle(dir.file("old"), dir.file("new"), dir.file("bundle"), options);
+    CHECK(info.header.format == bundle::kFormatCompact);
+    CHECK(info.bundle_length < 1000);
+    CHECK(info.header_length < 600);
+    CHECK(install(dir, dir.file("bundle"), new_image.size()) == new_image);
 }
