@@ -330,8 +330,7 @@ std::string decompress_compact_header(const std::string& bytes) {
         too_large("the zstd frame declares " + std::to_string(declared) +
                   " bytes, more than the limit " + std::to_string(kMaxHeaderSize));
     const size_t frame = ZSTD_findFrameCompressedSize(bytes.data(), bytes.size());
-    if (ZSTD_isError(frame) || frame != bytes.size())
-        malformed("must be exactly one zstd frame");
+    if (ZSTD_isError(frame) || frame != bytes.size()) malformed("must be exactly one zstd frame");
     std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx(ZSTD_createDCtx());
     if (!dctx) throw Error(ErrorKind::Io, "out of memory for the header decompressor");
     ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, static_cast<int>(kMaxWindowLog));

@@ -103,8 +103,8 @@ struct Header {
     uint64_t target_size = 0;
     std::string target_sha256; // whole-image hash (format 1: checked on the read-back image)
     // Formats 2 and 3 (format 1: none): the SHA-256 of each target_chunk_size-byte chunk of the
-    // image (the last one shorter). The agent checks the read-back image chunk by chunk, on all cores; the header
-    // binds these hashes and target_sha256 to the same signed identity.
+    // image (the last one shorter). The agent checks the read-back image chunk by chunk, on all
+    // cores; the header binds these hashes and target_sha256 to the same signed identity.
     uint64_t target_chunk_size = 0;
     std::vector<std::string> target_chunk_sha256;
     std::optional<SourceImage> source; // present for delta bundles

@@ -278,8 +278,7 @@ void check_source_root(const Header& h) {
     std::vector<std::string> present(src.chunk_sha256.size());
     for (size_t i = 0; i < present.size(); ++i)
         present[i] = src.chunk_sha256[i].empty() ? std::string(64, '0') : src.chunk_sha256[i];
-    check_chunk_list(src.size, src.chunk_size, present, "source.chunk_size",
-                     "source.chunk_sha256");
+    check_chunk_list(src.size, src.chunk_size, present, "source.chunk_size", "source.chunk_sha256");
     const std::vector<bool> read = source_chunks_read(src, h.operations);
     for (size_t i = 0; i < read.size(); ++i)
         if (read[i] != src.chunk_sha256[i].empty())

@@ -2,9 +2,10 @@
 //
 // Formats 1 and 2 are canonical JSON, format 3 a compressed binary body (compact_header.h).
 // parse_header() accepts exactly what header_bytes() produces for a valid Header (for format 3: the
-// decompressed body must be exactly the one header_bytes() compresses): unknown keys, missing keys, wrong types, non-canonical encodings and every
-// inconsistency between fields are refused with ota::Error(Malformed) or, for values above the
-// bounds in format.h, ota::Error(TooLarge). Messages name the field and the op index.
+// decompressed body must be exactly the one header_bytes() compresses): unknown keys, missing keys,
+// wrong types, non-canonical encodings and every inconsistency between fields are refused with
+// ota::Error(Malformed) or, for values above the bounds in format.h, ota::Error(TooLarge). Messages
+// name the field and the op index.
 #pragma once
 #include "agent/bundle/format.h"
 
@@ -26,8 +27,7 @@ std::string header_bytes(const Header& header);
 
 // Which source chunks some op's src_extents touch (extents beyond the source mark nothing).
 // The source must have per-chunk hashes (chunk_size != 0).
-std::vector<bool> source_chunks_read(const SourceImage& source,
-                                     const std::vector<Operation>& ops);
+std::vector<bool> source_chunks_read(const SourceImage& source, const std::vector<Operation>& ops);
 
 // Format 3's source.chunk_root: the SHA-256 of the chunk hashes (hex, all present) as raw bytes.
 std::string chunk_hash_root(const std::vector<std::string>& chunk_sha256);

@@ -266,8 +266,8 @@ template <class F> void run_on_threads(size_t threads, F&& work) {
 // Hashes the listed chunks on every core (reads are serialized: a BlockDevice need not be
 // thread-safe) and hands each hash to check(chunk, hash), which returns false to stop early.
 template <class Check>
-void hash_chunks(const ChunkList& list, hal::BlockDevice& device,
-                 const std::vector<size_t>& chunks, Check&& check) {
+void hash_chunks(const ChunkList& list, hal::BlockDevice& device, const std::vector<size_t>& chunks,
+                 Check&& check) {
     std::mutex read_mutex, error_mutex;
     std::atomic<size_t> next{0};
     std::atomic<bool> stop{false};
@@ -345,7 +345,8 @@ void verify_source(const SourceImage& image, hal::BlockDevice& source,
     if (!image.chunk_root.empty()) {
         if (!source_root_matches(image, source, chunks_read(image, ops)))
             throw Error(ErrorKind::SourceMismatch,
-                        mismatch + "of the chunks the delta reads does not match source.chunk_root)");
+                        mismatch +
+                            "of the chunks the delta reads does not match source.chunk_root)");
         return;
     }
     const ChunkList list = source_chunks(image);
@@ -579,8 +580,7 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
     // 7. The whole image, as read back from the device, must be the signed one. Format 2: every
     // chunk matched above, so it is the image the chunk list (and target_sha256 beside it in the
     // authenticated header) names.
-    if (!has_target_chunks(header) &&
-        !equal_constant_time(image_sha256, header.target_sha256)) {
+    if (!has_target_chunks(header) && !equal_constant_time(image_sha256, header.target_sha256)) {
         state.next_op = 0; // start over next time rather than re-verifying the same bytes
         journal.save(state);
         throw Error(ErrorKind::HashMismatch, "target " + target.path() +

@@ -3,11 +3,11 @@
 // Order of checks: target large enough and (for a delta) the source slot's hash, before anything is
 // written; then per op: blob SHA-256 before decompression, decoded size exactly dst_length; the
 // whole target is read back from the storage (its cached pages are dropped after each sync) and
-// checked: chunk by chunk against target_chunk_sha256 (format 2), or hashed whole against
+// checked: chunk by chunk against target_chunk_sha256 (formats 2, 3), or hashed whole against
 // target_sha256 (format 1).
 //
 // Threads: ops are decoded (blob read + hash + zstd) on a worker thread and written by the calling
-// thread, while read-back threads verify what has been synced: one per core for format 2 (up to
+// thread, while read-back threads verify what has been synced: one per core for formats 2, 3 (up to
 // 4), one for format 1. The target's read/write/sync are serialized by a mutex; the source is
 // only used by the decoder. Memory: one op output buffer, one blob buffer, the prefix of a
 // ZstdPatch op, a 256 KiB buffer per read-back thread; all sized by the header's maxima (bounded

@@ -99,8 +99,8 @@ BundleInfo BundleWriter::finish(const ImageDigests& target) {
     header_.target_size = dst_end_;
     header_.target_sha256 = target.sha256;
     header_.format = !target.chunk_size ? kFormatWholeImageHash
-                     : compact_header_    ? kFormatCompact
-                                          : kFormatChunkHashes;
+                     : compact_header_  ? kFormatCompact
+                                        : kFormatChunkHashes;
     header_.target_chunk_size = target.chunk_size;
     header_.target_chunk_sha256 = target.chunk_sha256;
     if (header_.format == kFormatCompact && header_.source && header_.source->chunk_size != 0 &&

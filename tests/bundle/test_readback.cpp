@@ -274,8 +274,7 @@ TEST_CASE("the read-back comes from the storage: a chunk it does not hold is nam
     }
 }
 
-TEST_CASE("format 2 and 3 bundles verify every chunk on all cores, also when resumed",
-          "[bundle]") {
+TEST_CASE("format 2 and 3 bundles verify every chunk on all cores, also when resumed", "[bundle]") {
     TempDir dir;
     const std::string img = test_image(40 << 16, 9);
     write_all_file(dir.file("image"), img);
