@@ -103,6 +103,9 @@ BundleInfo BundleWriter::finish(const ImageDigests& target) {
                                         : kFormatChunkHashes;
     header_.target_chunk_size = target.chunk_size;
     header_.target_chunk_sha256 = target.chunk_sha256;
+    if (header_.format != kFormatCompact && header_.source && !header_.source->chunk_root.empty())
+        throw Error(ErrorKind::State, "a source summed up by a chunk root (taken from a format 3 "
+                                      "header) needs a format 3 header: per-chunk target hashes");
     if (header_.format == kFormatCompact && header_.source && header_.source->chunk_size != 0 &&
         header_.source->chunk_root.empty()) {
         // The agent computes the hashes of the chunks the ops read: only the others are carried.

@@ -226,7 +226,7 @@ bundle::BundleInfo retag_as_model(const std::string& path,
     h.payload_kind = "model";
     h.files = files;
     bundle::validate_header(h);
-    const std::string header = bundle::header_to_json(h);
+    const std::string header = bundle::header_bytes(h);
     const std::string tmp = path + ".retag.tmp";
     {
         UniqueFd out = open_or_throw(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

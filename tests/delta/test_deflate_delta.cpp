@@ -220,7 +220,8 @@ TEST_CASE("a corrupted deflate op is refused with nothing written from it on") {
             w.add_operation(ops[i].type, ops[i].dst_length, ops[i].src_extents, blob.data(),
                             blob.size());
         }
-        w.finish(good.header().target_sha256);
+        const bundle::Header& h = good.header();
+        w.finish(bundle::ImageDigests{h.target_sha256, h.target_chunk_size, h.target_chunk_sha256});
         try {
             install(dir, im.new_image.size(), '\x77', options);
             FAIL("installed a malformed deflate op");
