@@ -4,6 +4,7 @@
 #include "agent/common/error.h"
 #include "agent/common/hex.h"
 
+#include <iterator>
 #include <memory>
 #include <zstd.h>
 
