@@ -107,7 +107,7 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
                 "bootloader",   "health_check",    "reboot_command",      "transport",
                 "limits",       "poll_interval_s", "poll_jitter_s",       "models",
                 "vehicle",      "control_socket",  "control_socket_mode", "control_socket_group",
-                "report",       "hash_engine"});
+                "report",       "hash_engine",     "download_mode",       "install_checkpoint_bytes"});
     AgentConfig c;
     c.hardware_id = str(j, "", "hardware_id", true);
     if (c.hardware_id.empty()) bad("hardware_id", "must not be empty");
@@ -244,6 +244,11 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     c.hash_engine = str(j, "", "hash_engine", false, "auto");
     if (!hal::is_hash_engine_setting(c.hash_engine))
         bad("hash_engine", "must be \"auto\", \"mbedtls\", \"openssl\" or \"kernel\"");
+    const std::string mode = str(j, "", "download_mode", false, "stream");
+    if (mode != "stream" && mode != "staged") bad("download_mode", "must be \"stream\" or \"staged\"");
+    c.download_mode = mode == "stream" ? DownloadMode::Stream : DownloadMode::Staged;
+    c.install_checkpoint_bytes =
+        num(j, "", "install_checkpoint_bytes", c.install_checkpoint_bytes, 64 << 10, 1ull << 30);
     return c;
 }
 
