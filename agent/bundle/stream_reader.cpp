@@ -62,10 +62,9 @@ std::unique_ptr<BundleStream> BundleStream::open(net::Fetcher& fetcher, SignedBu
     for (int i = 7; i >= 0; --i)
         announced = (announced << 8) | static_cast<uint8_t>(head[8 + static_cast<size_t>(i)]);
     if (announced != s->file_.header_length)
-        throw Error(ErrorKind::HashMismatch,
-                    what + ": header length " + std::to_string(announced) +
-                        " differs from the signed length " +
-                        std::to_string(s->file_.header_length));
+        throw Error(ErrorKind::HashMismatch, what + ": header length " + std::to_string(announced) +
+                                                 " differs from the signed length " +
+                                                 std::to_string(s->file_.header_length));
     const std::string header_bytes = head.substr(kPreambleSize);
     if (!equal_constant_time(sha256_hex(header_bytes), s->file_.header_sha256))
         throw Error(ErrorKind::HashMismatch,
@@ -175,8 +174,8 @@ void BundleStream::read_blob(size_t index, std::vector<uint8_t>& buf) const {
         cv_.wait(lock, [&] { return !ready_.empty() || error_ || finished_; });
         if (ready_.empty()) {
             if (error_) std::rethrow_exception(error_);
-            throw Error(ErrorKind::State, file_.url + ": the stream ended before operation " +
-                                              std::to_string(index));
+            throw Error(ErrorKind::State,
+                        file_.url + ": the stream ended before operation " + std::to_string(index));
         }
         blob = std::move(ready_.front());
         ready_.pop_front();
@@ -190,10 +189,9 @@ void BundleStream::read_blob(size_t index, std::vector<uint8_t>& buf) const {
     Hasher h;
     h.update(buf.data(), buf.size());
     if (!equal_constant_time(h.finish_hex(), ops[index].data_sha256))
-        throw Error(ErrorKind::HashMismatch, file_.url + ": blob of operation " +
-                                                 std::to_string(index) + " (" +
-                                                 op_type_name(ops[index].type) +
-                                                 ") does not match its SHA-256");
+        throw Error(ErrorKind::HashMismatch,
+                    file_.url + ": blob of operation " + std::to_string(index) + " (" +
+                        op_type_name(ops[index].type) + ") does not match its SHA-256");
 }
 
 } // namespace ota::bundle

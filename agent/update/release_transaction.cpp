@@ -46,9 +46,9 @@ bool run_transaction(const StepContext& ctx, const SignedTargets& targets, Plan&
     // no copy: each bundle is read from the network as it is written, in step 3.
     const size_t local_files = paths.size();
     const bool stream = config.download_mode == DownloadMode::Stream && ctx.fetcher.can_stream();
-    require_free_space(plan_space_needs(plan, ctx.download_dir(),
-                                        stream ? plan.items.size() : local_files, store),
-                       config.storage_reserve_bytes);
+    require_free_space(
+        plan_space_needs(plan, ctx.download_dir(), stream ? plan.items.size() : local_files, store),
+        config.storage_reserve_bytes);
     std::set<std::string> keep;
     if (stream) {
         remove_other_downloads(ctx, keep);

@@ -138,9 +138,9 @@ void stage_bundle_streamed(const StepContext& ctx, const BundleTarget& t, const 
     const TargetHash hash = strongest_hash(t.target);
     ctx.emit("download", "streaming " + t.target.path + " into place (no copy on disk)", 0,
              t.target.length);
-    auto stream = bundle::BundleStream::open(
-        ctx.fetcher, {url, t.target.length, hash.algorithm, hash.hex, t.header_sha256,
-                      t.header_length});
+    auto stream =
+        bundle::BundleStream::open(ctx.fetcher, {url, t.target.length, hash.algorithm, hash.hex,
+                                                 t.header_sha256, t.header_length});
     check_signed_image(t, *stream);
     stage_source(ctx, t, *stream, state);
     if (stream->whole_file_checked())

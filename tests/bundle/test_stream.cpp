@@ -120,8 +120,8 @@ TEST_CASE("the whole-file hash gates the last blob: a wrong one completes nothin
     bool last_written = false;
     o.after_op_written = [&](size_t i) { last_written = last_written || i == last_blob; };
     std::string message;
-    CHECK(error_kind_of([&] { install_bundle(*stream, nullptr, *target, journal, o); },
-                        &message) == ErrorKind::HashMismatch);
+    CHECK(error_kind_of([&] { install_bundle(*stream, nullptr, *target, journal, o); }, &message) ==
+          ErrorKind::HashMismatch);
     CHECK(message.find("does not match the hash of its signed target") != std::string::npos);
     CHECK_FALSE(last_written);
     REQUIRE(journal.load());

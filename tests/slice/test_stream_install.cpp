@@ -182,9 +182,15 @@ TEST_CASE("a corrupted byte in the stream is refused and nothing is switched", "
     const std::string v1 = slot_sha256(s, "A");
     std::string bytes = read_all(bundle);
     const std::string pristine = bytes;
-    SECTION("in a blob") { bytes[bytes.size() * 2 / 3] ^= 0x10; }
-    SECTION("in the header") { bytes[40] ^= 0x01; }
-    SECTION("in the last byte") { bytes[bytes.size() - 1] ^= 0x80; }
+    SECTION("in a blob") {
+        bytes[bytes.size() * 2 / 3] ^= 0x10;
+    }
+    SECTION("in the header") {
+        bytes[40] ^= 0x01;
+    }
+    SECTION("in the last byte") {
+        bytes[bytes.size() - 1] ^= 0x80;
+    }
     write_all_file(bundle, bytes);
     Result r = s.agent("update --no-reboot", stream_config(s, s.port()));
     INFO(r.output);
