@@ -77,6 +77,7 @@ struct Sink {
     // transfer and is rethrown once libcurl has returned.
     const RangeSink* range = nullptr;
     std::exception_ptr range_error;
+    bool cancelled = false;
 };
 
 // Called once per header line; remembers where a partial answer starts.
@@ -126,6 +127,10 @@ size_t on_data(char* ptr, size_t size, size_t nmemb, void* userdata) {
     if (sink->base + sink->received + n > sink->max_length) {
         sink->too_large = true;
         return 0; // aborts the transfer with CURLE_WRITE_ERROR
+    }
+    if (sink->range && sink->range->cancelled && sink->range->cancelled()) {
+        sink->cancelled = true;
+        return 0;
     }
     if (sink->range) {
         try {
@@ -449,7 +454,7 @@ void CurlFetcher::fetch_range_once(const std::string& url, uint64_t offset, uint
     libcurl().easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
     const CURLcode rc = libcurl().easy_perform(c->h);
     if (sink.range_error) std::rethrow_exception(sink.range_error);
-    if (rc == CURLE_ABORTED_BY_CALLBACK)
+    if (rc == CURLE_ABORTED_BY_CALLBACK || sink.cancelled)
         throw Error(ErrorKind::State, redact_url(url) + ": transfer cancelled");
     check_result(*c, rc, sink, url, true);
     if (offset + sink.received != end)

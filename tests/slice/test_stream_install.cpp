@@ -4,12 +4,15 @@
 #include "slice/slice_fixture.h"
 
 #include "agent/common/crypto.h"
+#include "agent/common/error.h"
 #include "agent/common/fs.h"
+#include "agent/net/curl_fetcher.h"
 #include "robust/fault_proxy.h"
 
 #include <catch2/catch.hpp>
 #include <dirent.h>
 #include <random>
+#include <sys/stat.h>
 
 using namespace ota;
 using namespace ota::test;
@@ -220,4 +223,48 @@ TEST_CASE("download_mode staged keeps downloading the whole bundle first", "[str
     CHECK(contains(r.output, "checking the bundle against the signed target"));
     CHECK_FALSE(contains(r.output, "streaming"));
     CHECK(slot_sha256(s, "B") == file_sha256_hex(s.image(2)));
+}
+
+TEST_CASE("fetch_range delivers each byte once across cut connections", "[stream]") {
+    TempDir dir;
+    ::chmod(dir.path().c_str(), 0755);
+    make_directories(dir.file("www"));
+    const std::string body = pseudo_random_bytes(3 << 20, 9);
+    write_all_file(dir.file("www/b.bin"), body);
+    Nginx nginx(dir.file("www"), dir.file("run"));
+    // The first three connections are cut part-way through the answer, at different bytes.
+    FaultProxy proxy(nginx.port(), [](uint64_t index) {
+        Fault f;
+        if (index < 3) {
+            f.kind = FaultKind::Cut;
+            f.offset = 400000 * (index + 1);
+        }
+        return f;
+    });
+    net::TransportOptions o;
+    o.retries = 3;
+    o.retry_base_ms = 1;
+    o.retry_max_ms = 2;
+    net::CurlFetcher fetcher(o);
+    const std::string url = "http://127.0.0.1:" + std::to_string(proxy.port()) + "/b.bin";
+    std::string got;
+    net::RangeSink sink{
+        [&](const uint8_t* d, size_t n) { got.append(reinterpret_cast<const char*>(d), n); }, {}};
+    fetcher.fetch_range(url, 1000, body.size(), sink);
+    CHECK(got == body.substr(1000));
+    CHECK(proxy.applied_total() == 3);
+    const std::string log = read_all(dir.file("run/access.log"));
+    CHECK(count(log, "\" 206 ") >= 1);
+
+    // A range past the object's end is an error, not a short success.
+    got.clear();
+    CHECK_THROWS_AS(fetcher.fetch_range(url, 0, body.size() + 10, sink), Error);
+    // Cancelled: stops with Error(State).
+    net::RangeSink stop{[](const uint8_t*, size_t) {}, [] { return true; }};
+    try {
+        fetcher.fetch_range(url, 0, body.size(), stop);
+        FAIL("not cancelled");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::State);
+    }
 }
