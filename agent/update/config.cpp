@@ -245,7 +245,7 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     c.hash_engine = str(j, "", "hash_engine", false, "auto");
     if (!hal::is_hash_engine_setting(c.hash_engine))
         bad("hash_engine", "must be \"auto\", \"mbedtls\", \"openssl\" or \"kernel\"");
-    const std::string mode = str(j, "", "download_mode", false, "stream");
+    const std::string mode = str(j, "", "download_mode", false, "staged");
     if (mode != "stream" && mode != "staged")
         bad("download_mode", "must be \"stream\" or \"staged\"");
     c.download_mode = mode == "stream" ? DownloadMode::Stream : DownloadMode::Staged;

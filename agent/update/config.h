@@ -54,9 +54,10 @@ struct ReportConfig {
     std::string ecu_serial; // default: hardware_id
 };
 
-// How a bundle from the network reaches the slot: streamed (no copy on disk; writing waits for the
-// vehicle policy, the network stays busy while the slot is written), or staged (the whole bundle is
-// downloaded first, also while driving, then installed: needs its size free on disk).
+// How a bundle from the network reaches the slot: staged (the whole bundle is downloaded first,
+// also while driving, and checked before anything is written: needs its size free on disk), or
+// streamed (no copy on disk; writing, and so the download, waits for the vehicle policy, and a
+// bundle refused half-way leaves the inactive slot marked bad).
 enum class DownloadMode { Stream, Staged };
 
 struct AgentConfig {
@@ -91,7 +92,7 @@ struct AgentConfig {
     // SHA-2 code for every hash the agent computes: auto, mbedtls, openssl or kernel
     // (hal/hash_engine.h).
     std::string hash_engine = "auto";
-    DownloadMode download_mode = DownloadMode::Stream;
+    DownloadMode download_mode = DownloadMode::Staged;
     // The slot is synced and the install journal saved after this many written bytes: the most
     // an install repeats after a power cut (and, streamed, downloads again).
     uint64_t install_checkpoint_bytes = 8ull << 20;

@@ -58,9 +58,6 @@ std::string faulty_config(const Slice& s, const std::string& name, int port, int
     c["transport"] =
         Json{{"retries", retries},      {"retry_base_ms", 20},   {"retry_max_ms", 200},
              {"low_speed_bytes", 1024}, {"low_speed_time_s", 1}, {"connect_timeout_s", 5}};
-    // A failed run must leave the ECU exactly as it was: true of staged downloads, which write
-    // nothing before the whole bundle is here. Streamed installs under cuts: test_stream_install.
-    c["download_mode"] = "staged";
     write_all_file(path, c.dump(1) + "\n");
     return path;
 }

@@ -134,38 +134,6 @@ TEST_CASE("a streamed install cut at random points resumes and ends byte-exact",
     CHECK(count(log, "\" 206 ") > 0);
 }
 
-TEST_CASE("a streamed install keeps no copy of the bundle while it writes", "[stream]") {
-    Slice s;
-    s.release(s.image(2), 2);
-    const uint64_t bundle_size = file_size(bundle_path(s));
-    // Cut once inside the bundle's second half: the run stops mid-install, the slot half written.
-    FaultProxy proxy(s.port(), [&](uint64_t index) {
-        Fault f;
-        if (index == 0) {
-            f.kind = FaultKind::Cut;
-            f.offset = bundle_size * 3 / 4;
-        }
-        return f;
-    });
-    const std::string config = stream_config(s, proxy.port());
-    Result cut = s.agent("update --no-reboot", config);
-    INFO(cut.output);
-    REQUIRE(cut.status == 1);
-    CHECK(contains(cut.output, "[network]"));
-    REQUIRE(file_exists(s.state_dir() + "/install-journal.json"));
-    CHECK_FALSE(contains(read_all(s.state_dir() + "/install-journal.json"), "\"next_op\":0,"));
-    CHECK(entries(s.state_dir() + "/download").empty());
-    CHECK(boots_first(s) == "A");
-
-    Result rest = s.agent("update --no-reboot", config);
-    INFO(rest.output);
-    REQUIRE(rest.status == 0);
-    CHECK(contains(rest.output, "resuming installation at operation"));
-    CHECK(contains(rest.output, "resumed stream"));
-    CHECK(slot_sha256(s, "B") == file_sha256_hex(s.image(2)));
-    CHECK(boots_first(s) == "B");
-}
-
 TEST_CASE("an uninterrupted stream is checked against the signed target hash", "[stream]") {
     Slice s;
     s.release(s.image(2), 2);
