@@ -39,7 +39,7 @@ struct DCtxDeleter {
 // Turns one op into its dst_length output bytes: reads and verifies the blob, then decodes.
 class OpDecoder {
 public:
-    OpDecoder(const BundleFile& bundle, hal::BlockDevice* source, const ApplyDiffFn& apply_diff)
+    OpDecoder(const BlobSource& bundle, hal::BlockDevice* source, const ApplyDiffFn& apply_diff)
         : bundle_(bundle), source_(source), apply_diff_(apply_diff), dctx_(ZSTD_createDCtx()) {
         if (!dctx_) throw Error(ErrorKind::Io, "out of memory for a zstd context");
         ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kMaxWindowLog);
@@ -115,7 +115,7 @@ private:
                                                   std::to_string(op.dst_length));
     }
 
-    const BundleFile& bundle_;
+    const BlobSource& bundle_;
     hal::BlockDevice* source_;
     const ApplyDiffFn& apply_diff_;
     std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx_;
@@ -359,7 +359,7 @@ void verify_source(const SourceImage& image, hal::BlockDevice& source,
     }
 }
 
-InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
+InstallResult install_bundle(const BlobSource& bundle, hal::BlockDevice* source,
                              hal::BlockDevice& target, InstallJournal& journal,
                              const InstallOptions& options) {
     const Header& header = bundle.header();
@@ -418,6 +418,7 @@ InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
     target.drop_cache();
 
     // 4. Decoder thread: produces ops in order into free slots (Zero ops carry no data).
+    bundle.begin(first);
     std::thread decoder([&] {
         guarded(p, [&] {
             OpDecoder dec(bundle, source,

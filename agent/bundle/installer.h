@@ -60,7 +60,7 @@ struct InstallResult {
 // smaller than target_size), SourceMismatch (no/short/different source), HashMismatch (a blob, a
 // read-back chunk, named in the message, or the final image), Malformed (a blob that does not
 // decode to exactly dst_length), Unsupported (Diff without apply_diff), Io.
-InstallResult install_bundle(const BundleFile& bundle, hal::BlockDevice* source,
+InstallResult install_bundle(const BlobSource& bundle, hal::BlockDevice* source,
                              hal::BlockDevice& target, InstallJournal& journal,
                              const InstallOptions& options = {});
 

@@ -10,7 +10,27 @@
 
 namespace ota::bundle {
 
-class BundleFile {
+// Where the installer takes an authenticated header and the verified blobs from: a bundle file
+// (BundleFile) or a bundle streamed from the network (stream_reader.h).
+class BlobSource {
+public:
+    virtual ~BlobSource() = default;
+    virtual const Header& header() const = 0;
+    virtual const std::string& header_sha256() const = 0;
+    // Called once by the installer before any read_blob, with the first op it will install (a
+    // stream starts reading there).
+    virtual void begin(size_t first_op) const { (void)first_op; }
+    // The blob of operation `index`, SHA-256 checked (Error(HashMismatch) otherwise). Called by
+    // one thread, with increasing indices.
+    virtual void read_blob(size_t index, std::vector<uint8_t>& buf) const = 0;
+
+protected:
+    BlobSource() = default;
+    BlobSource(const BlobSource&) = default;
+    BlobSource& operator=(const BlobSource&) = default;
+};
+
+class BundleFile : public BlobSource {
 public:
     // Opens a bundle whose header SHA-256 (hex) and length come from the signed TUF target.
     // Throws TooLarge (header length above the bound or not the expected one), HashMismatch
@@ -25,9 +45,9 @@ public:
     BundleFile(BundleFile&&) noexcept = default;
     BundleFile& operator=(BundleFile&&) noexcept = default;
 
-    const Header& header() const { return header_; }
+    const Header& header() const override { return header_; }
     const std::string& path() const { return path_; }
-    const std::string& header_sha256() const { return header_sha256_; }
+    const std::string& header_sha256() const override { return header_sha256_; }
     uint64_t header_length() const { return header_length_; }
     // File offset of the blob area (kPreambleSize + header length).
     uint64_t blob_area_offset() const { return kPreambleSize + header_length_; }
@@ -35,7 +55,7 @@ public:
 
     // Reads the blob of operation `index` into `buf` (resized to data_length) and checks its
     // SHA-256: Error(HashMismatch) if it differs. Safe to call from any thread.
-    void read_blob(size_t index, std::vector<uint8_t>& buf) const;
+    void read_blob(size_t index, std::vector<uint8_t>& buf) const override;
 
 private:
     BundleFile() = default;

@@ -189,7 +189,7 @@ std::unique_ptr<hal::BlockDevice> ModelStore::open_current_image(const std::stri
     return FileSetDevice::open(version_dir(name, *v), m->files);
 }
 
-void ModelStore::stage(const std::string& name, uint64_t version, const bundle::BundleFile& bf,
+void ModelStore::stage(const std::string& name, uint64_t version, const bundle::BlobSource& bf,
                        bundle::InstallJournal& journal, const bundle::InstallOptions& options) {
     const bundle::Header& h = bf.header();
     if (h.payload_kind != "model")

@@ -58,11 +58,12 @@ public:
     // Throws Error(SourceMismatch) when there is none or its files are incomplete.
     std::unique_ptr<hal::BlockDevice> open_current_image(const std::string& name) const;
 
-    // Writes a model bundle (payload_kind "model") into NAME/VERSION.partial through the verified
-    // streaming installer (every blob checked, whole image hashed at the end), then publishes it as
-    // NAME/VERSION with its manifest. Does not activate. Resumes through `journal`; after a
-    // storage failure (disk full) the partial folder is removed so it holds no space.
-    void stage(const std::string& name, uint64_t version, const bundle::BundleFile& bundle,
+    // Writes a model bundle (payload_kind "model", a file or a stream) into NAME/VERSION.partial
+    // through the verified streaming installer (every blob checked, whole image hashed at the
+    // end), then publishes it as NAME/VERSION with its manifest. Does not activate. Resumes
+    // through `journal`; after a storage failure (disk full) the partial folder is removed so it
+    // holds no space.
+    void stage(const std::string& name, uint64_t version, const bundle::BlobSource& bundle,
                bundle::InstallJournal& journal, const bundle::InstallOptions& options);
 
     // previous <- current, trial <- version, current <- version. The version must be staged and

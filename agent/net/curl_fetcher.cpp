@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fcntl.h>
 #include <mutex>
 #include <optional>
@@ -72,6 +73,11 @@ struct Sink {
     // A 206 must carry exactly the bytes asked for: Content-Range "bytes FIRST-LAST/SIZE".
     std::optional<uint64_t> range_first;
     bool range_mismatch = false;
+    // Streaming (fetch_range): bytes go to `range` instead; an exception it throws ends the
+    // transfer and is rethrown once libcurl has returned.
+    const RangeSink* range = nullptr;
+    std::exception_ptr range_error;
+    bool cancelled = false;
 };
 
 // Called once per header line; remembers where a partial answer starts.
@@ -122,7 +128,18 @@ size_t on_data(char* ptr, size_t size, size_t nmemb, void* userdata) {
         sink->too_large = true;
         return 0; // aborts the transfer with CURLE_WRITE_ERROR
     }
-    if (sink->memory) {
+    if (sink->range && sink->range->cancelled && sink->range->cancelled()) {
+        sink->cancelled = true;
+        return 0;
+    }
+    if (sink->range) {
+        try {
+            sink->range->data(reinterpret_cast<const uint8_t*>(ptr), n);
+        } catch (...) {
+            sink->range_error = std::current_exception();
+            return 0;
+        }
+    } else if (sink->memory) {
         sink->memory->append(ptr, n);
     } else {
         try {
@@ -137,6 +154,12 @@ size_t on_data(char* ptr, size_t size, size_t nmemb, void* userdata) {
     if (sink->progress && *sink->progress)
         (*sink->progress)(sink->base + sink->received, sink->expected_total);
     return n;
+}
+
+// Polled by libcurl about once a second, also while the connection is idle.
+int on_transfer_info(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    const auto* sink = static_cast<const Sink*>(userdata);
+    return sink->range && sink->range->cancelled && sink->range->cancelled() ? 1 : 0;
 }
 
 bool is_file_url(const std::string& url) {
@@ -397,6 +420,47 @@ void CurlFetcher::fetch_to_file_once(const std::string& url, const std::string& 
         check_result(*c, rc == CURLE_RANGE_ERROR && !answered ? CURLE_OK : rc, sink, url, have > 0);
         return;
     }
+}
+
+void CurlFetcher::fetch_range(const std::string& url, uint64_t offset, uint64_t end,
+                              const RangeSink& sink) {
+    if (is_file_scheme(url)) return FileFetcher().fetch_range(url, offset, end, sink);
+    // Each retry asks for what is still missing, so every byte reaches the sink exactly once.
+    uint64_t delivered = 0;
+    RangeSink counting{[&](const uint8_t* data, size_t size) {
+                           sink.data(data, size);
+                           delivered += size;
+                       },
+                       sink.cancelled};
+    with_retries(url, [&] {
+        fetch_range_once(url, offset + delivered, end, counting);
+        return 0;
+    });
+}
+
+void CurlFetcher::fetch_range_once(const std::string& url, uint64_t offset, uint64_t end,
+                                   const RangeSink& range) {
+    if (offset >= end) return;
+    BorrowedHandle c(connection_->mutex, connection_->handle);
+    Sink sink;
+    sink.max_length = end;
+    sink.base = offset;
+    sink.range = &range;
+    configure(c->h, options_, url, sink);
+    const std::string bytes = std::to_string(offset) + "-" + std::to_string(end - 1);
+    libcurl().easy_setopt(c->h, CURLOPT_RANGE, bytes.c_str());
+    libcurl().easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_transfer_info);
+    libcurl().easy_setopt(c->h, CURLOPT_XFERINFODATA, &sink);
+    libcurl().easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+    const CURLcode rc = libcurl().easy_perform(c->h);
+    if (sink.range_error) std::rethrow_exception(sink.range_error);
+    if (rc == CURLE_ABORTED_BY_CALLBACK || sink.cancelled)
+        throw Error(ErrorKind::State, redact_url(url) + ": transfer cancelled");
+    check_result(*c, rc, sink, url, true);
+    if (offset + sink.received != end)
+        throw Error(ErrorKind::Network, redact_url(url) + ": the answer ended at byte " +
+                                            std::to_string(offset + sink.received) +
+                                            " instead of " + std::to_string(end));
 }
 
 } // namespace ota::net

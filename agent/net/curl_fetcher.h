@@ -37,8 +37,15 @@ public:
     std::string fetch(const std::string& url, uint64_t max_length) override;
     void fetch_to_file(const std::string& url, const std::string& path, uint64_t max_length,
                        bool resume, const ProgressFn& progress) override;
+    bool can_stream() const override { return true; }
+    // Asks for "Range: bytes=offset-(end-1)"; a 206 must start at offset, a 200 only answers a
+    // range from byte 0 (and must not run past `end`).
+    void fetch_range(const std::string& url, uint64_t offset, uint64_t end,
+                     const RangeSink& sink) override;
 
 private:
+    void fetch_range_once(const std::string& url, uint64_t offset, uint64_t end,
+                          const RangeSink& sink);
     std::string fetch_once(const std::string& url, uint64_t max_length);
     void fetch_to_file_once(const std::string& url, const std::string& path, uint64_t max_length,
                             bool resume, const ProgressFn& progress);

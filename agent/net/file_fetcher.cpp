@@ -140,4 +140,23 @@ void FileFetcher::fetch_to_file(const std::string& url, const std::string& path,
     fsync_or_throw(out.get(), path);
 }
 
+void FileFetcher::fetch_range(const std::string& url, uint64_t offset, uint64_t end,
+                              const RangeSink& sink) {
+    uint64_t size = 0;
+    UniqueFd in = open_source(url, file_url_path(url), &size);
+    std::vector<uint8_t> piece(kPiece);
+    for (uint64_t pos = offset; pos < end;) {
+        if (sink.cancelled && sink.cancelled())
+            throw Error(ErrorKind::State, url + ": transfer cancelled");
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(piece.size(), end - pos));
+        const size_t n =
+            pread_some(in.get(), reinterpret_cast<char*>(piece.data()), want, pos, url);
+        if (n == 0)
+            throw Error(ErrorKind::Network, url + ": ends at byte " + std::to_string(pos) +
+                                                ", expected " + std::to_string(end));
+        sink.data(piece.data(), n);
+        pos += n;
+    }
+}
+
 } // namespace ota::net

@@ -24,6 +24,10 @@ public:
     // is set and they are no more than the source has; progress after each piece.
     void fetch_to_file(const std::string& url, const std::string& path, uint64_t max_length,
                        bool resume, const ProgressFn& progress) override;
+    bool can_stream() const override { return true; }
+    // Network: the file ends before `end`.
+    void fetch_range(const std::string& url, uint64_t offset, uint64_t end,
+                     const RangeSink& sink) override;
 };
 
 } // namespace ota::net

@@ -101,13 +101,14 @@ std::string resolve(const std::string& base_dir, const std::string& path) {
 
 AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     if (!j.is_object()) throw Error(ErrorKind::Config, "configuration must be a JSON object");
-    check_keys(j, "",
-               {"hardware_id",  "component",       "state_dir",           "trusted_root",
-                "metadata_url", "targets_url",     "installed_version",   "slots",
-                "bootloader",   "health_check",    "reboot_command",      "transport",
-                "limits",       "poll_interval_s", "poll_jitter_s",       "models",
-                "vehicle",      "control_socket",  "control_socket_mode", "control_socket_group",
-                "report",       "hash_engine"});
+    check_keys(
+        j, "",
+        {"hardware_id",  "component",       "state_dir",           "trusted_root",
+         "metadata_url", "targets_url",     "installed_version",   "slots",
+         "bootloader",   "health_check",    "reboot_command",      "transport",
+         "limits",       "poll_interval_s", "poll_jitter_s",       "models",
+         "vehicle",      "control_socket",  "control_socket_mode", "control_socket_group",
+         "report",       "hash_engine",     "download_mode",       "install_checkpoint_bytes"});
     AgentConfig c;
     c.hardware_id = str(j, "", "hardware_id", true);
     if (c.hardware_id.empty()) bad("hardware_id", "must not be empty");
@@ -244,6 +245,12 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     c.hash_engine = str(j, "", "hash_engine", false, "auto");
     if (!hal::is_hash_engine_setting(c.hash_engine))
         bad("hash_engine", "must be \"auto\", \"mbedtls\", \"openssl\" or \"kernel\"");
+    const std::string mode = str(j, "", "download_mode", false, "staged");
+    if (mode != "stream" && mode != "staged")
+        bad("download_mode", "must be \"stream\" or \"staged\"");
+    c.download_mode = mode == "stream" ? DownloadMode::Stream : DownloadMode::Staged;
+    c.install_checkpoint_bytes =
+        num(j, "", "install_checkpoint_bytes", c.install_checkpoint_bytes, 64 << 10, 1ull << 30);
     return c;
 }
 

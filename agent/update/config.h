@@ -54,6 +54,12 @@ struct ReportConfig {
     std::string ecu_serial; // default: hardware_id
 };
 
+// How a bundle from the network reaches the slot: staged (the whole bundle is downloaded first,
+// also while driving, and checked before anything is written: needs its size free on disk), or
+// streamed (no copy on disk; writing, and so the download, waits for the vehicle policy, and a
+// bundle refused half-way leaves the inactive slot marked bad).
+enum class DownloadMode { Stream, Staged };
+
 struct AgentConfig {
     std::string hardware_id;
     std::string component = "rootfs"; // firmware component this ECU's slots hold
@@ -86,6 +92,10 @@ struct AgentConfig {
     // SHA-2 code for every hash the agent computes: auto, mbedtls, openssl or kernel
     // (hal/hash_engine.h).
     std::string hash_engine = "auto";
+    DownloadMode download_mode = DownloadMode::Staged;
+    // The slot is synced and the install journal saved after this many written bytes: the most
+    // an install repeats after a power cut (and, streamed, downloads again).
+    uint64_t install_checkpoint_bytes = 8ull << 20;
 
     std::string metadata_dir() const { return state_dir + "/metadata"; }
 };

@@ -13,21 +13,26 @@ std::string bundle_file_name(const BundleTarget& t) {
     return strongest_hash(t.target).hex + ".bundle";
 }
 
+void remove_other_downloads(const StepContext& ctx, const std::set<std::string>& keep) {
+    const std::string dir = ctx.download_dir();
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (dirent* e = ::readdir(d)) {
+            std::string n = e->d_name;
+            if (n != "." && n != ".." && !keep.count(n)) ::unlink(join_path(dir, n).c_str());
+        }
+        ::closedir(d);
+    }
+}
+
 std::string download_bundle(const StepContext& ctx, const SignedTargets& targets,
-                            const BundleTarget& t, const std::set<std::string>& keep) {
+                            const BundleTarget& t, std::set<std::string> keep) {
     const std::string dir = ctx.download_dir();
     make_directories(dir);
     const std::string name = bundle_file_name(t);
     const std::string path = join_path(dir, name);
     // Only the bundles of the current attempt are kept: partial files of others are removed.
-    if (DIR* d = ::opendir(dir.c_str())) {
-        while (dirent* e = ::readdir(d)) {
-            std::string n = e->d_name;
-            if (n != "." && n != ".." && n != name && !keep.count(n))
-                ::unlink(join_path(dir, n).c_str());
-        }
-        ::closedir(d);
-    }
+    keep.insert(name);
+    remove_other_downloads(ctx, keep);
 
     uint64_t last_percent = 101;
     ctx.emit("download", "downloading " + t.target.path, 0, t.target.length);

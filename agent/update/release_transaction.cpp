@@ -42,14 +42,28 @@ bool run_transaction(const StepContext& ctx, const SignedTargets& targets, Plan&
         ctx.save(state);
         return false;
     }
-    // 1. Download and verify everything (allowed while driving), if it fits.
-    require_free_space(plan_space_needs(plan, ctx.download_dir(), paths.size(), store),
-                       config.storage_reserve_bytes);
+    // 1. Download and verify everything (allowed while driving), if it fits; or, streaming, keep
+    // no copy: each bundle is read from the network as it is written, in step 3.
+    const size_t local_files = paths.size();
+    const bool stream = config.download_mode == DownloadMode::Stream && ctx.fetcher.can_stream();
+    require_free_space(
+        plan_space_needs(plan, ctx.download_dir(), stream ? plan.items.size() : local_files, store),
+        config.storage_reserve_bytes);
     std::set<std::string> keep;
-    for (const auto& item : plan.items)
-        keep.insert(bundle_file_name(item.chosen));
-    for (size_t i = paths.size(); i < plan.items.size(); ++i)
-        paths.push_back(download_bundle(ctx, targets, plan.items[i].chosen, keep));
+    if (stream) {
+        remove_other_downloads(ctx, keep);
+    } else {
+        for (const auto& item : plan.items)
+            keep.insert(bundle_file_name(item.chosen));
+        for (size_t i = local_files; i < plan.items.size(); ++i)
+            paths.push_back(download_bundle(ctx, targets, plan.items[i].chosen, keep));
+    }
+    auto stage_item = [&](size_t i, const BundleTarget& chosen) {
+        if (i < paths.size())
+            stage_bundle(ctx, chosen, paths[i], state);
+        else
+            stage_bundle_streamed(ctx, chosen, targets.url(chosen.target), state);
+    };
 
     // 2. Writing and activating wait for the vehicle policy.
     ctx.wait_for("install");
@@ -64,7 +78,7 @@ bool run_transaction(const StepContext& ctx, const SignedTargets& targets, Plan&
         BundleTarget chosen = plan.items[i].chosen;
         try {
             try {
-                stage_bundle(ctx, chosen, paths[i], state);
+                stage_item(i, chosen);
             } catch (const Error& e) {
                 const auto& full = plan.items[i].full;
                 if (!chosen.delta_from_version || !full ||
@@ -74,9 +88,11 @@ bool run_transaction(const StepContext& ctx, const SignedTargets& targets, Plan&
                 ctx.emit("check", std::string("delta not applicable (") + e.what() +
                                       "); using the full bundle");
                 chosen = *full;
-                keep.insert(bundle_file_name(chosen));
-                paths[i] = download_bundle(ctx, targets, chosen, keep);
-                stage_bundle(ctx, chosen, paths[i], state);
+                if (i < paths.size()) {
+                    keep.insert(bundle_file_name(chosen));
+                    paths[i] = download_bundle(ctx, targets, chosen, keep);
+                }
+                stage_item(i, chosen);
             }
         } catch (const Error& e) {
             discard_models();
@@ -92,7 +108,8 @@ bool run_transaction(const StepContext& ctx, const SignedTargets& targets, Plan&
         plan.items[i].chosen = chosen;
         staged.push_back(chosen);
         // Our own downloads go; a file the user handed to `install` stays where it is.
-        if (paths[i].rfind(ctx.download_dir() + "/", 0) == 0) ::unlink(paths[i].c_str());
+        if (i < paths.size() && paths[i].rfind(ctx.download_dir() + "/", 0) == 0)
+            ::unlink(paths[i].c_str());
     }
 
     // 4. Activate the models one by one, each with its health check; any failure rolls back all.

@@ -3,6 +3,7 @@
 #include "agent/bundle/installer.h"
 #include "agent/bundle/journal.h"
 #include "agent/bundle/reader.h"
+#include "agent/bundle/stream_reader.h"
 #include "agent/common/error.h"
 #include "agent/delta/diff.h"
 #include "hal/block_device.h"
@@ -11,19 +12,23 @@ namespace ota::update {
 
 namespace {
 
-// Nothing is written before the whole bundle matched its signed hash (download_bundle), and the
-// header must match the hash named in the signed target before it is parsed.
-bundle::BundleFile open_signed_bundle(const BundleTarget& t, const std::string& bundle_path) {
-    bundle::BundleFile bf = bundle::BundleFile::open(bundle_path, t.header_sha256, t.header_length);
+// The header must match the hash named in the signed target before it is parsed (BundleFile,
+// BundleStream), and describe the signed image.
+void check_signed_image(const BundleTarget& t, const bundle::BlobSource& bf) {
     if (bf.header().target_sha256 != t.image_sha256 || bf.header().target_size != t.image_length)
         throw Error(ErrorKind::HashMismatch,
                     "bundle header describes a different image than the signed target");
+}
+
+// A downloaded bundle matched its signed hash (download_bundle) before this opens it.
+bundle::BundleFile open_signed_bundle(const BundleTarget& t, const std::string& bundle_path) {
+    bundle::BundleFile bf = bundle::BundleFile::open(bundle_path, t.header_sha256, t.header_length);
+    check_signed_image(t, bf);
     return bf;
 }
 
-void stage_firmware(const StepContext& ctx, const BundleTarget& t, const std::string& bundle_path,
+void stage_firmware(const StepContext& ctx, const BundleTarget& t, const bundle::BlobSource& bf,
                     AgentState& state, const std::string& active, const std::string& target_slot) {
-    bundle::BundleFile bf = open_signed_bundle(t, bundle_path);
     if (bf.header().payload_kind != "firmware")
         throw Error(ErrorKind::Malformed, "bundle " + t.target.path + " is not a firmware bundle");
 
@@ -57,6 +62,7 @@ void stage_firmware(const StepContext& ctx, const BundleTarget& t, const std::st
     bundle::InstallOptions options;
     options.apply_diff = ota::delta::apply_diff;
     options.stop_requested = [&ctx] { return ctx.stopping(); };
+    options.checkpoint_bytes = ctx.config.install_checkpoint_bytes;
     uint64_t last_percent = 101;
     options.progress = [&](uint64_t done, uint64_t total) {
         uint64_t percent = total ? done * 100 / total : 100;
@@ -74,10 +80,7 @@ void stage_firmware(const StepContext& ctx, const BundleTarget& t, const std::st
     journal.clear();
 }
 
-void stage_model(const StepContext& ctx, const BundleTarget& t, const std::string& bundle_path) {
-    if (!ctx.store)
-        throw Error(ErrorKind::Config, "model " + t.component + ": no models.store configured");
-    bundle::BundleFile bf = open_signed_bundle(t, bundle_path);
+void stage_model(const StepContext& ctx, const BundleTarget& t, const bundle::BlobSource& bf) {
     ctx.emit("write",
              "installing model " + t.component + " version " + std::to_string(t.version) +
                  " into " + ctx.store->version_dir(t.component, t.version),
@@ -87,6 +90,7 @@ void stage_model(const StepContext& ctx, const BundleTarget& t, const std::strin
     bundle::InstallOptions options;
     options.apply_diff = ota::delta::apply_diff;
     options.stop_requested = [&ctx] { return ctx.stopping(); };
+    options.checkpoint_bytes = ctx.config.install_checkpoint_bytes;
     options.progress = [&](uint64_t done, uint64_t total) {
         if (done == total) ctx.emit("write", "100%", done, total);
     };
@@ -106,11 +110,46 @@ std::string inactive_slot(const StepContext& ctx, const std::string& booted) {
     throw Error(ErrorKind::Config, "no inactive slot");
 }
 
+namespace {
+
+void stage_source(const StepContext& ctx, const BundleTarget& t, const bundle::BlobSource& bundle,
+                  AgentState& state) {
+    if (t.kind != "firmware") return stage_model(ctx, t, bundle);
+    const std::string active = ctx.platform.boot->booted_slot();
+    stage_firmware(ctx, t, bundle, state, active, inactive_slot(ctx, active));
+}
+
+void require_model_store(const StepContext& ctx, const BundleTarget& t) {
+    if (t.kind != "firmware" && !ctx.store)
+        throw Error(ErrorKind::Config, "model " + t.component + ": no models.store configured");
+}
+
+} // namespace
+
 void stage_bundle(const StepContext& ctx, const BundleTarget& t, const std::string& bundle_path,
                   AgentState& state) {
-    if (t.kind != "firmware") return stage_model(ctx, t, bundle_path);
-    const std::string active = ctx.platform.boot->booted_slot();
-    stage_firmware(ctx, t, bundle_path, state, active, inactive_slot(ctx, active));
+    require_model_store(ctx, t);
+    stage_source(ctx, t, open_signed_bundle(t, bundle_path), state);
+}
+
+void stage_bundle_streamed(const StepContext& ctx, const BundleTarget& t, const std::string& url,
+                           AgentState& state) {
+    require_model_store(ctx, t);
+    const TargetHash hash = strongest_hash(t.target);
+    ctx.emit("download", "streaming " + t.target.path + " into place (no copy on disk)", 0,
+             t.target.length);
+    auto stream =
+        bundle::BundleStream::open(ctx.fetcher, {url, t.target.length, hash.algorithm, hash.hex,
+                                                 t.header_sha256, t.header_length});
+    check_signed_image(t, *stream);
+    stage_source(ctx, t, *stream, state);
+    if (stream->whole_file_checked())
+        ctx.emit("verify", "bundle matched its signed length and " + hash.label + " (" +
+                               std::to_string(stream->bytes_received()) + " bytes streamed)");
+    else
+        ctx.emit("verify", "resumed stream: the bytes before the resume point were checked blob "
+                           "by blob under the signed header hash (" +
+                               std::to_string(stream->bytes_received()) + " bytes streamed)");
 }
 
 } // namespace ota::update
