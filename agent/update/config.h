@@ -86,6 +86,9 @@ struct AgentConfig {
     // SHA-2 code for every hash the agent computes: auto, mbedtls, openssl or kernel
     // (hal/hash_engine.h).
     std::string hash_engine = "auto";
+    // The Uptane primary's configuration file (docs/uptane.md); empty = a plain TUF client of
+    // metadata_url. When set, the agent is the vehicle's primary ECU: director + image repository.
+    std::string uptane_config;
 
     std::string metadata_dir() const { return state_dir + "/metadata"; }
 };
