@@ -93,8 +93,9 @@ void VehicleUpdate::prepare() {
 
 bool VehicleUpdate::update_secondaries() {
     MultiEcuResult result = primary_.update_secondaries(join_path(config_.state_dir, "downloads"));
-    std::vector<std::string> failed;
+    std::vector<std::string> failed, switched;
     for (const auto& out : result.outcomes) {
+        if (out.activated) switched.push_back(out.ecu_serial);
         if (out.activated)
             emit("secondary", out.ecu_serial + ": written, verified and switched");
         else
@@ -102,8 +103,10 @@ bool VehicleUpdate::update_secondaries() {
         if (!out.error.empty()) failed.push_back(out.ecu_serial + " (" + out.error + ")");
     }
     if (!result.activated)
-        throw Error(ErrorKind::State, "multi-ECU update not activated, no ECU switched; failed: " +
-                                          names(failed));
+        throw Error(ErrorKind::State,
+                    "multi-ECU update not activated; failed: " + names(failed) +
+                        (switched.empty() ? "; no ECU switched"
+                                          : "; already switched: " + names(switched)));
     return !result.outcomes.empty();
 }
 
