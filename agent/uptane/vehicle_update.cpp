@@ -183,7 +183,7 @@ EcuVersionReport VehicleUpdate::own_report(const std::string& attack) {
         u.success = !failed_outcome(l.outcome);
         u.filepath = state.pending ? state.pending->target_path
                                    : (installed ? installed->filepath : std::string());
-        u.message = (l.outcome + ": " + l.message).substr(0, 512);
+        u.message = (l.message.empty() ? l.outcome : l.outcome + ": " + l.message).substr(0, 512);
         r.last_result = u;
     }
     r.attacks_detected = attack.substr(0, 512);
