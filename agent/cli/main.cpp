@@ -200,8 +200,8 @@ int run(const Args& a) {
     engine.set_gate([&](const std::string& phase) { gate.wait(phase); });
     std::unique_ptr<uptane::VehicleUpdate> vehicle;
     if (uptane) {
-        vehicle = std::make_unique<uptane::VehicleUpdate>(config, engine, fetcher,
-                                                          std::ref(printer));
+        vehicle =
+            std::make_unique<uptane::VehicleUpdate>(config, engine, fetcher, std::ref(printer));
         if (a.command == "check" || a.command == "install") vehicle->prepare();
     }
 

@@ -101,19 +101,23 @@ std::string resolve(const std::string& base_dir, const std::string& path) {
 
 AgentConfig parse_config(const Json& j, const std::string& base_dir) {
     if (!j.is_object()) throw Error(ErrorKind::Config, "configuration must be a JSON object");
-    check_keys(j, "",
+    // "uptane": the vehicle's primary (docs/uptane.md); its file replaces the repository keys.
+    Json known = j;
+    known.erase("uptane");
+    check_keys(known, "",
                {"hardware_id",  "component",       "state_dir",           "trusted_root",
                 "metadata_url", "targets_url",     "installed_version",   "slots",
                 "bootloader",   "health_check",    "reboot_command",      "transport",
                 "limits",       "poll_interval_s", "poll_jitter_s",       "models",
                 "vehicle",      "control_socket",  "control_socket_mode", "control_socket_group",
-                "report",       "hash_engine",     "uptane"});
+                "report",       "hash_engine"});
     AgentConfig c;
     c.hardware_id = str(j, "", "hardware_id", true);
     if (c.hardware_id.empty()) bad("hardware_id", "must not be empty");
     c.component = str(j, "", "component", false, "rootfs");
     c.state_dir = resolve(base_dir, str(j, "", "state_dir", true));
     c.uptane_config = str(j, "", "uptane", false);
+    if (j.contains("uptane") && c.uptane_config.empty()) bad("uptane", "must not be empty");
     if (!c.uptane_config.empty()) {
         // The director and the image repository replace the single repository.
         c.uptane_config = resolve(base_dir, c.uptane_config);

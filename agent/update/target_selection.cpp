@@ -31,8 +31,7 @@ SignedTargets SignedTargets::refresh(const StepContext& ctx) {
     return t;
 }
 
-SignedTargets SignedTargets::verified(tuf::Updater& updater,
-                                     std::vector<tuf::TargetFile> targets) {
+SignedTargets SignedTargets::verified(tuf::Updater& updater, std::vector<tuf::TargetFile> targets) {
     SignedTargets t;
     t.updater_ = &updater;
     t.targets_ = std::move(targets);

@@ -106,8 +106,8 @@ MultiEcuResult update_secondaries(const std::vector<SecondaryStep>& steps,
             } else {
                 client.abort();
                 if (out.error.empty())
-                    out.error = not_begun.empty() ? "aborted: another ECU of the update failed"
-                                                  : not_begun;
+                    out.error =
+                        not_begun.empty() ? "aborted: another ECU of the update failed" : not_begun;
             }
         } catch (const std::exception& e) {
             out.error = e.what();

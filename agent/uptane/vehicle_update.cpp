@@ -27,8 +27,7 @@ std::string names(const std::vector<std::string>& list) {
 // The slot image a target decodes to (its custom "image"), as the engine records it.
 std::string image_sha256_of(const VerifiedTarget& t) {
     const Json& custom = t.image.custom;
-    if (!custom.is_object() || !custom.contains("image") || !custom["image"].is_object())
-        return "";
+    if (!custom.is_object() || !custom.contains("image") || !custom["image"].is_object()) return "";
     return custom["image"].value("sha256", std::string());
 }
 
@@ -53,10 +52,9 @@ bool failed_outcome(const std::string& outcome) {
 UptaneConfig load_primary_config(const update::AgentConfig& agent) {
     UptaneConfig c = load_uptane_config(agent.uptane_config);
     if (c.primary_hardware_id != agent.hardware_id)
-        throw Error(ErrorKind::Config, agent.uptane_config + ": primary.hardware_id \"" +
-                                           c.primary_hardware_id +
-                                           "\" must be the agent's hardware_id \"" +
-                                           agent.hardware_id + "\"");
+        throw Error(ErrorKind::Config,
+                    agent.uptane_config + ": primary.hardware_id \"" + c.primary_hardware_id +
+                        "\" must be the agent's hardware_id \"" + agent.hardware_id + "\"");
     return c;
 }
 
@@ -79,10 +77,10 @@ void VehicleUpdate::prepare() {
         throw;
     }
     own_ = primary_.target_for(config_.primary_serial);
-    emit("check", own_ ? "director instructs " + config_.primary_serial + " (this ECU): " +
-                             own_->director.path
-                       : "the director instructs nothing for " + config_.primary_serial +
-                             " (this ECU)");
+    emit("check",
+         own_ ? "director instructs " + config_.primary_serial +
+                    " (this ECU): " + own_->director.path
+              : "the director instructs nothing for " + config_.primary_serial + " (this ECU)");
     // The engine installs exactly the image repository's target the director instructed.
     engine_.set_targets_source([this] {
         std::vector<tuf::TargetFile> targets;
@@ -99,7 +97,8 @@ bool VehicleUpdate::update_secondaries() {
         if (out.activated)
             emit("secondary", out.ecu_serial + ": written, verified and switched");
         else
-            emit("secondary", out.ecu_serial + ": " + (out.error.empty() ? "not switched" : out.error));
+            emit("secondary",
+                 out.ecu_serial + ": " + (out.error.empty() ? "not switched" : out.error));
         if (!out.error.empty()) failed.push_back(out.ecu_serial + " (" + out.error + ")");
     }
     if (!result.activated)
@@ -192,7 +191,8 @@ EcuVersionReport VehicleUpdate::own_report(const std::string& attack) {
     r.nonce = new_nonce();
     make_directories(config_.state_dir);
     // Saved before it leaves: a counter is never used twice.
-    write_file_atomic(path, Json{{"counter", r.counter}, {"last", report_to_json(r)}}.dump() + "\n");
+    write_file_atomic(path,
+                      Json{{"counter", r.counter}, {"last", report_to_json(r)}}.dump() + "\n");
     return r;
 }
 

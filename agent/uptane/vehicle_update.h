@@ -56,7 +56,6 @@ private:
     Primary primary_;
     update::EventSink events_;
     std::optional<VerifiedTarget> own_; // the director's instruction for the primary
-
 };
 
 } // namespace ota::uptane
