@@ -76,11 +76,13 @@ TEST_CASE("uptane: ota-agent as the primary updates itself and both secondaries;
     REQUIRE(boot.status == 0);
     v.agent_config(receiver.url()); // the secondaries' new ports
 
-    // The next cycle has nothing to install and reports the vehicle as the director wants it.
-    slice::Result again = v.agent("update");
+    // The daemon's next cycle has nothing to install and reports the vehicle as the director
+    // wants it.
+    slice::Result again = v.agent("daemon --once");
     INFO(again.output);
     REQUIRE(again.status == 0);
     CHECK(again.output.find("written, verified and switched") == std::string::npos);
+    CHECK(again.output.find("vehicle version manifest sent") != std::string::npos);
     REQUIRE(receiver.bodies().size() == 2);
     Json done = director_verdict(v, receiver, 0);
     CHECK(done["verified"] == true);
@@ -164,4 +166,47 @@ TEST_CASE("uptane: a primary restarted after switching its secondaries finishes 
         CHECK(done["ecus"][serial]["status"] == "up-to-date");
     // Once every ECU committed, the record of the activation is gone.
     CHECK_FALSE(file_exists(v.path("primary/activation.json")));
+}
+
+TEST_CASE("uptane: the agent's \"uptane\" configuration is checked before anything runs") {
+    Vehicle v;
+    ManifestReceiver receiver;
+    const std::string config = v.agent_config(receiver.url());
+    Json agent = parse_json(read_all(config), "agent.json");
+    auto validate_with = [&](const Json& changed) {
+        write_all_file(config, changed.dump());
+        return v.agent("validate");
+    };
+    SECTION("the repository keys of a plain TUF client are refused beside it") {
+        Json c = agent;
+        c["metadata_url"] = v.base_url() + "/image/metadata/";
+        slice::Result r = validate_with(c);
+        INFO(r.output);
+        CHECK(r.status == 1);
+        CHECK(r.output.find("metadata_url") != std::string::npos);
+        CHECK(r.output.find("must not be set with \"uptane\"") != std::string::npos);
+    }
+    SECTION("the primary's hardware id must be the agent's") {
+        Json c = agent;
+        c["hardware_id"] = "other-unit";
+        slice::Result r = validate_with(c);
+        INFO(r.output);
+        CHECK(r.status == 1);
+        CHECK(r.output.find("primary.hardware_id") != std::string::npos);
+    }
+    SECTION("a missing Uptane file is named") {
+        Json c = agent;
+        c["uptane"] = "missing.json";
+        slice::Result r = validate_with(c);
+        INFO(r.output);
+        CHECK(r.status == 1);
+        CHECK(r.output.find("missing.json") != std::string::npos);
+    }
+    SECTION("as written it is valid, and nothing was installed by checking it") {
+        slice::Result r = v.agent("validate");
+        INFO(r.output);
+        CHECK(r.status == 0);
+        CHECK(v.primary_env()["BOOT_ORDER"] == "A B");
+        CHECK(receiver.bodies().empty());
+    }
 }
