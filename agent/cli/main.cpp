@@ -199,10 +199,10 @@ int run(const Args& a) {
                              });
     engine.set_gate([&](const std::string& phase) { gate.wait(phase); });
     std::unique_ptr<uptane::VehicleUpdate> vehicle;
-    if (uptane) {
+    if (uptane && (a.command == "check" || a.command == "install" || a.command == "update")) {
         vehicle =
             std::make_unique<uptane::VehicleUpdate>(config, engine, fetcher, std::ref(printer));
-        if (a.command == "check" || a.command == "install") vehicle->prepare();
+        if (a.command != "update") vehicle->prepare();
     }
 
     if (a.command == "check") {

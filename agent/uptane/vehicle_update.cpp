@@ -63,6 +63,11 @@ VehicleUpdate::VehicleUpdate(const update::AgentConfig& agent, update::Engine& e
     : agent_(agent), engine_(engine), config_(load_primary_config(agent)),
       primary_(config_, fetcher), events_(std::move(events)) {}
 
+VehicleUpdate::~VehicleUpdate() {
+    engine_.set_targets_source(nullptr);
+    engine_.set_before_activate(nullptr);
+}
+
 void VehicleUpdate::emit(const std::string& step, const std::string& message) const {
     if (events_) events_(update::Event{step, message, 0, 0});
 }

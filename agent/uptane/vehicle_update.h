@@ -32,6 +32,10 @@ class VehicleUpdate {
 public:
     VehicleUpdate(const update::AgentConfig& agent, update::Engine& engine, net::Fetcher& fetcher,
                   update::EventSink events = {});
+    // The engine forgets the hooks into this object.
+    ~VehicleUpdate();
+    VehicleUpdate(const VehicleUpdate&) = delete;
+    VehicleUpdate& operator=(const VehicleUpdate&) = delete;
 
     // Steps 1 and the engine's targets: after it, Engine::check_plan() and Engine::install() see
     // exactly the primary's verified instruction. Throws ota::Error (the attack's kind).
