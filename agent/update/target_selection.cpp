@@ -31,11 +31,18 @@ SignedTargets SignedTargets::refresh(const StepContext& ctx) {
     return t;
 }
 
-SignedTargets SignedTargets::verified(tuf::Updater& updater, std::vector<tuf::TargetFile> targets) {
+SignedTargets SignedTargets::verified(tuf::Updater* updater, std::vector<tuf::TargetFile> targets) {
+    if (!updater && !targets.empty())
+        throw Error(ErrorKind::State, "verified targets need the client that verified them");
     SignedTargets t;
-    t.updater_ = &updater;
+    t.updater_ = updater;
     t.targets_ = std::move(targets);
     return t;
+}
+
+std::string SignedTargets::url(const tuf::TargetFile& target) const {
+    if (!updater_) throw Error(ErrorKind::State, target.path + " has no repository to come from");
+    return updater_->target_url(target);
 }
 
 namespace {

@@ -88,9 +88,10 @@ void VehicleUpdate::prepare() {
               : "the director instructs nothing for " + config_.primary_serial + " (this ECU)");
     // The engine installs exactly the image repository's target the director instructed.
     engine_.set_targets_source([this] {
-        std::vector<tuf::TargetFile> targets;
-        if (own_) targets.push_back(own_->image);
-        return update::SignedTargets::verified(primary_.image_repository(), std::move(targets));
+        // No instruction for the primary: nothing to select, and the image repository may not
+        // have been consulted at all (the director instructed no ECU).
+        if (!own_) return update::SignedTargets::verified(nullptr, {});
+        return update::SignedTargets::verified(&primary_.image_repository(), {own_->image});
     });
 }
 

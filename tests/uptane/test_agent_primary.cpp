@@ -168,7 +168,8 @@ TEST_CASE("uptane: a primary restarted after switching its secondaries finishes 
     CHECK_FALSE(file_exists(v.path("primary/activation.json")));
 }
 
-TEST_CASE("uptane: the agent's \"uptane\" configuration is checked before anything runs") {
+TEST_CASE("uptane: the agent's \"uptane\" configuration is checked before anything runs; "
+          "without instructions nothing changes") {
     Vehicle v;
     ManifestReceiver receiver;
     const std::string config = v.agent_config(receiver.url());
@@ -201,6 +202,16 @@ TEST_CASE("uptane: the agent's \"uptane\" configuration is checked before anythi
         INFO(r.output);
         CHECK(r.status == 1);
         CHECK(r.output.find("missing.json") != std::string::npos);
+    }
+    SECTION("with no instruction for any ECU, an update changes nothing and reports the vehicle") {
+        slice::Result r = v.agent("update");
+        INFO(r.output);
+        CHECK(r.status == 0);
+        CHECK(v.primary_env()["BOOT_ORDER"] == "A B");
+        REQUIRE(receiver.bodies().size() == 1);
+        Json verdict = director_verdict(v, receiver, 0);
+        CHECK(verdict["ecus"][kPrimarySerial]["status"] == "no-assignment");
+        CHECK(verdict["ecus"]["door-1"]["status"] == "no-assignment");
     }
     SECTION("as written it is valid, and nothing was installed by checking it") {
         slice::Result r = v.agent("validate");
