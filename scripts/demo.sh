@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end on a simulated ECU: installs what it needs, builds, publishes a signed
-# repository served by nginx on 127.0.0.1, and updates the ECU from slot A to slot B.
+# repository served by nginx on 127.0.0.1, and updates the ECU from slot A to slot B. Then a
+# vehicle of three ECUs under Uptane (scripts/demo-uptane.sh in WORK_DIR/uptane).
 #   scripts/demo.sh [WORK_DIR]
 set -euo pipefail
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +15,7 @@ step "Installing packages"
 
 step "Building (CMake, Release)"
 cmake -S "$repo_root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOTA_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" --target ota-agent ota-publish ota-sim
+cmake --build "$build" --target ota-agent ota-publish ota-sim ota-secondary
 bin="$build/bin"
 
 rm -rf "$work"
@@ -80,3 +81,7 @@ else
     echo "slot B does not match v2.img" >&2
     exit 1
 fi
+
+step "Next: a vehicle of three ECUs updated under Uptane (director + image repository)"
+"$repo_root/scripts/serve-repo.sh" stop "$work/nginx"
+BIN="$bin" "$repo_root/scripts/demo-uptane.sh" "$work/uptane"

@@ -14,11 +14,13 @@
 #include "agent/update/engine.h"
 #include "agent/update/gating.h"
 #include "agent/update/platform.h"
+#include "agent/uptane/vehicle_update.h"
 #include "hal/hash_engine.h"
 
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -32,6 +34,7 @@ const char* kUsage = R"(usage: ota-agent [--config FILE] [--json] [-v|-q] COMMAN
 Commands on an ECU (need --config, default /etc/ota/agent.json):
   check                 refresh the signed metadata and show the update for this ECU, if any
   update [--no-reboot]  check, download, install into the inactive slot, verify, switch, reboot
+                        (with "uptane" in the configuration: the whole vehicle, docs/uptane.md)
   boot-check [--no-reboot]
                         run after every boot: health check, then commit the new slot, or
                         detect and report the bootloader's fallback
@@ -138,6 +141,9 @@ int cmd_apply(const Args& a) {
 int run(const Args& a) {
     if (a.command == "apply") return cmd_apply(a);
     update::AgentConfig config = update::load_config(a.config);
+    // The vehicle's primary: its Uptane configuration must load too (errors name the key).
+    const bool uptane = !config.uptane_config.empty();
+    if (uptane) uptane::load_primary_config(config);
     // Before anything is hashed, and before the daemon starts its threads (ctl hashes nothing).
     // Named in the log where images are hashed; the other commands' output stays as it was.
     const bool hashes_images =
@@ -171,6 +177,12 @@ int run(const Args& a) {
         service::DaemonOptions d;
         d.once = a.once;
         d.reboot = a.reboot;
+        if (uptane)
+            d.update_cycle = [](update::Engine& engine, const update::UpdateOptions& o,
+                                const update::EventSink& sink) {
+                net::CurlFetcher fetcher(engine.config().transport);
+                uptane::VehicleUpdate(engine.config(), engine, fetcher, sink).run(o);
+            };
         return service::run_daemon(config, d, std::ref(printer));
     }
     update::require_private_directories(config);
@@ -186,6 +198,12 @@ int run(const Args& a) {
                                  printer(update::Event{"wait", m, 0, 0});
                              });
     engine.set_gate([&](const std::string& phase) { gate.wait(phase); });
+    std::unique_ptr<uptane::VehicleUpdate> vehicle;
+    if (uptane && (a.command == "check" || a.command == "install" || a.command == "update")) {
+        vehicle =
+            std::make_unique<uptane::VehicleUpdate>(config, engine, fetcher, std::ref(printer));
+        if (a.command != "update") vehicle->prepare();
+    }
 
     if (a.command == "check") {
         auto plan = engine.check_plan();
@@ -229,7 +247,10 @@ int run(const Args& a) {
         return 0;
     }
     if (a.command == "update") {
-        engine.update(options);
+        if (vehicle)
+            vehicle->run(options);
+        else
+            engine.update(options);
         return 0;
     }
     if (a.command == "boot-check") {

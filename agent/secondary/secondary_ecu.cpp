@@ -438,6 +438,8 @@ std::string SecondaryEcu::install(const std::string& filepath) {
 }
 
 void SecondaryEcu::activate() {
+    // Already switched (a primary that restarted during the activation asks again): same result.
+    if (state_.activated && !state_.staged) return;
     if (!state_.staged || !state_.staged->written)
         throw Error(ErrorKind::State, "no written slot to switch to");
     boot_->set_primary(state_.staged->slot, config_.boot.tries);

@@ -47,7 +47,8 @@ public:
 
     // Writes and verifies the inactive slot; returns its name. Nothing is switched.
     std::string install(const std::string& filepath);
-    // Switches the boot order to the written slot. Call reboot() once the answer is sent.
+    // Switches the boot order to the written slot (again: nothing changes). Call reboot() once
+    // the answer is sent.
     void activate();
     void reboot();
     void abort();

@@ -51,7 +51,8 @@ extern "C" void on_signal(int) {
 void validate_runtime(const update::AgentConfig& c) {
     net::check_transport_files(c.transport);
     if (!c.control_socket.empty()) control_options(c); // the command group exists
-    if (!file_exists(c.trusted_root) && !file_exists(join_path(c.metadata_dir(), "root.json")))
+    if (c.uptane_config.empty() && !file_exists(c.trusted_root) &&
+        !file_exists(join_path(c.metadata_dir(), "root.json")))
         bad("trusted_root", "names " + c.trusted_root + ", which does not exist");
     try {
         make_directories(c.state_dir);
@@ -238,7 +239,14 @@ int run_daemon(const update::AgentConfig& config, const DaemonOptions& options,
     while (!flags.stop) {
         set_phase("updating");
         run_daemon_step(
-            "update attempt", [&] { engine.update(uo); }, engine, sink);
+            "update attempt",
+            [&] {
+                if (options.update_cycle)
+                    options.update_cycle(engine, uo, sink);
+                else
+                    engine.update(uo);
+            },
+            engine, sink);
         flags.approved = false;
         refresh();
         report();

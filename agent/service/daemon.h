@@ -15,6 +15,10 @@ namespace ota::service {
 struct DaemonOptions {
     bool once = false;  // one attempt, then exit (cron-style use, tests)
     bool reboot = true; // false: never reboot by itself (--no-reboot)
+    // One update attempt; empty: engine.update(). An Uptane primary runs its vehicle's cycle here
+    // (agent/uptane/vehicle_update.h), with the daemon's event sink.
+    std::function<void(update::Engine&, const update::UpdateOptions&, const update::EventSink&)>
+        update_cycle;
 };
 
 // Everything the daemon needs that parse_config cannot see: files that must exist, the device

@@ -108,15 +108,27 @@ AgentConfig parse_config(const Json& j, const std::string& base_dir) {
          "bootloader",   "health_check",    "reboot_command",      "transport",
          "limits",       "poll_interval_s", "poll_jitter_s",       "models",
          "vehicle",      "control_socket",  "control_socket_mode", "control_socket_group",
-         "report",       "hash_engine",     "download_mode",       "install_checkpoint_bytes"});
+         "report",       "hash_engine",     "download_mode",       "install_checkpoint_bytes",
+         "uptane"});
     AgentConfig c;
     c.hardware_id = str(j, "", "hardware_id", true);
     if (c.hardware_id.empty()) bad("hardware_id", "must not be empty");
     c.component = str(j, "", "component", false, "rootfs");
     c.state_dir = resolve(base_dir, str(j, "", "state_dir", true));
-    c.trusted_root = resolve(base_dir, str(j, "", "trusted_root", true));
-    c.metadata_url = url_dir("metadata_url", str(j, "", "metadata_url", true));
-    c.targets_url = url_dir("targets_url", str(j, "", "targets_url", true));
+    c.uptane_config = str(j, "", "uptane", false);
+    if (j.contains("uptane") && c.uptane_config.empty()) bad("uptane", "must not be empty");
+    if (!c.uptane_config.empty()) {
+        // The director and the image repository replace the single repository.
+        c.uptane_config = resolve(base_dir, c.uptane_config);
+        for (const char* key : {"trusted_root", "metadata_url", "targets_url"})
+            if (j.contains(key))
+                bad(key, "must not be set with \"uptane\" (its repositories are in " +
+                             c.uptane_config + ")");
+    } else {
+        c.trusted_root = resolve(base_dir, str(j, "", "trusted_root", true));
+        c.metadata_url = url_dir("metadata_url", str(j, "", "metadata_url", true));
+        c.targets_url = url_dir("targets_url", str(j, "", "targets_url", true));
+    }
     c.installed_version = num(j, "", "installed_version", 0);
     c.poll_interval_s = num(j, "", "poll_interval_s", 3600, 1);
     c.poll_jitter_s = num(j, "", "poll_jitter_s", 300);

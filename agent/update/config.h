@@ -96,6 +96,9 @@ struct AgentConfig {
     // The slot is synced and the install journal saved after this many written bytes: the most
     // an install repeats after a power cut (and, streamed, downloads again).
     uint64_t install_checkpoint_bytes = 8ull << 20;
+    // The Uptane primary's configuration file (docs/uptane.md); empty = a plain TUF client of
+    // metadata_url. When set, the agent is the vehicle's primary ECU: director + image repository.
+    std::string uptane_config;
 
     std::string metadata_dir() const { return state_dir + "/metadata"; }
 };

@@ -21,10 +21,14 @@ Engine::Engine(AgentConfig config, Platform& platform, net::Fetcher& fetcher, Ev
       store_(config_.models.store.empty()
                  ? nullptr
                  : std::make_unique<models::ModelStore>(config_.models.store)),
-      ctx_{config_, platform_, fetcher_, store_.get(), std::move(events), {}, {}} {}
+      ctx_{config_, platform_, fetcher_, store_.get(), std::move(events), {}, {}, {}} {}
+
+SignedTargets Engine::refresh_targets() {
+    return targets_source_ ? targets_source_() : SignedTargets::refresh(ctx_);
+}
 
 std::optional<Plan> Engine::check_plan() {
-    SignedTargets targets = SignedTargets::refresh(ctx_);
+    SignedTargets targets = refresh_targets();
     return select_plan(ctx_, targets, ctx_.load());
 }
 
@@ -48,7 +52,7 @@ bool Engine::update(const UpdateOptions& options) {
                                           "boot-check sends the ECU back to slot " +
                                           state.pending->from_slot + " first");
 
-    SignedTargets targets = SignedTargets::refresh(ctx_);
+    SignedTargets targets = refresh_targets();
     state = ctx_.load();
     std::optional<Plan> plan = select_plan(ctx_, targets, state);
     if (!plan) {
@@ -87,7 +91,7 @@ bool Engine::install(const std::string& file_or_url, const UpdateOptions& option
     if (state.pending && state.pending->stage == PendingStage::Switched)
         throw Error(ErrorKind::State, "version " + std::to_string(state.pending->version) +
                                           " waits for a reboot; run boot-check after it");
-    SignedTargets targets = SignedTargets::refresh(ctx_);
+    SignedTargets targets = refresh_targets();
     std::string path = file_or_url;
     if (file_or_url.find("://") != std::string::npos) {
         const std::string dir = ctx_.download_dir();

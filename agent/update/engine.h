@@ -55,15 +55,24 @@ public:
     }
     // Long steps (the slot write) stop at their next safe point once this returns true.
     void set_stop_request(std::function<bool()> stop) { ctx_.stop_requested = std::move(stop); }
+    // An Uptane primary: the targets come from its verified repositories instead of the engine's
+    // own TUF refresh, and its other ECUs are updated before this one activates (step_context.h).
+    void set_targets_source(std::function<SignedTargets()> source) {
+        targets_source_ = std::move(source);
+    }
+    void set_before_activate(std::function<void()> hook) { ctx_.before_activate = std::move(hook); }
     models::ModelStore* model_store() { return store_.get(); }
     const AgentConfig& config() const { return config_; }
 
 private:
+    SignedTargets refresh_targets();
+
     AgentConfig config_;
     Platform& platform_;
     net::Fetcher& fetcher_;
     std::unique_ptr<models::ModelStore> store_;
     StepContext ctx_;
+    std::function<SignedTargets()> targets_source_;
 };
 
 } // namespace ota::update

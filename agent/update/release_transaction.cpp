@@ -112,6 +112,20 @@ bool run_transaction(const StepContext& ctx, const SignedTargets& targets, Plan&
             ::unlink(paths[i].c_str());
     }
 
+    // 3b. The other ECUs of a multi-ECU update reach the same point (or the update stops here).
+    if (ctx.before_activate) {
+        try {
+            ctx.before_activate();
+        } catch (const std::exception& e) {
+            discard_models();
+            ctx.record(state, "failed", staged.back().component, staged.back().version,
+                       what + " not activated: " + e.what());
+            ctx.save(state);
+            ctx.emit("rollback", what + " not activated: " + e.what());
+            throw;
+        }
+    }
+
     // 4. Activate the models one by one, each with its health check; any failure rolls back all.
     std::vector<PendingModel> activated;
     const BundleTarget* firmware = nullptr;

@@ -48,6 +48,10 @@ struct StepContext {
     std::function<void(const std::string& phase)> gate;
     // True once the agent was asked to stop (SIGTERM): long steps stop at their next safe point.
     std::function<bool()> stop_requested;
+    // Runs once every component of a plan is staged, before anything is activated: a multi-ECU
+    // update (Uptane) brings its other ECUs to the same point here. A throw activates nothing on
+    // this ECU (its written slot stays unbootable). Empty: a single-ECU update.
+    std::function<void()> before_activate;
 
     void emit(const std::string& step, const std::string& message, uint64_t done = 0,
               uint64_t total = 0) const {

@@ -22,12 +22,27 @@ SignedTargets SignedTargets::refresh(const StepContext& ctx) {
     uc.max_timestamp_length = config.max_timestamp_length;
     Clock* clock = ctx.platform.clock.get();
     SignedTargets t;
-    t.updater_ = std::make_unique<tuf::Updater>(uc, ctx.fetcher, [clock] { return clock->now(); });
+    t.owned_ = std::make_unique<tuf::Updater>(uc, ctx.fetcher, [clock] { return clock->now(); });
+    t.updater_ = t.owned_.get();
     t.updater_->refresh();
     ctx.emit("check", "metadata verified: targets version " +
                           std::to_string(t.updater_->trusted().targets()->env.version));
     t.targets_ = t.updater_->all_targets();
     return t;
+}
+
+SignedTargets SignedTargets::verified(tuf::Updater* updater, std::vector<tuf::TargetFile> targets) {
+    if (!updater && !targets.empty())
+        throw Error(ErrorKind::State, "verified targets need the client that verified them");
+    SignedTargets t;
+    t.updater_ = updater;
+    t.targets_ = std::move(targets);
+    return t;
+}
+
+std::string SignedTargets::url(const tuf::TargetFile& target) const {
+    if (!updater_) throw Error(ErrorKind::State, target.path + " has no repository to come from");
+    return updater_->target_url(target);
 }
 
 namespace {

@@ -21,12 +21,17 @@ public:
     // First start: the root shipped with the image becomes the trusted root. Then a full TUF
     // refresh (root rotation, timestamp, snapshot, targets). Throws ota::Error.
     static SignedTargets refresh(const StepContext& ctx);
+    // Targets another client already verified (an Uptane primary: the image repository's
+    // targets the director instructs this ECU to install); `updater` must outlive the result.
+    // No targets: nothing to download, and no updater is needed (null).
+    static SignedTargets verified(tuf::Updater* updater, std::vector<tuf::TargetFile> targets);
 
     const std::vector<tuf::TargetFile>& all() const { return targets_; }
-    std::string url(const tuf::TargetFile& target) const { return updater_->target_url(target); }
+    std::string url(const tuf::TargetFile& target) const;
 
 private:
-    std::unique_ptr<tuf::Updater> updater_;
+    std::unique_ptr<tuf::Updater> owned_;
+    tuf::Updater* updater_ = nullptr;
     std::vector<tuf::TargetFile> targets_;
 };
 

@@ -33,8 +33,16 @@ public:
     tuf::Updater& image_repository();
 
     // Every secondary with an instruction it does not run yet (by its last report, if any):
-    // its image is downloaded into download_dir (verified), then update_secondaries().
+    // its image is downloaded into download_dir (verified), then update_secondaries(). Before the
+    // first ACTIVATE the secondaries being switched are recorded (activation.json): after a
+    // restart, those whose report shows that instruction pending are sent ACTIVATE again instead
+    // of the whole update (they may already be switched, and then refuse new metadata).
     MultiEcuResult update_secondaries(const std::string& download_dir);
+
+    // Fetches and checks each reachable secondary's version report (as vehicle_manifest does),
+    // so that update_secondaries() decides on what the ECUs run now. Unreachable ones are named
+    // in *unreachable and keep their last report.
+    void refresh_reports(std::vector<std::string>* unreachable = nullptr);
 
     // Collects and checks each secondary's report (fresh nonce, its key, counter above the last),
     // adds the primary's own report (`own`, signed here with the primary key) and signs the whole.
@@ -48,6 +56,10 @@ public:
 
 private:
     void save_reports() const;
+    // Fetches one secondary's checked report into reports_/counters_; the signed document.
+    Json fetch_report(const SecondaryConfig& ecu);
+    std::map<std::string, std::string> load_activation() const; // serial -> target name
+    void save_activation(const std::map<std::string, std::string>& activating) const;
 
     UptaneConfig config_;
     net::Fetcher& fetcher_;

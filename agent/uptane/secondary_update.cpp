@@ -69,7 +69,8 @@ void stage_one(const SecondaryStep& step, SecondaryOutcome& out, const UptaneRep
 
 MultiEcuResult update_secondaries(const std::vector<SecondaryStep>& steps,
                                   const UptaneRepositories& repos, net::Fetcher& director_fetcher,
-                                  net::Fetcher& image_fetcher, int timeout_s) {
+                                  net::Fetcher& image_fetcher, int timeout_s,
+                                  const std::function<void()>& before_activation) {
     MultiEcuResult result;
     bool all_staged = true;
     for (const auto& step : steps) {
@@ -85,6 +86,15 @@ MultiEcuResult update_secondaries(const std::vector<SecondaryStep>& steps,
         }
         result.outcomes.push_back(out);
     }
+    std::string not_begun;
+    if (all_staged && before_activation) {
+        try {
+            before_activation();
+        } catch (const std::exception& e) {
+            all_staged = false;
+            not_begun = std::string("aborted: ") + e.what();
+        }
+    }
     for (size_t i = 0; i < steps.size(); ++i) {
         SecondaryOutcome& out = result.outcomes[i];
         if (!out.staged) continue;
@@ -95,7 +105,9 @@ MultiEcuResult update_secondaries(const std::vector<SecondaryStep>& steps,
                 out.activated = true;
             } else {
                 client.abort();
-                if (out.error.empty()) out.error = "aborted: another ECU of the update failed";
+                if (out.error.empty())
+                    out.error =
+                        not_begun.empty() ? "aborted: another ECU of the update failed" : not_begun;
             }
         } catch (const std::exception& e) {
             out.error = e.what();

@@ -13,6 +13,7 @@
 #include "agent/uptane/verification.h"
 #include "agent/uptane/version_report.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -57,9 +58,12 @@ struct MultiEcuResult {
     std::vector<SecondaryOutcome> outcomes;
 };
 
+// before_activation: runs once every secondary staged, before the first ACTIVATE (the primary
+// records that the switch began); a throw aborts the staged ones instead.
 MultiEcuResult update_secondaries(const std::vector<SecondaryStep>& steps,
                                   const UptaneRepositories& repos, net::Fetcher& director_fetcher,
-                                  net::Fetcher& image_fetcher, int timeout_s = 60);
+                                  net::Fetcher& image_fetcher, int timeout_s = 60,
+                                  const std::function<void()>& before_activation = nullptr);
 
 struct CheckedReport {
     Json document; // as signed by the ECU (goes into the vehicle version manifest)

@@ -9,6 +9,7 @@
 #include "agent/uptane/vehicle_manifest.h"
 #include "agent/uptane/version_report.h"
 #include "manifests/publisher/repository.h"
+#include "support/sim_platform.h"
 
 #include <catch2/catch.hpp>
 
@@ -359,7 +360,7 @@ std::map<std::string, std::string> Vehicle::printenv(const Secondary& s) const {
     return vars;
 }
 
-UptaneConfig Vehicle::primary_config() const {
+UptaneConfig Vehicle::primary_config(const std::string& manifest_url) const {
     Json secondaries = Json::array();
     for (const auto& s : secondaries_) {
         Json info = parse_json(read_all(tmp_.file(s.serial + "/info.json")), "info");
@@ -387,7 +388,9 @@ UptaneConfig Vehicle::primary_config() const {
                                       {"repositories", Json::array({"director", "image"})}}})},
         {"secondaries", secondaries},
         {"secondary_timeout_s", 30}};
-    write_all_file(tmp_.file("primary.json"), config.dump(1) + "\n");
+    Json file = config;
+    if (!manifest_url.empty()) file["manifest_url"] = manifest_url;
+    write_all_file(tmp_.file("primary.json"), file.dump(1) + "\n");
     return load_uptane_config(tmp_.file("primary.json"));
 }
 
@@ -488,6 +491,42 @@ SecondarySnapshot Vehicle::snapshot(const Secondary& s) const {
 
 std::map<std::string, std::string> Vehicle::primary_trust() const {
     return tree_hashes(tmp_.file("primary/trust"));
+}
+
+std::string Vehicle::agent_config(const std::string& manifest_url) {
+    const std::string dir = primary_dir();
+    if (!file_exists(dir + "/slot-A.img"))
+        sim("create --dir " + quote(dir) + " --slot-size " + std::to_string(kSlotSize) +
+            " --image-a " + quote(image(1)));
+    primary_config(manifest_url);
+    Json config{{"hardware_id", kPrimaryHw},
+                {"state_dir", path("primary-agent")},
+                {"uptane", "primary.json"},
+                {"installed_version", 1}};
+    add_sim_platform(config, dir);
+    config["health_check"] = sim_command({"health", "--dir", dir});
+    write_all_file(path("agent.json"), config.dump(1) + "\n");
+    return path("agent.json");
+}
+
+slice::Result Vehicle::agent(const std::string& args) const {
+    return slice::run(built_program("ota-agent") + " --config " + quote(path("agent.json")) + " " +
+                      args + " 2>&1");
+}
+
+slice::Result Vehicle::primary_power_cycle() {
+    sim("boot --dir " + quote(primary_dir()));
+    return agent("boot-check");
+}
+
+std::map<std::string, std::string> Vehicle::primary_env() const {
+    slice::Result r = slice::run("fw_printenv -c " + quote(primary_dir() + "/fw_env.config"));
+    std::map<std::string, std::string> vars;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);)
+        if (auto eq = line.find('='); eq != std::string::npos)
+            vars[line.substr(0, eq)] = line.substr(eq + 1);
+    return vars;
 }
 
 } // namespace ota::test::uptane

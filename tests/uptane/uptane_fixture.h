@@ -1,8 +1,9 @@
 // A vehicle for the Uptane tests, everything real: an image repository and a director repository
 // made by ota-publish and served by nginx on 127.0.0.1; two secondary ECUs, each a simulated A/B
 // ECU (ota-sim files, U-Boot environment) driven by its own ota-secondary process on loopback TCP
-// (one full, one partial verification); a primary played by the test through the uptane library
-// (the agent's own integration comes later); and a receiver for the vehicle version manifest.
+// (one full, one partial verification); the primary, either the real ota-agent on a simulated
+// ECU or played by the test through the uptane library; and a receiver for the vehicle version
+// manifest.
 #pragma once
 #include "agent/common/canonical_json.h"
 #include "agent/uptane/config.h"
@@ -103,8 +104,20 @@ public:
     // Stops the process, powers the simulated ECU on (the boot script), starts it again.
     void power_cycle(Secondary& s);
 
-    // The primary's configuration (ports of the running secondaries).
-    ota::uptane::UptaneConfig primary_config() const;
+    // The primary's configuration (ports of the running secondaries), written to primary.json;
+    // with `manifest_url` when given. Secondaries listen on a new port after each start: write it
+    // again after start() and power_cycle().
+    ota::uptane::UptaneConfig primary_config(const std::string& manifest_url = "") const;
+
+    // The primary as the real agent: a simulated ECU (ota-sim, slot A holds version 1 for
+    // kPrimaryHw) and agent.json naming primary.json ("uptane"). Made at the first call.
+    std::string agent_config(const std::string& manifest_url);
+    std::string primary_dir() const { return path("primary-ecu"); }
+    // `ota-agent --config agent.json ARGS` (stdout and stderr).
+    slice::Result agent(const std::string& args) const;
+    // Powers the primary's simulated ECU on (the boot script) and runs `ota-agent boot-check`.
+    slice::Result primary_power_cycle();
+    std::map<std::string, std::string> primary_env() const;
     const SigningKey& primary_key() const { return *primary_key_; }
 
     // One update cycle of the primary (ota::uptane::Primary, as the agent will run it): full
