@@ -76,7 +76,7 @@ struct AgentConfig {
     uint64_t max_bundle_length = 4ull << 30; // refuse targets larger than this
     uint64_t max_timestamp_length = 16 * 1024;
     uint64_t max_root_length = 512 * 1024;
-    // Daemon settings (issue 7 builds on them).
+    // Daemon settings.
     uint64_t poll_interval_s = 3600;
     uint64_t poll_jitter_s = 300;
 
