@@ -151,13 +151,15 @@ hang)
   expect_no_retry hang "$SHA_V2_HANG" ;;
 powercut)
   # The cut lands at a random point of the slot write: after the agent's first progress line at or
-  # above a random 10..80 %, plus a random 0..299 ms (the stand-in has no progress lines: 0..2499 ms after start).
-  CUT_DELAY_MS=${OTA_POWERCUT_DELAY_MS:-$(( RANDOM % 300 ))}
+  # above a random 10..50 %, plus a random 0..99 ms (the stand-in has no progress lines: 0..2499 ms
+  # after start). The rest of the write with the accelerated hash engine can take well under
+  # 300 ms, so later or longer cuts would often land after it.
+  CUT_DELAY_MS=${OTA_POWERCUT_DELAY_MS:-$(( RANDOM % 100 ))}
   marker=$INSTALL_MARKER
   if [ "$AGENT_MODE" = standin ]; then
     CUT_DELAY_MS=${OTA_POWERCUT_DELAY_MS:-$(( RANDOM % 2500 ))}
   else
-    marker="write>=${OTA_POWERCUT_PERCENT:-$(( (RANDOM % 8 + 1) * 10 ))}%"
+    marker="write>=${OTA_POWERCUT_PERCENT:-$(( (RANDOM % 5 + 1) * 10 ))}%"
   fi
   say "power cut ${CUT_DELAY_MS} ms after '$marker'"
   power_on "$DIR/console-cut.log" good 240 "$marker" || true
