@@ -8,6 +8,7 @@
 #include "agent/common/crypto.h"
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
+#include "bundle_test_util.h"
 #include "support/test_support.h"
 
 #include <catch2/catch.hpp>
@@ -19,6 +20,7 @@
 
 using namespace ota;
 using namespace ota::bundle;
+using ota::test::error_kind_of;
 using ota::test::pseudo_random_bytes;
 using ota::test::read_all;
 using ota::test::TempDir;
@@ -37,17 +39,6 @@ std::string diff_bytes(const std::string& a, const std::string& b) {
 #define CHECK_BYTES(a, b) CHECK(diff_bytes((a), (b)) == "")
 
 // Runs f and returns the kind of ota::Error it threw; fails the test if it did not throw one.
-template <class F> ErrorKind error_kind_of(F&& f, std::string* message = nullptr) {
-    try {
-        f();
-    } catch (const Error& e) {
-        if (message) *message = e.what();
-        return e.kind();
-    }
-    FAIL("expected an ota::Error");
-    return ErrorKind::State;
-}
-
 // An image with random, zero and compressible regions.
 std::string mixed_image(size_t size, uint64_t seed) {
     std::string img = pseudo_random_bytes(size, seed);

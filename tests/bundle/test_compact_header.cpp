@@ -9,6 +9,7 @@
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 #include "agent/common/hex.h"
+#include "bundle_test_util.h"
 #include "support/test_support.h"
 
 #include <catch2/catch.hpp>
@@ -17,23 +18,13 @@
 
 using namespace ota;
 using namespace ota::bundle;
+using ota::test::error_kind_of;
 using ota::test::pseudo_random_bytes;
 using ota::test::read_all;
 using ota::test::TempDir;
 using ota::test::write_all_file;
 
 namespace {
-
-template <class F> ErrorKind error_kind_of(F&& f, std::string* message = nullptr) {
-    try {
-        f();
-    } catch (const Error& e) {
-        if (message) *message = e.what();
-        return e.kind();
-    }
-    FAIL("expected an ota::Error");
-    return ErrorKind::State;
-}
 
 std::string hash_of(int i) {
     return sha256_hex(std::to_string(i));

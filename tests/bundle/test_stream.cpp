@@ -7,6 +7,7 @@
 #include "agent/common/error.h"
 #include "agent/common/fs.h"
 #include "agent/net/file_fetcher.h"
+#include "bundle_test_util.h"
 #include "hal/block_device.h"
 #include "support/test_support.h"
 
@@ -15,23 +16,13 @@
 
 using namespace ota;
 using namespace ota::bundle;
+using ota::test::error_kind_of;
 using ota::test::pseudo_random_bytes;
 using ota::test::read_all;
 using ota::test::TempDir;
 using ota::test::write_all_file;
 
 namespace {
-
-template <class F> ErrorKind error_kind_of(F&& f, std::string* message = nullptr) {
-    try {
-        f();
-    } catch (const Error& e) {
-        if (message) *message = e.what();
-        return e.kind();
-    }
-    FAIL("expected an ota::Error");
-    return ErrorKind::State;
-}
 
 // Counts the bytes a FileFetcher streams, and the ranges asked for.
 class CountingFetcher : public net::FileFetcher {
