@@ -97,7 +97,10 @@ config() { # ENGINE -> config file
   cat >"$c" <<EOF
 {"hardware_id": "bench-ecu", "state_dir": "$OURS/state", "trusted_root": "$OURS/root.json",
  "metadata_url": "file://$OURS/repo/metadata/", "targets_url": "file://$OURS/repo/targets/",
- "installed_version": 1, "bootloader": {"type": "sim", "dir": "$OURS/ecu"}, "hash_engine": "$1"}
+ "installed_version": 1, "hash_engine": "$1",
+ "slots": {"A": "$OURS/ecu/slot-A.img", "B": "$OURS/ecu/slot-B.img"},
+ "bootloader": {"type": "uboot", "fw_env_config": "$OURS/ecu/fw_env.config",
+                "cmdline": "$OURS/ecu/cmdline", "boot_id": "$OURS/ecu/boot_id"}}
 EOF
   echo "$c"
 }
@@ -106,7 +109,9 @@ EOF
 if [ ! -d "$OURS/state.pristine" ]; then
   rm -rf "$OURS/state"; "$AGENT" --config "$(config mbedtls)" check >/dev/null 2>&1
   cp -a "$OURS/state" "$OURS/state.pristine"
-  mkdir -p "$OURS/env.pristine"; cp -a "$OURS/ecu/uboot.env" "$OURS/ecu/fw_env.config" "$OURS/env.pristine/"
+  mkdir -p "$OURS/env.pristine"
+  cp -a "$OURS/ecu/uboot.env" "$OURS/ecu/fw_env.config" "$OURS/ecu/cmdline" "$OURS/ecu/boot_id" \
+    "$OURS/env.pristine/"
 fi
 reset_ecu() {
   rm -rf "$OURS/state"; cp -a "$OURS/state.pristine" "$OURS/state"
