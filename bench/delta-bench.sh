@@ -277,23 +277,24 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
   if [ -n "$gz$z6" ] && [ -n "$k" ]; then
     echo "- Compressed kernels / the uncompressed kernel pair's bundle: gzip -9 $(ratio "$gz" "$k"), zlib level 6 $(ratio "$z6" "$k") (aim: <= 1.3)."
   fi
-  rs=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 2)" "$(anchor "$pair" 5)"; done | grep -v -- - | sort -n)
+  rs=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 2)" "$(anchor "$pair" 5)"; true; done | grep -v -- - | sort -n)
   echo "- Our bundle / HDiffPatch: median $(echo "$rs" | median), worst $(echo "$rs" | tail -1) (bar: median <= 1.0, worst <= 1.15)."
-  as=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 3)" "$(anchor "$pair" 7)"; done | grep -v -- - | sort -n)
+  as=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 3)" "$(anchor "$pair" 7)"; true; done | grep -v -- - | sort -n)
   echo "- Our apply time / HDiffPatch's anchor: median $(echo "$as" | median), worst $(echo "$as" | tail -1) (bar: <= 1.5)."
   # How fast this machine runs now against the anchors' machine, judged by the peers both ran.
   fs=$(for pair in $PAIRS; do for m in bsdiff:bsdiff xdelta3:xdelta3 zstd:zstd19-patch; do
          here=$(field "$pair/${m%%:*}.result" 3)
          there=$(awk -F'\t' -v p="$pair" -v m="${m#*:}" '$1==p && $2==m {print $7}' "$ANCHORS")
          [ -n "$here" ] && [ -n "$there" ] && echo "scale=2; $here / $there" | bc
+         true
        done; done | sort -n)
   f=$(echo "$fs" | median)
   echo "- The same peer binaries here / in anchors.tsv (apply time, all pairs): median ${f}x (from $(echo "$fs" | head -1)x to $(echo "$fs" | tail -1)x)."
   if [ -n "$f" ]; then
-    ss=$(for pair in $PAIRS; do o=$(field "$pair/ours.result" 3); h=$(anchor "$pair" 7); [ -n "$o" ] && [ -n "$h" ] && echo "scale=3; $o / ($h * $f)" | bc | sed 's/^\./0./'; done | sort -n)
+    ss=$(for pair in $PAIRS; do o=$(field "$pair/ours.result" 3); h=$(anchor "$pair" 7); [ -n "$o" ] && [ -n "$h" ] && echo "scale=3; $o / ($h * $f)" | bc | sed 's/^\./0./'; true; done | sort -n)
     echo "- Our apply time / (HDiffPatch's anchor x ${f}), an estimate of the ratio on one machine: median $(echo "$ss" | median), worst $(echo "$ss" | tail -1)."
   fi
-  ps=$(for pair in $PAIRS; do o=$(field "$pair/ours.result" 3); best=$(for m in bsdiff xdelta3 zstd; do field "$pair/$m.result" 3; done | grep . | sort -n | head -1); [ -n "$o" ] && [ -n "$best" ] && ratio "$o" "$best"; done | sort -n)
+  ps=$(for pair in $PAIRS; do o=$(field "$pair/ours.result" 3); best=$(for m in bsdiff xdelta3 zstd; do field "$pair/$m.result" 3; done | grep . | sort -n | head -1); [ -n "$o" ] && [ -n "$best" ] && ratio "$o" "$best"; true; done | sort -n)
   echo "- Our apply time / the fastest Debian peer on the pair, same run: median $(echo "$ps" | median), worst $(echo "$ps" | tail -1)."
   /usr/bin/time -f "%M" -o "$WORK/floor.t" "$BUILD/bin/ota-agent" --help >/dev/null 2>&1 || true
   floor=$(tail -1 "$WORK/floor.t")
