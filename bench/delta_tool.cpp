@@ -3,6 +3,7 @@
 //   ota-delta-tool apply OUT --source OLD --output NEW
 //   ota-delta-tool publish OLD NEW BUNDLE [options as encode]   (real bundle via the writer)
 //   ota-delta-tool install BUNDLE --source OLD --output NEW     (apply_bundle_file)
+//   ota-delta-tool zstd-frames FILE LEVEL...   (zstd frames libzstd writes again exactly)
 // OUT is a plain op stream (magic, source/target SHA-256, then per op: type, dst range, extents,
 // blob). apply checks the source hash first and the output hash last, like the installer does,
 // and holds one op output and one blob at a time. A developer's tool for the codec (op size,
@@ -28,6 +29,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -209,6 +211,46 @@ int apply(const std::string& in, const std::string& source_path, const std::stri
     return 0;
 }
 
+// How many of the zstd frames in a file (a squashfs image's blocks, say) the linked libzstd
+// writes again byte for byte from their content at each level: what a delta through the
+// decompressed blocks would need on the device.
+int zstd_frames(const std::string& path, int argc, char** argv) {
+    Mapped file(path);
+    constexpr size_t kMaxFrameContent = 16u << 20;
+    std::vector<uint8_t> content(kMaxFrameContent), again(ZSTD_compressBound(kMaxFrameContent));
+    std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+    std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+    for (int a = 3; a < argc; ++a) {
+        const int level = std::stoi(argv[a]);
+        uint64_t frames = 0, frame_bytes = 0, exact = 0, exact_bytes = 0;
+        for (uint64_t i = 0; i + 4 <= file.size; ++i) {
+            if (std::memcmp(file.data + i, "\x28\xb5\x2f\xfd", 4) != 0) continue;
+            const size_t frame = ZSTD_findFrameCompressedSize(file.data + i, file.size - i);
+            if (ZSTD_isError(frame)) continue;
+            const size_t n = ZSTD_decompressDCtx(dctx.get(), content.data(), content.size(),
+                                                 file.data + i, frame);
+            if (ZSTD_isError(n)) continue;
+            ++frames;
+            frame_bytes += frame;
+            const size_t m =
+                ZSTD_compressCCtx(cctx.get(), again.data(), again.size(), content.data(), n, level);
+            if (!ZSTD_isError(m) && m == frame &&
+                std::memcmp(again.data(), file.data + i, m) == 0) {
+                ++exact;
+                exact_bytes += frame;
+            }
+            i += frame - 1;
+        }
+        std::printf("level %d: %llu zstd frames (%llu bytes), %llu written again exactly (%llu "
+                    "bytes), libzstd %s\n",
+                    level, static_cast<unsigned long long>(frames),
+                    static_cast<unsigned long long>(frame_bytes),
+                    static_cast<unsigned long long>(exact),
+                    static_cast<unsigned long long>(exact_bytes), ZSTD_versionString());
+    }
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -239,11 +281,13 @@ int main(int argc, char** argv) {
         if (cmd == "apply" && argc == 7 && std::string(argv[3]) == "--source" &&
             std::string(argv[5]) == "--output")
             return apply(argv[2], argv[4], argv[6]);
+        if (cmd == "zstd-frames" && argc >= 4) return zstd_frames(argv[2], argc, argv);
         std::fprintf(
             stderr,
             "usage: ota-delta-tool encode OLD NEW OUT [--op-size B] [--level N] [--diff-level N] "
             "[--threads N] [--verbose]\n"
-            "       ota-delta-tool apply OUT --source OLD --output NEW\n");
+            "       ota-delta-tool apply OUT --source OLD --output NEW\n"
+            "       ota-delta-tool zstd-frames FILE LEVEL...\n");
         return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
