@@ -65,8 +65,9 @@ fi
 USED=$(dumpe2fs -h "$IMG" 2>/dev/null | awk -F: '/^Block count/ {b=$2} /^Free blocks/ {f=$2} END {printf "%.0f", (b - f) * 4096 / 1e6}')
 
 # ota-agent: a TUF repository (file://, so no libcurl) listing the bundles, a simulated ECU.
-# Bundles (zstd level 19): the publisher's default (format 2, 2 MiB ops), the same in format 1,
-# and format 2 with 1 MiB ops. Each is built once; a bundle already in OURS is kept.
+# Bundles (zstd level 19): the publisher's default (format 3: 2 MiB ops, a SHA-256 per 1 MiB
+# chunk of the image in a binary header), the same in format 1 (one whole-image hash), and the
+# default with 1 MiB ops. Each is built once; a bundle already in OURS is kept.
 OURS=$WORK/ours
 mkdir -p "$OURS"
 bundle() { # NAME ota-publish-bundle-options...
@@ -76,13 +77,13 @@ bundle() { # NAME ota-publish-bundle-options...
   "$BUILD/bin/ota-publish" bundle --image "$IMG" --out "$OURS/$name.bundle" "$@" >/dev/null
   rm -f "$OURS/ready"
 }
-bundle format2
+bundle default
 bundle format1 --format 1
 bundle ops1m --chunk-size 1048576
 if [ ! -s "$OURS/ready" ]; then
   rm -rf "$OURS/repo" "$OURS/ecu" "$OURS/state" "$OURS/state.pristine" "$OURS/env.pristine"
   "$BUILD/bin/ota-publish" init --repo "$OURS/repo" >/dev/null
-  for name in format2 format1 ops1m; do
+  for name in default format1 ops1m; do
     "$BUILD/bin/ota-publish" add --repo "$OURS/repo" --bundle "$OURS/$name.bundle" \
       --hardware-id bench-ecu --version 2 --name "rootfs-2.$name.bundle" >/dev/null
   done
@@ -243,7 +244,7 @@ fi
 # method name | bundle | command | target to compare | prefix of the target to compare
 METHODS=()
 for e in $ENGINES auto; do
-  METHODS+=("ours-$e|$OURS/format2.bundle|\"$AGENT\" --config \"$(config $e)\" install \"$OURS/format2.bundle\" --no-reboot|$OURS/ecu/slot-B.img")
+  METHODS+=("ours-$e|$OURS/default.bundle|\"$AGENT\" --config \"$(config $e)\" install \"$OURS/default.bundle\" --no-reboot|$OURS/ecu/slot-B.img")
 done
 METHODS+=("ours-auto-1mib|$OURS/ops1m.bundle|\"$AGENT\" --config \"$(config auto)\" install \"$OURS/ops1m.bundle\" --no-reboot|$OURS/ecu/slot-B.img")
 METHODS+=("ours-auto-format1|$OURS/format1.bundle|\"$AGENT\" --config \"$(config auto)\" install \"$OURS/format1.bundle\" --no-reboot|$OURS/ecu/slot-B.img")
@@ -311,7 +312,7 @@ label() {
   echo "process's peak (GNU time). Every target was compared with the image after every run."
   echo "What each checks: ota-agent the bundle's SHA-256 against signed TUF metadata (file://"
   echo "repository), each blob's SHA-256, and every byte of the slot read back from the storage after"
-  echo "fsync (format 2: per 1 MiB chunk on every core; format 1: the whole image on one thread);"
+  echo "fsync (the default format 3: per 1 MiB chunk on every core; format 1: the whole image on one thread);"
   echo "SWUpdate the CMS signature of sw-description and the SHA-256 of the compressed stream (no"
   echo "read-back; its raw handler does not fsync, hence the \`sync\`); RAUC the CMS signature over"
   echo "the whole bundle file (no read-back)."
