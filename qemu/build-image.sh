@@ -137,6 +137,13 @@ make_slot() { # version variant(good|bad|hang) out.img
     cp -L "$l" "$r/lib/aarch64-linux-gnu/"
   done
   cp -L "$(find_lib ld-linux-aarch64.so.1)" "$r/lib/ld-linux-aarch64.so.1"
+  # The kernel's crypto API for the agent's `hash_engine: kernel`: AF_ALG, and SHA-256 and
+  # SHA-512 in ARMv8 code (Debian builds SHA-512 as a module); init loads them in this order
+  # (each after what it depends on).
+  mkdir -p "$r/lib/modules"
+  for m in af_alg algif_hash sha256-arm64 sha2-ce sha512_generic sha512-arm64 sha512-ce; do
+    cp "$(find "$DEB/lib/modules/$KVER" -name "$m.ko")" "$r/lib/modules/"
+  done
   cp "$HERE/guest/fw_env.config" "$r/etc/fw_env.config"
   cp "$HERE/guest/ota-health" "$r/usr/bin/ota-health"
   echo "$version" > "$r/etc/os-version"
@@ -224,6 +231,7 @@ truncate -s 64M "$OUT/flash1.img"
   echo "KERNEL_VERSION=$KVER"
   echo "AGENT_MODE=$AGENT_MODE"
   echo "SLOT_A_SECTOR=$P2"; echo "SLOT_B_SECTOR=$P3"; echo "ENV_SECTOR=$P4"; echo "DATA_SECTOR=$P5"
+  echo "DATA_SECTORS=$((END - P5))"
   echo "SLOT_BYTES=$((SLOT_MIB * 1024 * 1024))"
   # Console line that starts the slot write (the power-cut scenario cuts after it).
   if [ "$AGENT_MODE" = standin ]; then echo "INSTALL_MARKER='standin: writing slot'"; else echo "INSTALL_MARKER='$AGENT_INSTALL_MARKER'"; fi

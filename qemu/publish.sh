@@ -25,7 +25,8 @@ publish_guest_config() { # ROOTFS_DIR VERSION: the agent's configuration inside 
   "installed_version": $version,
   "slots": {"A": "/dev/vda2", "B": "/dev/vda3"},
   "bootloader": {"type": "uboot", "fw_env_config": "/etc/fw_env.config", "tries": 3},
-  "health_check": ["/usr/bin/ota-health"]
+  "health_check": ["/usr/bin/ota-health"],
+  "hash_engine": "auto"
 }
 JSON
 }

@@ -6,6 +6,8 @@
 # Each scenario works on a sparse copy of the disk in IMAGE_DIR/scenario-NAME/ (console logs stay
 # there), has a hard timeout per power-on, kills QEMU on exit and prints its timings.
 # Environment: OTA_POWERCUT_DELAY_MS fixes the power-cut moment (default: random).
+#   OTA_QEMU_HASH_ENGINE: the agent's hash_engine (default: kernel for good, openssl for delta,
+#   the image's "auto" for the others).
 set -euo pipefail
 NAME=${1:?usage: $0 good|delta|bad|powercut|hang [IMAGE_DIR]}
 IMG=$(realpath "${2:-${OTA_QEMU_IMAGES:-/work/qemu-work/out}}")
@@ -77,6 +79,20 @@ power_on() {
   return $rc
 }
 
+# set_hash_engine ENGINE: leaves ENGINE in /data/hash_engine of this scenario's disk, where the
+# guest's init reads the agent's hash_engine setting from.
+set_hash_engine() {
+  local part=$DIR/data.part
+  dd if="$DIR/disk.img" of="$part" bs=512 skip="$DATA_SECTOR" count="$DATA_SECTORS" status=none
+  echo "$1" > "$DIR/hash_engine"
+  debugfs -w -R "write $DIR/hash_engine hash_engine" "$part" >/dev/null 2>&1
+  dd if="$part" of="$DIR/disk.img" bs=512 seek="$DATA_SECTOR" conv=notrunc status=none
+  rm -f "$part"
+}
+case "$NAME" in good) ENGINE=kernel ;; delta) ENGINE=openssl ;; *) ENGINE=auto ;; esac
+ENGINE=${OTA_QEMU_HASH_ENGINE:-$ENGINE}
+[ "$AGENT_MODE" = standin ] || [ "$ENGINE" = auto ] || set_hash_engine "$ENGINE"
+
 # Host-side views of the disk after a run.
 env_get() { # VAR -> value from partition 4, read with libubootenv's fw_printenv
   printf '%s 0x%x 0x4000\n' "$DIR/disk.img" $((ENV_SECTOR * 512)) > "$DIR/fw_env.config"
@@ -132,6 +148,8 @@ good|delta)
   if [ "$AGENT_MODE" != standin ]; then
     kind="full image"; [ "$NAME" = delta ] && kind="delta"
     check "the agent chose the $kind bundle" grep -qa "update available: .*, $kind)" "$DIR/console.log"
+    [ "$ENGINE" = auto ] || check "the agent hashed with the $ENGINE engine" \
+      has "$DIR/console.log" "hash engine: $ENGINE (configured; self-test passed)"
     check "the agent committed version 2 on B" has "$DIR/console.log" "version 2 committed: slot B marked good"
   fi
   check "first boot is A version 1, then B version 2" eq "$(boots "$DIR/console.log")" \
