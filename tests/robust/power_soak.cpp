@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <sys/wait.h>
@@ -47,6 +48,12 @@ std::string slot_prefix_sha256(const std::string& slot_file, uint64_t length) {
 }
 
 } // namespace
+
+int cuts_from_environment(const char* name, int fallback) {
+    const char* v = std::getenv(name);
+    const int n = v && *v ? std::atoi(v) : fallback;
+    return n > 0 ? n : fallback;
+}
 
 SoakFigures run_power_cut_soak(int target_cuts, int cuts_per_episode, uint64_t seed,
                                SoakStorage& storage) {

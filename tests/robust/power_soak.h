@@ -33,4 +33,8 @@ struct SoakFigures {
 SoakFigures run_power_cut_soak(int target_cuts, int cuts_per_episode, uint64_t seed,
                                SoakStorage& storage);
 
+// The number of cuts a soak aims at: the environment variable `name` when it holds a positive
+// number (a longer soak than CI's), else `fallback`.
+int cuts_from_environment(const char* name, int fallback);
+
 } // namespace ota::test

@@ -59,12 +59,6 @@ private:
     std::unique_ptr<PowerLossDisk> ecu_, state_;
 };
 
-int cuts_from_environment(const char* name, int fallback) {
-    const char* v = std::getenv(name);
-    const int n = v && *v ? std::atoi(v) : fallback;
-    return n > 0 ? n : fallback;
-}
-
 } // namespace
 
 TEST_CASE("power loss: the harness keeps synced writes and loses the others", "[robust][power]") {
