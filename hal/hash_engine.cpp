@@ -78,10 +78,39 @@ double measure_mb_per_s(HashEngine& engine) {
     return static_cast<double>(buffer.size()) / 1e6 / std::max(best, 1e-9);
 }
 
+class StandInEngine : public HashEngine {
+public:
+    StandInEngine(std::unique_ptr<HashEngine> primary, HashAlgorithm algorithm,
+                  std::unique_ptr<HashEngine> stand_in, std::string why)
+        : primary_(std::move(primary)), algorithm_(algorithm), stand_in_(std::move(stand_in)),
+          why_(std::move(why)) {}
+    std::string name() const override { return primary_->name(); }
+    std::string description() const override {
+        return primary_->description() + ", " + algorithm_name(algorithm_) + " through " +
+               stand_in_->name() + " (" + why_ + ")";
+    }
+    std::unique_ptr<HashStream> start(HashAlgorithm algorithm) override {
+        return algorithm == algorithm_ ? stand_in_->start(algorithm) : primary_->start(algorithm);
+    }
+
+private:
+    std::unique_ptr<HashEngine> primary_;
+    HashAlgorithm algorithm_;
+    std::unique_ptr<HashEngine> stand_in_;
+    std::string why_;
+};
+
 // Tried by `auto` in this order; on equal speed the earlier one wins.
 constexpr const char* kEngineNames[] = {"openssl", "kernel", "mbedtls"};
 
 } // namespace
+
+std::unique_ptr<HashEngine> with_stand_in(std::unique_ptr<HashEngine> primary,
+                                          HashAlgorithm algorithm,
+                                          std::unique_ptr<HashEngine> stand_in,
+                                          const std::string& why) {
+    return std::make_unique<StandInEngine>(std::move(primary), algorithm, std::move(stand_in), why);
+}
 
 std::string self_test(HashEngine& engine) {
     try {
@@ -129,8 +158,8 @@ EngineChoice choose_hash_engine(const std::string& setting, const HashEngineFact
         if (!failed.empty())
             throw Error(ErrorKind::Config, "hash_engine \"" + setting +
                                                "\" failed its known-answer self-test: " + failed);
-        return {std::shared_ptr<HashEngine>(std::move(probe.engine)),
-                setting + " (configured; self-test passed)", ""};
+        const std::string summary = probe.engine->description() + " (configured; self-test passed)";
+        return {std::shared_ptr<HashEngine>(std::move(probe.engine)), summary, ""};
     }
     std::shared_ptr<HashEngine> best;
     double best_speed = 0;
@@ -167,7 +196,7 @@ EngineChoice choose_hash_engine(const std::string& setting, const HashEngineFact
     if (!best)
         throw Error(ErrorKind::Config, "no hash engine passed its self-test (" + others + ")");
     return {best,
-            best->name() + " (auto: " + std::to_string(static_cast<long>(best_speed)) +
+            best->description() + " (auto: " + std::to_string(static_cast<long>(best_speed)) +
                 " MB/s, the fastest engine that passed its self-test)",
             others};
 }

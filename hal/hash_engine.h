@@ -21,6 +21,8 @@ public:
     virtual ~HashEngine() = default;
     // "mbedtls", "openssl" or "kernel": the value of the hash_engine setting that selects it.
     virtual std::string name() const = 0;
+    // For the log: the name, and whatever an integrator should know about how it hashes.
+    virtual std::string description() const { return name(); }
     // Starts one SHA-256 or SHA-512 computation; may be called from any thread. Throws
     // ota::Error(Unsupported) when the engine fails.
     virtual std::unique_ptr<HashStream> start(HashAlgorithm algorithm) = 0;
@@ -30,6 +32,14 @@ public:
 // odd-sized pieces) for SHA-256 and SHA-512. Returns "" when every digest is right, otherwise what
 // failed. Never throws.
 std::string self_test(HashEngine& engine);
+
+// `primary` for every algorithm but `algorithm`, which `stand_in` computes (a crypto engine that
+// has SHA-256 but not SHA-512, say). Named after `primary`; its description says which algorithm
+// goes where and `why`.
+std::unique_ptr<HashEngine> with_stand_in(std::unique_ptr<HashEngine> primary,
+                                          HashAlgorithm algorithm,
+                                          std::unique_ptr<HashEngine> stand_in,
+                                          const std::string& why);
 
 // Opening an engine gives the engine, or why it cannot run on this system.
 struct EngineProbe {
@@ -42,6 +52,8 @@ EngineProbe open_mbedtls_engine();
 // evp_only: use the EVP interface even where the low-level SHA256_* functions exist (tests: the
 // path taken with an OpenSSL that no longer exports them).
 EngineProbe open_openssl_engine(const std::string& soname, bool evp_only = false);
+// SHA-256 must be in the kernel's crypto API; SHA-512, when the kernel lacks it (Debian builds it
+// as a module; some crypto engines have none), comes from mbedTLS and the description says so.
 EngineProbe open_kernel_engine();
 
 // The soname open_openssl_engine loads by default (the OTA_LIBCRYPTO_SONAME build setting).

@@ -87,6 +87,8 @@ private:
     size_t length_;
 };
 
+// Without a SHA-512 socket it is only ever asked for SHA-256 (open_kernel_engine puts a stand-in
+// in front of it).
 class KernelHashEngine : public HashEngine {
 public:
     KernelHashEngine(UniqueFd sha256, UniqueFd sha512)
@@ -109,8 +111,14 @@ EngineProbe open_kernel_engine() {
     UniqueFd sha256 = bind_hash_socket(HashAlgorithm::Sha256, &why);
     if (!sha256) return {nullptr, why};
     UniqueFd sha512 = bind_hash_socket(HashAlgorithm::Sha512, &why);
-    if (!sha512) return {nullptr, why};
-    return {std::make_unique<KernelHashEngine>(std::move(sha256), std::move(sha512)), ""};
+    if (sha512)
+        return {std::make_unique<KernelHashEngine>(std::move(sha256), std::move(sha512)), ""};
+    // Most of what the agent hashes is SHA-256 (blobs, chunks, read-back); SHA-512 is for the
+    // TUF targets that list it.
+    EngineProbe mbedtls = open_mbedtls_engine();
+    return {with_stand_in(std::make_unique<KernelHashEngine>(std::move(sha256), UniqueFd()),
+                          HashAlgorithm::Sha512, std::move(mbedtls.engine), why),
+            ""};
 }
 
 } // namespace ota::hal

@@ -85,6 +85,18 @@ public:
     int started = 0;
 };
 
+// A crypto engine with SHA-256 only (as the kernel's API without its SHA-512 module): asked for
+// SHA-512, it fails the way the kernel engine does.
+class Sha256OnlyEngine : public HashEngine {
+public:
+    std::string name() const override { return "kernel"; }
+    std::unique_ptr<HashStream> start(HashAlgorithm a) override {
+        if (a != HashAlgorithm::Sha256)
+            throw Error(ErrorKind::Unsupported, "kernel hash (AF_ALG) accept: Bad file descriptor");
+        return mbedtls_hash_stream(a);
+    }
+};
+
 EngineProbe missing(const std::string& why) {
     return {nullptr, why};
 }
@@ -201,6 +213,39 @@ TEST_CASE("auto falls back to mbedTLS when the other engines are missing or wron
         CHECK_FALSE(is_hash_engine_setting("OpenSSL"));
         CHECK(is_hash_engine_setting("kernel"));
     }
+}
+
+TEST_CASE("an engine without SHA-512 takes it from a stand-in, and the log says so", "[hash]") {
+    Sha256OnlyEngine alone;
+    CHECK_THAT(self_test(alone), Catch::Contains("self-test failed"));
+
+    const std::string why = "the kernel's crypto API has no sha512 hash for AF_ALG";
+    auto open_with_stand_in = [&] {
+        return with_stand_in(std::make_unique<Sha256OnlyEngine>(), HashAlgorithm::Sha512,
+                             open_mbedtls_engine().engine, why);
+    };
+    std::unique_ptr<HashEngine> engine = open_with_stand_in();
+    CHECK(self_test(*engine) == "");
+    CHECK(engine->name() == "kernel");
+    CHECK(engine->description() == "kernel, SHA-512 through mbedtls (" + why + ")");
+    std::unique_ptr<HashEngine> reference = open_mbedtls_engine().engine;
+    for (size_t length : {size_t{0}, size_t{1}, size_t{111}, size_t{129}, size_t{65537}}) {
+        const std::string data = test::pseudo_random_bytes(length, length + 5);
+        for (auto algorithm : {HashAlgorithm::Sha256, HashAlgorithm::Sha512})
+            CHECK(digest(*engine, algorithm, data) == digest(*reference, algorithm, data));
+    }
+
+    HashEngineFactory factory = [&](const std::string& name) {
+        if (name == "kernel") return EngineProbe{open_with_stand_in(), ""};
+        if (name == "openssl") return missing("not in this test");
+        return open_hash_engine(name);
+    };
+    EngineChoice configured = choose_hash_engine("kernel", factory);
+    CHECK(configured.summary ==
+          "kernel, SHA-512 through mbedtls (" + why + ") (configured; self-test passed)");
+    EngineChoice chosen = choose_hash_engine("auto", factory);
+    CHECK(self_test(*chosen.engine) == "");
+    CHECK_THAT(chosen.summary, Catch::Contains(chosen.engine->name()));
 }
 
 TEST_CASE("without AF_ALG the kernel engine says so and cannot be configured", "[hash]") {
