@@ -45,7 +45,9 @@ UniqueFd bind_hash_socket(HashAlgorithm algorithm, std::string* why) {
         const int err = errno;
         *why = std::string("the kernel's crypto API has no ") + kernel_name(algorithm) +
                " hash for AF_ALG (bind: " + std::strerror(err) +
-               (err == ENOENT ? "; is the algif_hash module loaded?)" : ")");
+               (err == ENOENT ? std::string("; are algif_hash and a module with the kernel's ") +
+                                    kernel_name(algorithm) + " code loaded?)"
+                              : std::string(")"));
         return UniqueFd();
     }
     return fd;
