@@ -6,8 +6,8 @@
 # Each scenario works on a sparse copy of the disk in IMAGE_DIR/scenario-NAME/ (console logs stay
 # there), has a hard timeout per power-on, kills QEMU on exit and prints its timings.
 # Environment: OTA_POWERCUT_DELAY_MS fixes the power-cut moment (default: random).
-#   OTA_QEMU_HASH_ENGINE: the agent's hash_engine (default: kernel for good, openssl for delta,
-#   the image's "auto" for the others).
+#   OTA_QEMU_HASH_ENGINE: the agent's hash_engine (default: kernel for good, and for bad with the
+#   kernel's SHA-512 modules left out; openssl for delta; the image's "auto" for the others).
 set -euo pipefail
 NAME=${1:?usage: $0 good|delta|bad|powercut|hang [IMAGE_DIR]}
 IMG=$(realpath "${2:-${OTA_QEMU_IMAGES:-/work/qemu-work/out}}")
@@ -79,19 +79,27 @@ power_on() {
   return $rc
 }
 
-# set_hash_engine ENGINE: leaves ENGINE in /data/hash_engine of this scenario's disk, where the
-# guest's init reads the agent's hash_engine setting from.
-set_hash_engine() {
+# put_data_file NAME TEXT: leaves a file in the data partition (/data/NAME) of this scenario's
+# disk, where the guest's init reads its settings from.
+put_data_file() {
   local part=$DIR/data.part
   dd if="$DIR/disk.img" of="$part" bs=512 skip="$DATA_SECTOR" count="$DATA_SECTORS" status=none
-  echo "$1" > "$DIR/hash_engine"
-  debugfs -w -R "write $DIR/hash_engine hash_engine" "$part" >/dev/null 2>&1
+  echo "$2" > "$DIR/$1"
+  debugfs -w -R "write $DIR/$1 $1" "$part" >/dev/null 2>&1
   dd if="$part" of="$DIR/disk.img" bs=512 seek="$DATA_SECTOR" conv=notrunc status=none
   rm -f "$part"
 }
-case "$NAME" in good) ENGINE=kernel ;; delta) ENGINE=openssl ;; *) ENGINE=auto ;; esac
+case "$NAME" in good|bad) ENGINE=kernel ;; delta) ENGINE=openssl ;; *) ENGINE=auto ;; esac
 ENGINE=${OTA_QEMU_HASH_ENGINE:-$ENGINE}
-[ "$AGENT_MODE" = standin ] || [ "$ENGINE" = auto ] || set_hash_engine "$ENGINE"
+ENGINE_LOG="hash engine: $ENGINE (configured; self-test passed)"
+if [ "$AGENT_MODE" != standin ] && [ "$ENGINE" != auto ]; then
+  put_data_file hash_engine "$ENGINE"
+  # An ECU whose kernel offers SHA-256 but not SHA-512: the agent takes SHA-512 from mbedTLS.
+  if [ "$NAME" = bad ] && [ "$ENGINE" = kernel ]; then
+    put_data_file skip_modules "sha512_generic sha512-arm64 sha512-ce"
+    ENGINE_LOG="hash engine: kernel, SHA-512 through mbedtls (the kernel's crypto API has no sha512"
+  fi
+fi
 
 # Host-side views of the disk after a run.
 env_get() { # VAR -> value from partition 4, read with libubootenv's fw_printenv
@@ -148,8 +156,7 @@ good|delta)
   if [ "$AGENT_MODE" != standin ]; then
     kind="full image"; [ "$NAME" = delta ] && kind="delta"
     check "the agent chose the $kind bundle" grep -qa "update available: .*, $kind)" "$DIR/console.log"
-    [ "$ENGINE" = auto ] || check "the agent hashed with the $ENGINE engine" \
-      has "$DIR/console.log" "hash engine: $ENGINE (configured; self-test passed)"
+    [ "$ENGINE" = auto ] || check "the agent hashed with the $ENGINE engine" has "$DIR/console.log" "$ENGINE_LOG"
     check "the agent committed version 2 on B" has "$DIR/console.log" "version 2 committed: slot B marked good"
   fi
   check "first boot is A version 1, then B version 2" eq "$(boots "$DIR/console.log")" \
@@ -158,6 +165,7 @@ good|delta)
 bad)
   power_on "$DIR/console.log" bad 400 || true
   check "B's health check failed" grep -qaE "health check failed on slot B|health: release self-test failed" "$DIR/console.log"
+  [ "$AGENT_MODE" = standin ] || [ "$ENGINE" = auto ] || check "the agent hashed with the $ENGINE engine" has "$DIR/console.log" "$ENGINE_LOG"
   expect_rolled_back "$DIR/console.log" "$SHA_V2_BAD"
   expect_no_retry bad "$SHA_V2_BAD" ;;
 hang)
