@@ -55,8 +55,12 @@ install_deps() {
 }
 
 host_build() {
+    # -O1 is what AddressSanitizer recommends, and line tables (-g1) are all its reports need:
+    # about half the compile time of -O2 -g on this code.
     cmake -S . -B build/host-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTA_SANITIZE=ON \
-        >/dev/null && cmake --build build/host-asan -j "$jobs"
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+        -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" >/dev/null &&
+        cmake --build build/host-asan -j "$jobs"
 }
 
 host_tests() {
