@@ -142,7 +142,9 @@ make_slot() { # version variant(good|bad|hang) out.img
   # (each after what it depends on).
   mkdir -p "$r/lib/modules"
   for m in af_alg algif_hash sha256-arm64 sha2-ce sha512_generic sha512-arm64 sha512-ce; do
-    cp "$(find "$DEB/lib/modules/$KVER" -name "$m.ko")" "$r/lib/modules/"
+    local ko; ko=$(find "$DEB/lib/modules/$KVER" -name "$m.ko")
+    [ -n "$ko" ] || { echo "no $m.ko in the kernel package"; return 1; }
+    cp "$ko" "$r/lib/modules/"
   done
   cp "$HERE/guest/fw_env.config" "$r/etc/fw_env.config"
   cp "$HERE/guest/ota-health" "$r/usr/bin/ota-health"

@@ -83,10 +83,13 @@ power_on() {
 # disk, where the guest's init reads its settings from.
 put_data_file() {
   local part=$DIR/data.part
-  dd if="$DIR/disk.img" of="$part" bs=512 skip="$DATA_SECTOR" count="$DATA_SECTORS" status=none
+  dd if="$DIR/disk.img" of="$part" bs=512 skip="$DATA_SECTOR" \
+    count="${DATA_SECTORS:?build.env has no DATA_SECTORS: rebuild the image}" status=none
   echo "$2" > "$DIR/$1"
   debugfs -w -R "write $DIR/$1 $1" "$part" >/dev/null 2>&1
-  dd if="$part" of="$DIR/disk.img" bs=512 seek="$DATA_SECTOR" conv=notrunc status=none
+  # debugfs exits 0 whatever happened: read the file back.
+  [ "$(debugfs -R "cat $1" "$part" 2>/dev/null)" = "$2" ] || { echo "cannot write /data/$1"; exit 2; }
+  dd if="$part" of="$DIR/disk.img" bs=512 seek="$DATA_SECTOR" conv=notrunc,sparse status=none
   rm -f "$part"
 }
 case "$NAME" in good|bad) ENGINE=kernel ;; delta) ENGINE=openssl ;; *) ENGINE=auto ;; esac
