@@ -117,7 +117,8 @@ void apply_deflate_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice&
     const uint64_t diff_length = in.varint(in.left(), "diff length");
     const uint8_t* diff = in.bytes(static_cast<size_t>(diff_length));
     if (diff_length < 8 || (std::memcmp(diff, format::kMagic, 8) != 0 &&
-                            std::memcmp(diff, format::kMagicArm64, 8) != 0))
+                            std::memcmp(diff, format::kMagicArm64, 8) != 0 &&
+                            std::memcmp(diff, format::kMagicFlags, 8) != 0))
         malformed("inner diff is not a plain Diff blob");
     const uint64_t plan_limit = std::min<uint64_t>(32ull << 20, 4 * (out_size + u_size) + 65536);
     const uint64_t plan_raw = in.varint(plan_limit, "plan size");

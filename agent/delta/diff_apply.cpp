@@ -4,7 +4,8 @@
 // smaller of the diff / extra streams. The larger one is decoded straight into the output buffer
 // at the end where a single pass over the control entries can spread it into place without
 // overwriting bytes it has not used yet (forward when extra sits at the tail, backward when diff
-// sits at the head). The old image is read through the device in small chunks.
+// sits at the head). A sparse-coded diff stream's coding (at most a quarter of the stream) is held
+// while it expands. The old image is read through the device in small chunks.
 #include "agent/common/error.h"
 #include "agent/delta/allowed_ranges.h"
 #include "agent/delta/deflate_diff.h"
@@ -31,11 +32,16 @@ struct DctxDeleter {
     void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
 };
 
-// Decodes one zstd stream of exactly `raw` bytes into dst.
+// Decodes one stream of exactly `raw` bytes into dst: a zstd frame, or in the flagged layout the
+// bytes themselves when they are as many as the stream.
 void decode_stream(ZSTD_DCtx* dctx, const uint8_t* src, uint64_t packed, uint8_t* dst, uint64_t raw,
-                   const char* name) {
+                   const char* name, bool flagged) {
     if (packed == 0) {
         if (raw != 0) malformed(std::string(name) + " stream is missing");
+        return;
+    }
+    if (flagged && packed == raw) {
+        std::memcpy(dst, src, raw);
         return;
     }
     size_t n = ZSTD_decompressDCtx(dctx, dst, raw, src, packed);
@@ -119,10 +125,18 @@ void apply_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
         if (e.offset + e.length < e.offset) malformed("source extent overflows");
     if (std::memcmp(blob, format::kMagicDeflate, sizeof(format::kMagic)) == 0)
         return apply_deflate_diff(blob, blob_size, source, allowed, out, out_size);
-    const bool filtered = std::memcmp(blob, format::kMagicArm64, sizeof(format::kMagic)) == 0;
-    if (!filtered && std::memcmp(blob, format::kMagic, sizeof(format::kMagic)) != 0)
+    const bool flagged = std::memcmp(blob, format::kMagicFlags, sizeof(format::kMagic)) == 0;
+    bool filtered = std::memcmp(blob, format::kMagicArm64, sizeof(format::kMagic)) == 0;
+    if (!flagged && !filtered && std::memcmp(blob, format::kMagic, sizeof(format::kMagic)) != 0)
         malformed("bad magic");
     p += sizeof(format::kMagic);
+    uint64_t flags = 0;
+    if (flagged) {
+        if (!format::get_varint(p, end, flags)) malformed("truncated header");
+        if (flags & ~format::kKnownFlags) malformed("unknown flags (made by a newer publisher?)");
+        filtered = flags & format::kFlagArm64;
+    }
+    const bool sparse = flags & format::kFlagSparseDiff;
     uint64_t filter_base = 0;
     if (filtered && !format::get_varint(p, end, filter_base)) malformed("truncated header");
     uint64_t f[8];
@@ -130,12 +144,16 @@ void apply_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
         if (!format::get_varint(p, end, v)) malformed("truncated header");
     const uint64_t blob_out = f[0], ctrl_count = f[1], ctrl_raw = f[2], ctrl_packed = f[3],
                    diff_raw = f[4], diff_packed = f[5], extra_raw = f[6], extra_packed = f[7];
+    uint64_t diff_coded = 0;
+    if (sparse && !format::get_varint(p, end, diff_coded)) malformed("truncated header");
     if (blob_out != out_size) malformed("output size does not match the operation");
     if (diff_raw > out_size || extra_raw != out_size - diff_raw)
         malformed("stream sizes do not add up to the output size");
     if (ctrl_raw > out_size / format::kMaxCtrlDivisor + format::kCtrlSlack)
         malformed("control stream too large");
     if (ctrl_count > ctrl_raw / 3) malformed("too many control entries");
+    if (diff_coded > diff_raw / format::kSparseDivisor + format::kSparseSlack)
+        malformed("sparse diff stream too large");
     const uint64_t avail = static_cast<uint64_t>(end - p);
     if (ctrl_packed > avail || diff_packed > avail - ctrl_packed ||
         extra_packed != avail - ctrl_packed - diff_packed)
@@ -148,7 +166,7 @@ void apply_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
     if (!dctx) throw Error(ErrorKind::Io, "out of memory for a zstd context");
 
     std::vector<uint8_t> ctrl(static_cast<size_t>(ctrl_raw));
-    decode_stream(dctx.get(), ctrl_src, ctrl_packed, ctrl.data(), ctrl_raw, "control");
+    decode_stream(dctx.get(), ctrl_src, ctrl_packed, ctrl.data(), ctrl_raw, "control", flagged);
 
     // Pass 1: validate every entry and every source read before touching the output.
     AllowedRanges ranges(allowed);
@@ -183,14 +201,24 @@ void apply_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
     if (diff_sum != diff_raw || extra_sum != extra_raw)
         malformed("control entries do not cover the streams");
 
+    // The diff stream into dst (diff_raw bytes), through its sparse coding when it has one.
+    auto decode_diff = [&](uint8_t* dst) {
+        if (!sparse)
+            return decode_stream(dctx.get(), diff_src, diff_packed, dst, diff_raw, "diff", flagged);
+        std::vector<uint8_t> coded(static_cast<size_t>(diff_coded));
+        decode_stream(dctx.get(), diff_src, diff_packed, coded.data(), diff_coded, "diff", flagged);
+        if (!format::sparse_expand(coded.data(), coded.data() + coded.size(), dst, diff_raw))
+            malformed("sparse diff stream does not expand to its size");
+    };
+
     std::vector<uint8_t> buf(kReadChunk);
     auto add_source = filtered ? add_old_filtered : add_old;
     if (diff_raw <= extra_raw) {
         // Extra decoded at the tail of out, diff held aside; spread forward.
         std::vector<uint8_t> diff(static_cast<size_t>(diff_raw));
-        decode_stream(dctx.get(), diff_src, diff_packed, diff.data(), diff_raw, "diff");
+        decode_diff(diff.data());
         uint8_t* extra_at = out + diff_raw;
-        decode_stream(dctx.get(), extra_src, extra_packed, extra_at, extra_raw, "extra");
+        decode_stream(dctx.get(), extra_src, extra_packed, extra_at, extra_raw, "extra", flagged);
         dctx.reset();
         c = ctrl.data();
         uint64_t w = 0, d = 0, pos = 0;
@@ -214,8 +242,9 @@ void apply_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
     } else {
         // Diff decoded at the head of out, extra held aside; spread backward.
         std::vector<uint8_t> extra(static_cast<size_t>(extra_raw));
-        decode_stream(dctx.get(), extra_src, extra_packed, extra.data(), extra_raw, "extra");
-        decode_stream(dctx.get(), diff_src, diff_packed, out, diff_raw, "diff");
+        decode_stream(dctx.get(), extra_src, extra_packed, extra.data(), extra_raw, "extra",
+                      flagged);
+        decode_diff(out);
         dctx.reset();
         const uint8_t* cb = ctrl.data();
         const uint8_t* ce = ctrl.data() + ctrl.size();

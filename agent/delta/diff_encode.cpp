@@ -387,34 +387,77 @@ DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, u
     return out;
 }
 
+namespace {
+
+// One stream as the blob holds it: `bytes` decode to `stored` bytes (the stream itself, or the
+// sparse coding of the diff stream).
+struct PackedStream {
+    std::string bytes;
+    uint64_t stored = 0;
+};
+
+std::string serialize(const DiffStreams& streams, bool flagged, uint64_t flags,
+                      const PackedStream& ctrl, const PackedStream& diff,
+                      const PackedStream& extra) {
+    std::string b;
+    if (flagged) {
+        b.assign(format::kMagicFlags, sizeof(format::kMagicFlags));
+        format::put_varint(b, flags);
+    } else {
+        b.assign(streams.arm64_filter ? format::kMagicArm64 : format::kMagic,
+                 sizeof(format::kMagic));
+    }
+    if (streams.arm64_filter) format::put_varint(b, streams.new_offset);
+    for (uint64_t v :
+         {streams.new_size, streams.ctrl_count, ctrl.stored,
+          static_cast<uint64_t>(ctrl.bytes.size()), static_cast<uint64_t>(streams.diff.size()),
+          static_cast<uint64_t>(diff.bytes.size()), extra.stored,
+          static_cast<uint64_t>(extra.bytes.size())})
+        format::put_varint(b, v);
+    if (flags & format::kFlagSparseDiff) format::put_varint(b, diff.stored);
+    return b + ctrl.bytes + diff.bytes + extra.bytes;
+}
+
+} // namespace
+
 EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_extents) {
-    auto compress = [&](const std::string& stream) {
-        return stream.empty() ? std::string()
-                              : zstd_compress(reinterpret_cast<const uint8_t*>(stream.data()),
-                                              stream.size(), zstd_level);
-    };
     EncodedDiff result;
     if (streams.ctrl.size() > streams.new_size / format::kMaxCtrlDivisor + format::kCtrlSlack)
         return result; // the applier would refuse it: caller falls back to another op
-    const std::string ctrl_z = compress(streams.ctrl);
-    const std::string diff_z = compress(streams.diff);
-    const std::string extra_z = compress(streams.extra);
-    std::string& b = result.blob;
-    if (streams.arm64_filter) {
-        b.assign(format::kMagicArm64, sizeof(format::kMagicArm64));
-        format::put_varint(b, streams.new_offset);
-    } else {
-        b.assign(format::kMagic, sizeof(format::kMagic));
+    auto compress = [&](const std::string& stream) {
+        return PackedStream{stream.empty()
+                                ? std::string()
+                                : zstd_compress(reinterpret_cast<const uint8_t*>(stream.data()),
+                                                stream.size(), zstd_level),
+                            stream.size()};
+    };
+    // The flagged layout stores a stream as it is when zstd would not make it smaller (a frame
+    // costs about a dozen bytes: more than a tiny control stream).
+    auto as_is_if_smaller = [](const PackedStream& z, const std::string& stream) {
+        return stream.size() <= z.bytes.size() ? PackedStream{stream, stream.size()} : z;
+    };
+    const PackedStream ctrl_z = compress(streams.ctrl), diff_z = compress(streams.diff),
+                       extra_z = compress(streams.extra);
+    std::string blob = serialize(streams, false, 0, ctrl_z, diff_z, extra_z);
+
+    uint64_t flags = streams.arm64_filter ? format::kFlagArm64 : 0;
+    PackedStream diff = as_is_if_smaller(diff_z, streams.diff);
+    // The sparse coding of the diff stream, where it is small enough for the applier and packs
+    // smaller (mostly where the op is a long run of unchanged, moved bytes).
+    const std::string coded = format::sparse_encode(
+        reinterpret_cast<const uint8_t*>(streams.diff.data()), streams.diff.size());
+    if (!streams.diff.empty() &&
+        coded.size() <= streams.diff.size() / format::kSparseDivisor + format::kSparseSlack) {
+        const PackedStream sparse = as_is_if_smaller(compress(coded), coded);
+        if (sparse.bytes.size() < diff.bytes.size()) {
+            diff = sparse;
+            flags |= format::kFlagSparseDiff;
+        }
     }
-    for (uint64_t v :
-         {streams.new_size, streams.ctrl_count, static_cast<uint64_t>(streams.ctrl.size()),
-          static_cast<uint64_t>(ctrl_z.size()), static_cast<uint64_t>(streams.diff.size()),
-          static_cast<uint64_t>(diff_z.size()), static_cast<uint64_t>(streams.extra.size()),
-          static_cast<uint64_t>(extra_z.size())})
-        format::put_varint(b, v);
-    b += ctrl_z;
-    b += diff_z;
-    b += extra_z;
+    std::string flagged = serialize(streams, true, flags, as_is_if_smaller(ctrl_z, streams.ctrl),
+                                    diff, as_is_if_smaller(extra_z, streams.extra));
+    // The older layouts where they are as small: agents before the flagged layout read them.
+    result.blob = flagged.size() < blob.size() ? std::move(flagged) : std::move(blob);
     result.src_extents = coalesce_extents(streams.reads, max_extents);
     return result;
 }
@@ -425,22 +468,46 @@ DiffStreams unpack_diff(const std::string& blob, std::vector<bundle::Extent> rea
     auto fail = [] { throw Error(ErrorKind::Malformed, "diff blob to unpack is inconsistent"); };
     if (blob.size() < sizeof(format::kMagic)) fail();
     DiffStreams s;
-    s.arm64_filter = std::memcmp(p, format::kMagicArm64, sizeof(format::kMagic)) == 0;
-    p += sizeof(format::kMagic);
+    uint64_t flags = 0;
+    const bool flagged = std::memcmp(p, format::kMagicFlags, sizeof(format::kMagic)) == 0;
+    if (flagged) {
+        p += sizeof(format::kMagic);
+        if (!format::get_varint(p, end, flags)) fail();
+    } else {
+        if (std::memcmp(p, format::kMagicArm64, sizeof(format::kMagic)) == 0)
+            flags = format::kFlagArm64;
+        p += sizeof(format::kMagic);
+    }
+    s.arm64_filter = flags & format::kFlagArm64;
     if (s.arm64_filter && !format::get_varint(p, end, s.new_offset)) fail();
     uint64_t f[8];
     for (auto& v : f)
         if (!format::get_varint(p, end, v)) fail();
+    uint64_t diff_coded = 0;
+    const bool sparse = flags & format::kFlagSparseDiff;
+    if (sparse && !format::get_varint(p, end, diff_coded)) fail();
     s.new_size = f[0];
     s.ctrl_count = f[1];
     std::string* streams[3] = {&s.ctrl, &s.diff, &s.extra};
     for (int i = 0; i < 3; ++i) {
         const uint64_t raw = f[2 + 2 * i], packed = f[3 + 2 * i];
+        const uint64_t stored = sparse && i == 1 ? diff_coded : raw;
         if (packed > static_cast<uint64_t>(end - p)) fail();
-        streams[i]->resize(raw);
-        if (packed > 0) {
-            const size_t n = ZSTD_decompress(streams[i]->data(), raw, p, packed);
-            if (ZSTD_isError(n) || n != raw) fail();
+        std::string decoded(stored, '\0');
+        if (flagged && packed == stored) {
+            decoded.assign(reinterpret_cast<const char*>(p), packed);
+        } else if (packed > 0) {
+            const size_t n = ZSTD_decompress(decoded.data(), stored, p, packed);
+            if (ZSTD_isError(n) || n != stored) fail();
+        }
+        if (sparse && i == 1) {
+            streams[i]->resize(raw);
+            const auto* c = reinterpret_cast<const uint8_t*>(decoded.data());
+            if (!format::sparse_expand(c, c + decoded.size(),
+                                       reinterpret_cast<uint8_t*>(streams[i]->data()), raw))
+                fail();
+        } else {
+            *streams[i] = std::move(decoded);
         }
         p += packed;
     }

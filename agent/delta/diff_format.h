@@ -15,15 +15,28 @@
 // Magic "OTADIFF2" is the same layout with one more varint, filter_base, right after the magic:
 // the diff was computed between the ARM64-filtered old image and the filtered op output (see
 // arm64_filter below and docs/delta.md); filter_base is the op's offset in the new image.
+//
+// Magic "OTADIFF4" is followed by a varint of flags: kFlagArm64 (then filter_base, as for
+// OTADIFF2) and kFlagSparseDiff (then, after the eight sizes, varint diff_coded: the diff stream's
+// zstd frame holds diff_coded bytes of the sparse coding below, which expand to diff_raw bytes).
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace ota::delta::format {
 
 inline constexpr char kMagic[8] = {'O', 'T', 'A', 'D', 'I', 'F', 'F', '1'};
 inline constexpr char kMagicArm64[8] = {'O', 'T', 'A', 'D', 'I', 'F', 'F', '2'};
+inline constexpr char kMagicFlags[8] = {'O', 'T', 'A', 'D', 'I', 'F', 'F', '4'};
+inline constexpr uint64_t kFlagArm64 = 1;
+inline constexpr uint64_t kFlagSparseDiff = 2;
+inline constexpr uint64_t kKnownFlags = kFlagArm64 | kFlagSparseDiff;
+// The sparse coding may hold at most diff_raw / kSparseDivisor + kSparseSlack bytes: the applier
+// holds it beside its other buffers.
+inline constexpr uint64_t kSparseDivisor = 4;
+inline constexpr uint64_t kSparseSlack = 64;
 // Bytes the applier needs besides its output buffer: the control stream is held decoded (bounded
 // by kMaxCtrlPerOutput per output byte, plus a constant), and the smaller of the diff and extra
 // streams (the other one is decoded straight into the output buffer).
@@ -58,6 +71,55 @@ inline bool get_varint(const uint8_t*& p, const uint8_t* end, uint64_t& v) {
         if (!(b & 0x80)) return true;
     }
     return false;
+}
+
+// The sparse coding of a diff stream, which is mostly zeros where old and new agree: runs of
+// (varint zeros, varint literal_len, literal_len bytes). zstd spends a few bytes on every 128 KiB
+// block even when it is all zeros; a run here costs one varint however long it is.
+inline std::string sparse_encode(const uint8_t* dense, size_t size) {
+    constexpr size_t kMinZeroRun = 8; // shorter runs of zeros stay inside the literal
+    std::string out;
+    size_t i = 0;
+    while (i < size) {
+        size_t zeros = 0;
+        while (i + zeros < size && dense[i + zeros] == 0)
+            ++zeros;
+        size_t lit = i + zeros, lit_end = lit;
+        while (lit_end < size) {
+            if (dense[lit_end] != 0) {
+                ++lit_end;
+                continue;
+            }
+            size_t run = 0;
+            while (lit_end + run < size && dense[lit_end + run] == 0 && run < kMinZeroRun)
+                ++run;
+            if (run >= kMinZeroRun || lit_end + run == size) break;
+            lit_end += run;
+        }
+        put_varint(out, zeros);
+        put_varint(out, lit_end - lit);
+        out.append(reinterpret_cast<const char*>(dense + lit), lit_end - lit);
+        i = lit_end;
+    }
+    return out;
+}
+
+// Expands a sparse coding into exactly dense_size bytes at dst; false if it does not.
+inline bool sparse_expand(const uint8_t* p, const uint8_t* end, uint8_t* dst, uint64_t dense_size) {
+    uint64_t w = 0;
+    while (p != end) {
+        uint64_t zeros = 0, lit = 0;
+        if (!get_varint(p, end, zeros) || !get_varint(p, end, lit)) return false;
+        if (zeros + lit == 0 || zeros > dense_size - w || lit > dense_size - w - zeros ||
+            lit > static_cast<uint64_t>(end - p))
+            return false;
+        if (zeros > 0) std::memset(dst + w, 0, zeros);
+        w += zeros;
+        if (lit > 0) std::memcpy(dst + w, p, lit);
+        w += lit;
+        p += lit;
+    }
+    return w == dense_size;
 }
 
 // The ARM64 branch filter (like xz's BCJ filters): the PC-relative immediates of BL (imm26, in

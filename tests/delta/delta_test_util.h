@@ -2,6 +2,7 @@
 // with a wrapper that records every read so tests can check the applier stays inside its extents.
 #pragma once
 #include "agent/bundle/format.h"
+#include "agent/delta/diff_encode.h"
 #include "hal/block_device.h"
 #include "support/test_support.h"
 
@@ -138,6 +139,12 @@ inline std::string fake_arm64_code(size_t words, uint64_t seed, size_t gap_at = 
         code += w;
     }
     return code;
+}
+
+// Whether a Diff blob adds to the ARM64-filtered source (its magic alone does not say: the flagged
+// layout carries the filter as a flag).
+inline bool is_filtered(const std::string& blob) {
+    return delta::unpack_diff(blob, {}).arm64_filter;
 }
 
 } // namespace ota::test

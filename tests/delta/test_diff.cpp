@@ -322,7 +322,7 @@ TEST_CASE("filtered diffs of shifted ARM64 code round trip, read only their exte
     for (auto [off, len] : {std::pair<size_t, size_t>{0, cut}, {cut, new_image.size() - cut}}) {
         auto enc = delta::encode_diff(fsa, bytes(new_image) + off, len, off, filtered, 16);
         auto enc_plain = delta::encode_diff(sa, bytes(new_image) + off, len, off, plain, 16);
-        REQUIRE(enc.blob.compare(0, 8, "OTADIFF2") == 0);
+        REQUIRE(is_filtered(enc.blob));
         REQUIRE(enc.blob.size() < enc_plain.blob.size());
         source->reads.clear();
         REQUIRE(apply(enc.blob, *source, enc.src_extents, len) == new_image.substr(off, len));
@@ -364,4 +364,133 @@ TEST_CASE("filtered diff blobs: every truncation rejected, corruption never read
         REQUIRE(source->reads_within(enc.src_extents));
     }
     REQUIRE(rejected > 0);
+}
+
+TEST_CASE("the sparse coding of a diff stream expands to exactly its bytes") {
+    std::vector<std::string> cases = {"",
+                                      std::string(1, '\0'),
+                                      std::string(300000, '\0'),
+                                      "abc",
+                                      std::string(5, '\0') + "x" + std::string(3, '\0') + "y",
+                                      "x" + std::string(7, '\0') + "y" + std::string(8, '\0'),
+                                      pseudo_random_bytes(5000, 81)};
+    std::string mixed(200000, '\0');
+    for (size_t i = 17; i < mixed.size(); i += 997)
+        mixed[i] = static_cast<char>(i);
+    cases.push_back(mixed);
+    for (const auto& dense : cases) {
+        INFO("size " << dense.size());
+        const std::string coded = delta::format::sparse_encode(bytes(dense), dense.size());
+        std::string back(dense.size(), '\x55');
+        REQUIRE(delta::format::sparse_expand(bytes(coded), bytes(coded) + coded.size(),
+                                             reinterpret_cast<uint8_t*>(back.data()), back.size()));
+        REQUIRE(back == dense);
+        // One byte more or less to fill is refused.
+        std::string longer(dense.size() + 1, '\0');
+        REQUIRE_FALSE(delta::format::sparse_expand(bytes(coded), bytes(coded) + coded.size(),
+                                                   reinterpret_cast<uint8_t*>(longer.data()),
+                                                   longer.size()));
+        if (!dense.empty()) {
+            std::string shorter(dense.size() - 1, '\0');
+            REQUIRE_FALSE(delta::format::sparse_expand(bytes(coded), bytes(coded) + coded.size(),
+                                                       reinterpret_cast<uint8_t*>(shorter.data()),
+                                                       shorter.size()));
+        }
+    }
+    // A zero run of 300 000 bytes costs one varint, not one zstd block per 128 KiB.
+    REQUIRE(delta::format::sparse_encode(bytes(cases[2]), cases[2].size()).size() <= 5);
+}
+
+namespace {
+// A 2 MiB op whose bytes moved by 1000 in the old image, with three bytes changed.
+struct MovedRun {
+    std::string old_image = pseudo_random_bytes(2200000, 91);
+    std::string new_image = old_image.substr(1000, 2 << 20);
+    MovedRun() {
+        for (size_t at : {size_t(100000), size_t(900000), size_t(2000000)})
+            new_image[at] = static_cast<char>(new_image[at] ^ 0x5a);
+    }
+};
+} // namespace
+
+TEST_CASE("a moved run with a few changed bytes costs a few dozen bytes, not a few per 128 KiB") {
+    MovedRun pair;
+    delta::SuffixArray sa(bytes(pair.old_image), pair.old_image.size());
+    auto enc = delta::encode_diff(sa, bytes(pair.new_image), pair.new_image.size(), 0, {}, 16);
+    CHECK(enc.blob.compare(0, 8, "OTADIFF4") == 0);
+    CHECK(enc.blob.size() < 64);
+    TempDir dir;
+    auto source = image_device(dir, "old", pair.old_image);
+    REQUIRE(apply(enc.blob, *source, enc.src_extents, pair.new_image.size()) == pair.new_image);
+    REQUIRE(source->reads_within(enc.src_extents));
+    // The encoder's own reader gives the same streams back (it repacks ranked variants).
+    const auto streams = delta::unpack_diff(enc.blob, {});
+    REQUIRE(streams.diff.size() + streams.extra.size() == pair.new_image.size());
+    REQUIRE(delta::pack_diff(streams, 19).blob == enc.blob);
+}
+
+TEST_CASE("sparse diff blobs: truncations, corruption and hostile codings are rejected") {
+    std::string old_image = pseudo_random_bytes(40000, 93);
+    std::string new_image = old_image.substr(300, 30000);
+    new_image[20000] ^= 1;
+    TempDir dir;
+    auto source = image_device(dir, "old", old_image);
+    delta::SuffixArray sa(bytes(old_image), old_image.size());
+    auto enc = delta::encode_diff(sa, bytes(new_image), new_image.size(), 0, {}, 16);
+    REQUIRE(enc.blob.compare(0, 8, "OTADIFF4") == 0);
+    REQUIRE(apply(enc.blob, *source, enc.src_extents, new_image.size()) == new_image);
+    for (size_t n = 0; n < enc.blob.size(); ++n)
+        require_malformed(enc.blob.substr(0, n), *source, enc.src_extents, new_image.size());
+    for (size_t i = 0; i < enc.blob.size(); ++i) {
+        std::string bad = enc.blob;
+        bad[i] = static_cast<char>(bad[i] ^ 0x41);
+        source->reads.clear();
+        std::string out(new_image.size(), '\0');
+        try {
+            delta::apply_diff(bytes(bad), bad.size(), *source, enc.src_extents,
+                              reinterpret_cast<uint8_t*>(out.data()), out.size());
+        } catch (const Error& e) {
+            REQUIRE(e.kind() == ErrorKind::Malformed);
+        }
+        REQUIRE(source->reads_within(enc.src_extents));
+    }
+
+    // Hand-made: one entry of 10 diff bytes over the source at 0.
+    std::vector<bundle::Extent> all = {{0, old_image.size()}};
+    auto flagged = [&](uint64_t flags, const std::string& coding, uint64_t coded_claim) {
+        std::string c = zstd(entry(0, 10, 0)), d = coding.empty() ? "" : zstd(coding);
+        std::string b(delta::format::kMagicFlags, sizeof(delta::format::kMagicFlags));
+        delta::format::put_varint(b, flags);
+        for (uint64_t v : {uint64_t(10), uint64_t(1), uint64_t(3), uint64_t(c.size()), uint64_t(10),
+                           uint64_t(d.size()), uint64_t(0), uint64_t(0)})
+            delta::format::put_varint(b, v);
+        delta::format::put_varint(b, coded_claim);
+        return b + c + d;
+    };
+    std::string ten_zeros;
+    delta::format::put_varint(ten_zeros, 10);
+    delta::format::put_varint(ten_zeros, 0);
+    REQUIRE(apply(flagged(2, ten_zeros, ten_zeros.size()), *source, all, 10) ==
+            old_image.substr(0, 10));
+    SECTION("unknown flags") {
+        require_malformed(flagged(2 | 4, ten_zeros, ten_zeros.size()), *source, all, 10);
+    }
+    SECTION("a coding larger than a quarter of the stream plus slack") {
+        std::string big = ten_zeros + std::string(100, '\0');
+        require_malformed(flagged(2, big, big.size()), *source, all, 10);
+    }
+    SECTION("codings that fill too few or too many bytes, or claim a different length") {
+        std::string nine, eleven, empty_run = ten_zeros;
+        delta::format::put_varint(nine, 9);
+        delta::format::put_varint(nine, 0);
+        delta::format::put_varint(eleven, 5);
+        delta::format::put_varint(eleven, 6);
+        eleven += "abcdef";
+        delta::format::put_varint(empty_run, 0);
+        delta::format::put_varint(empty_run, 0);
+        require_malformed(flagged(2, nine, nine.size()), *source, all, 10);
+        require_malformed(flagged(2, eleven, eleven.size()), *source, all, 10);
+        require_malformed(flagged(2, empty_run, empty_run.size()), *source, all, 10);
+        require_malformed(flagged(2, ten_zeros, ten_zeros.size() + 1), *source, all, 10);
+    }
 }

@@ -181,7 +181,7 @@ TEST_CASE("data with BL look-alikes but no returns is not taken for ARM64 code")
     Result r = round_trip(dir, weights, new_weights, opt);
     REQUIRE(r.image == new_weights);
     for (const auto& op : r.ops)
-        if (op.type == bundle::OpType::Diff) CHECK(op.blob.compare(0, 8, "OTADIFF2") != 0);
+        if (op.type == bundle::OpType::Diff) CHECK(!is_filtered(op.blob));
 }
 
 TEST_CASE("delta plan uses the ARM64 filter on ARM64-like code, and not when disabled") {
@@ -197,8 +197,7 @@ TEST_CASE("delta plan uses the ARM64 filter on ARM64-like code, and not when dis
         REQUIRE(r.image == new_image);
         size_t filtered = 0;
         for (const auto& op : r.ops)
-            if (op.type == bundle::OpType::Diff && op.blob.compare(0, 8, "OTADIFF2") == 0)
-                ++filtered;
+            if (op.type == bundle::OpType::Diff && is_filtered(op.blob)) ++filtered;
         if (density > 0)
             REQUIRE(filtered > 0);
         else

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a bounded time on a copy
-# of its seed corpus. Fails if any target finds a crash, a leak or undefined behaviour.
+# of its seed corpus. Fails if any target finds a crash, a leak or undefined behaviour, and then
+# prints the end of that target's log and the input that did it (base64), so a finding in CI can
+# be replayed: `base64 -d > crash; BUILD/bin/TARGET crash`.
 #   tests/fuzz/run-fuzzers.sh BUILD_DIR [SECONDS_PER_TARGET]
+# OTA_FUZZ_SEED sets libFuzzer's seed (default: a new one each run, printed in the verdict).
 set -uo pipefail
 repo_root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:?BUILD_DIR}
@@ -12,22 +15,30 @@ targets=(fuzz_tuf_metadata fuzz_bundle_header fuzz_uboot_env fuzz_delta_apply fu
 cmake --build "$build" --target "${targets[@]}" || exit 1
 # Runs one target and writes its verdict to BUILD/T.verdict.
 run_target() {
-    local t=$1 corpus="$build/corpus/$1" log="$build/$1.log" rc execs
+    local t=$1 corpus="$build/corpus/$1" log="$build/$1.log" rc execs seed artifact
+    rm -rf "$build/artifacts/$t"
     mkdir -p "$corpus" "$build/artifacts/$t"
     cp -n "$repo_root/tests/fuzz/corpus/$t"/* "$corpus/" 2>/dev/null || true
+    seed=${OTA_FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-        "$build/bin/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+        "$build/bin/$t" -seed="$seed" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
         -artifact_prefix="$build/artifacts/$t/" "$corpus" >"$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
     [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
     if [ $rc -eq 0 ]; then
-        echo "$t: ${seconds}s, ${execs:-?} executions, corpus $(ls "$corpus" | wc -l) inputs, no findings" \
+        echo "$t: ${seconds}s, seed $seed, ${execs:-?} executions, corpus $(ls "$corpus" | wc -l) inputs, no findings" \
             >"$build/$t.verdict"
     else
         {
-            echo "$t: FAILED (exit $rc) after ${execs:-?} executions; artifacts in $build/artifacts/$t"
-            grep -E 'ERROR|runtime error|SUMMARY' "$log" | head -5
+            echo "$t: FAILED (exit $rc) with seed $seed after ${execs:-?} executions; artifacts in $build/artifacts/$t"
+            echo "--- end of $log"
+            grep -vE '^#[0-9]+' "$log" | tail -40
+            for artifact in "$build/artifacts/$t"/*; do
+                [ -f "$artifact" ] || continue
+                echo "--- $(basename "$artifact") ($(stat -c %s "$artifact") bytes), base64:"
+                head -c 8192 "$artifact" | base64
+            done
         } >"$build/$t.verdict"
     fi
 }
