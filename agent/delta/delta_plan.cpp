@@ -4,6 +4,7 @@
 #include "agent/delta/deflate_encode.h"
 #include "agent/delta/diff_choice.h"
 #include "agent/delta/diff_encode.h"
+#include "agent/delta/each_index.h"
 
 #include <algorithm>
 #include <atomic>
@@ -90,32 +91,30 @@ EncodedOp stage_finish(StagedOp&& staged, const SuffixArray* filtered_sa, const 
         op.src_extents = diff.src_extents;
         if (op.blob.size() <= len * options.good_enough_ratio) return op;
     }
-    std::string z = zstd_compress(nw + off, len, options.zstd_level);
-    if (op.blob.empty() || z.size() < op.blob.size()) {
-        op.type = bundle::OpType::Zstd;
-        op.blob = std::move(z);
-        op.src_extents.clear();
-    }
-    // ZstdPatch prefixes: the ranges the diff matched, and the old bytes around the same offset;
-    // the smaller frame wins. The agent holds the prefix in memory, so it is capped at two ops.
+    // The zstd candidates: the bytes alone, then ZstdPatch with each prefix (the ranges the diff
+    // matched, and the old bytes around the same offset); the smallest wins, earlier ones on a
+    // tie. The agent holds the prefix in memory, so it is capped at two ops.
     const uint64_t max_prefix = 2 * options.op_size;
     uint64_t prefix_len = 0;
     for (const auto& e : diff.src_extents)
         prefix_len += e.length;
-    std::vector<std::vector<bundle::Extent>> prefixes;
+    std::vector<std::vector<bundle::Extent>> prefixes = {{}};
     if (prefix_len > 0 && prefix_len <= max_prefix) prefixes.push_back(diff.src_extents);
     uint64_t start = off > options.op_size / 2 ? off - options.op_size / 2 : 0;
     if (start < old_size) prefixes.push_back({{start, std::min(max_prefix, old_size - start)}});
-    for (const auto& prefix_extents : prefixes) {
-        std::string prefix = gather(old, prefix_extents);
-        std::string zp =
-            zstd_compress(nw + off, len, options.zstd_level,
-                          reinterpret_cast<const uint8_t*>(prefix.data()), prefix.size());
-        if (zp.size() < op.blob.size()) {
-            op.type = bundle::OpType::ZstdPatch;
-            op.blob = std::move(zp);
-            op.src_extents = prefix_extents;
-        }
+    std::vector<std::string> frames(prefixes.size());
+    each_index(prefixes.size(), options.parallel_candidates, [&](size_t i) {
+        const std::string prefix = gather(old, prefixes[i]);
+        frames[i] = prefix.empty() ? zstd_compress(nw + off, len, options.zstd_level)
+                                   : zstd_compress(nw + off, len, options.zstd_level,
+                                                   reinterpret_cast<const uint8_t*>(prefix.data()),
+                                                   prefix.size());
+    });
+    for (size_t i = 0; i < frames.size(); ++i) {
+        if (!op.blob.empty() && frames[i].size() >= op.blob.size()) continue;
+        op.type = prefixes[i].empty() ? bundle::OpType::Zstd : bundle::OpType::ZstdPatch;
+        op.blob = std::move(frames[i]);
+        op.src_extents = prefixes[i];
     }
     return op;
 }
@@ -214,6 +213,9 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
         }
     }
 
+    // Fewer ops than threads: the ops' own pieces get the cores the others would leave idle.
+    DeltaOptions op_options = options;
+    op_options.parallel_candidates = jobs.size() < threads;
     std::atomic<uint64_t> fallbacks{0};
     auto first_phase = [&](size_t i) {
         const Job& j = jobs[i];
@@ -227,12 +229,12 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
             const bool usable = !s.op.blob.empty() &&
                                 s.op.blob.size() < zstd_compress(new_data + j.off, j.len, 3).size();
             if (usable && !mostly_in(*sa, new_data + j.off, j.len)) return s;
-            StagedOp plain = stage_plain(*sa, new_data, j.off, j.len, options);
+            StagedOp plain = stage_plain(*sa, new_data, j.off, j.len, op_options);
             if (usable && !plain.done && s.op.blob.size() < smallest_estimate(plain)) return s;
             fallbacks++;
             return plain;
         }
-        return stage_plain(*sa, new_data, j.off, j.len, options);
+        return stage_plain(*sa, new_data, j.off, j.len, op_options);
     };
     auto emit = [&](size_t, EncodedOp&& op) {
         if (stats) {
@@ -255,7 +257,8 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
         run_in_order<EncodedOp>(
             jobs.size(), threads,
             [&](size_t i) {
-                return stage_finish(first_phase(i), nullptr, old_data, old_size, new_data, options);
+                return stage_finish(first_phase(i), nullptr, old_data, old_size, new_data,
+                                    op_options);
             },
             emit);
     } else {
@@ -275,7 +278,7 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
             jobs.size(), threads,
             [&](size_t i) {
                 return stage_finish(std::move(staged[i]), &filtered_sa, old_data, old_size,
-                                    new_data, options);
+                                    new_data, op_options);
             },
             emit);
     }

@@ -1,5 +1,7 @@
 #include "agent/delta/diff_choice.h"
 
+#include "agent/delta/each_index.h"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -8,17 +10,15 @@ namespace ota::delta {
 std::vector<RankedVariant> rank_plain_variants(const SuffixArray& sa, const uint8_t* data,
                                                uint64_t size, uint64_t offset, uint64_t origin,
                                                const DeltaOptions& options) {
-    std::vector<RankedVariant> out;
-    for (uint64_t min_match : options.diff_min_matches) {
+    std::vector<RankedVariant> out(options.diff_min_matches.size());
+    each_index(out.size(), options.parallel_candidates, [&](size_t i) {
         DiffEncodeOptions dopt;
-        dopt.min_match = min_match;
+        dopt.min_match = options.diff_min_matches[i];
         dopt.old_origin = origin;
         DiffStreams streams = build_diff_streams(sa, data, size, offset, dopt);
-        RankedVariant v;
-        v.packed = pack_diff(streams, options.rank_level).blob;
-        v.reads = std::move(streams.reads);
-        out.push_back(std::move(v));
-    }
+        out[i].packed = pack_diff(streams, options.rank_level).blob;
+        out[i].reads = std::move(streams.reads);
+    });
     return out;
 }
 
@@ -47,19 +47,21 @@ EncodedDiff choose_diff(std::vector<RankedVariant> plain, const SuffixArray* fil
     }
     const size_t best_estimate =
         estimates.empty() ? SIZE_MAX : *std::min_element(estimates.begin(), estimates.end());
-    EncodedDiff diff;
-    for (size_t i = 0; i < count; ++i) {
+    std::vector<EncodedDiff> packed(count);
+    each_index(count, options.parallel_candidates, [&](size_t i) {
         if (estimates[i] == SIZE_MAX || static_cast<double>(estimates[i]) >
                                             static_cast<double>(best_estimate) * options.rank_slack)
-            continue;
-        EncodedDiff d =
+            return;
+        packed[i] =
             i < plain.size()
                 ? pack_diff(unpack_diff(plain[i].packed, std::move(plain[i].reads)),
                             options.diff_level, options.max_extents)
                 : pack_diff(filtered[i - plain.size()], options.diff_level, options.max_extents);
+    });
+    EncodedDiff diff;
+    for (auto& d : packed)
         if (!d.blob.empty() && (diff.blob.empty() || d.blob.size() < diff.blob.size()))
             diff = std::move(d);
-    }
     return diff;
 }
 
