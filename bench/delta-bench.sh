@@ -6,7 +6,8 @@
 # Besides the shared corpus it builds derived pairs (once, in CORPUS/derived): the kernel pair
 # compressed as kbuild makes Image.gz (gzip -9 -n) and with zlib at level 6, a zip of an npm
 # package pair, and two 64 MiB ext4 images that differ in three files, edited in place or with
-# one of them (a new 39 MiB file made of the others' bytes) shifting the rest by 35 MiB.
+# one of them (a new 39 MiB file made of the others' bytes) shifting the rest by 35 MiB, and the
+# root file system pair as squashfs with gzip blocks.
 #
 #   bench/delta-bench.sh [--build DIR] [--shared DIR] [--corpus DIR] [--work DIR]
 #                        [--pairs "p1 p2"] [--out FILE] [--reuse-peers] [--apply-only]
@@ -68,7 +69,7 @@ mkdir -p "$WORK"
 # Derived pairs: written to CORPUS/derived/<pair>/{old,new}.* and CORPUS/derived.tsv (the same
 # columns as corpus.tsv, paths relative to CORPUS). Pairs whose inputs are missing are skipped.
 derive_pairs() {
-  local D=$CORPUS/derived tsv=$CORPUS/derived.tsv epoch=1790000000 version=2
+  local D=$CORPUS/derived tsv=$CORPUS/derived.tsv epoch=1790000000 version=3
   # Made again when this function makes other pairs than those on record (bump version).
   [ -s "$tsv" ] && [ "$(cat "$CORPUS/derived.version" 2>/dev/null)" = "$version" ] && return 0
   mkdir -p "$D"
@@ -137,6 +138,17 @@ derive_pairs() {
     cp "$T/base.ext4" "$D/ext4-shift/old.ext4"; cp "$T/shifted.ext4" "$D/ext4-shift/new.ext4"
     rm -rf "$T"
   fi
+  # The corpus's root file system pair as squashfs with gzip blocks (mksquashfs -comp gzip:
+  # every block a zlib stream, which the deflate ops take apart); rootfs-ext4 holds the same
+  # trees uncompressed, rootfs-sqfs the same with zstd blocks.
+  local V=$CORPUS/.download/rootfs
+  if [ -d "$V/v1/usr" ] && [ -d "$V/v2/usr" ] && command -v mksquashfs >/dev/null; then
+    mkdir -p "$D/sqfs-gzip"
+    mksquashfs "$V/v1" "$D/sqfs-gzip/old.sqfs" -noappend -no-progress -comp gzip \
+      -mkfs-time 1790000000 -all-time 1790000000 >/dev/null
+    mksquashfs "$V/v2" "$D/sqfs-gzip/new.sqfs" -noappend -no-progress -comp gzip \
+      -mkfs-time 1792000000 -all-time 1792000000 >/dev/null
+  fi
   printf 'pair\told\tnew\told_bytes\tnew_bytes\n' >"$tsv.tmp"
   for d in "$D"/*/; do
     local p o n; p=$(basename "$d"); o=$(ls "$d"old.*); n=$(ls "$d"new.*)
@@ -178,7 +190,10 @@ run_method() {
   local keep=0 s e encode_s="" encode_rss=""
   if [ "$m" = ours ]; then keep=$APPLY_ONLY; else keep=$REUSE; fi
   if [ "$keep" = 1 ] && [ -s "$res" ] && [ "$(cut -f1 "$res")" = failed ]; then return 0; fi
-  if [ "$keep" = 1 ] && [ -s "$d/$m.patch" ] && [ -s "$res" ]; then
+  # (a kept patch must be newer than both images: derived pairs are made again when their list
+  # changes, and a patch of the earlier images would not decode)
+  if [ "$keep" = 1 ] && [ -s "$d/$m.patch" ] && [ -s "$res" ] && [ "$d/$m.patch" -nt "$OLD" ] &&
+    [ "$d/$m.patch" -nt "$NEW" ]; then
     encode_s=$(cut -f5 "$res")
     encode_rss=$(cut -f6 "$res")
     rm -f "$d/$m.runs"
@@ -197,6 +212,9 @@ run_method() {
   local out=$OUTPUTS/$pair/$m.out
   mkdir -p "$OUTPUTS/$pair"
   for i in 1 2 3; do rm -f "$out" "$out.journal"; timed "$d/$m.runs" bash -c "$app"; done
+  if [ ! -s "$d/$m.runs" ]; then # every apply failed (errors.log says why)
+    printf 'failed\t%s\t\t\t%.1f\t%s\n' "$size" "$encode_s" "$encode_rss" >"$res"; return 0
+  fi
   local ok=ok; cmp -s "$out" "$NEW" || ok=WRONG
   local secs rss
   secs=$(cut -d' ' -f1 "$d/$m.runs" | median); rss=$(cut -d' ' -f2 "$d/$m.runs" | median)
@@ -288,6 +306,10 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
   zd=$(field zip-esbuild/ours.result 2); zs=$(field zip-esbuild-stored/ours.result 2)
   if [ -n "$zd" ] && [ -n "$zs" ]; then
     echo "- The deflated zip pair / the same zips with stored members: $(ratio "$zd" "$zs") (aim: <= 1.3)."
+  fi
+  sg=$(field sqfs-gzip/ours.result 2); se=$(field rootfs-ext4/ours.result 2); sz=$(field rootfs-sqfs/ours.result 2)
+  if [ -n "$sg" ] && [ -n "$se" ]; then
+    echo "- The gzip squashfs pair / the same trees in ext4 (rootfs-ext4): $(ratio "$sg" "$se"); / the zstd squashfs (rootfs-sqfs, whose blocks are not taken apart): $(ratio "$sg" "$sz")."
   fi
   rs=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 2)" "$(anchor "$pair" 5)"; true; done | { grep -v -- - || true; } | sort -n)
   echo "- Our bundle / HDiffPatch: median $(echo "$rs" | median), worst $(echo "$rs" | tail -1) (bar: median <= 1.0, worst <= 1.15)."

@@ -14,7 +14,7 @@
 //                                deflate stream in the source image
 //     varint offset, length      the source image bytes read (the stream's compressed bytes)
 //     kind 1: varint u_begin, u_end   the decompressed bytes taken
-//   varint diff_length, then a Diff blob (OTADIFF1 or OTADIFF2) of u_size output bytes whose
+//   varint diff_length, then a Diff blob (OTADIFF1, 2 or 4) of u_size output bytes whose
 //                                source is the sources' bytes
 //   varint plan_raw, plan_packed, then plan_packed bytes: one zstd frame of plan_raw bytes:
 //     varint segment_count, then per segment (consuming the U bytes in order):

@@ -103,7 +103,7 @@ EncodedOp stage_finish(StagedOp&& staged, const SuffixArray* filtered_sa, const 
     uint64_t start = off > options.op_size / 2 ? off - options.op_size / 2 : 0;
     if (start < old_size) prefixes.push_back({{start, std::min(max_prefix, old_size - start)}});
     std::vector<std::string> frames(prefixes.size());
-    each_index(prefixes.size(), options.parallel_candidates, [&](size_t i) {
+    each_index(prefixes.size(), options.candidate_threads, [&](size_t i) {
         const std::string prefix = gather(old, prefixes[i]);
         frames[i] = prefix.empty() ? zstd_compress(nw + off, len, options.zstd_level)
                                    : zstd_compress(nw + off, len, options.zstd_level,
@@ -213,9 +213,11 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
         }
     }
 
-    // Fewer ops than threads: the ops' own pieces get the cores the others would leave idle.
+    // Fewer ops than threads: the ops' own pieces get the threads the others would leave idle.
     DeltaOptions op_options = options;
-    op_options.parallel_candidates = jobs.size() < threads;
+    if (!jobs.empty())
+        op_options.candidate_threads = std::max<unsigned>(
+            options.candidate_threads, threads / static_cast<unsigned>(jobs.size()));
     std::atomic<uint64_t> fallbacks{0};
     auto first_phase = [&](size_t i) {
         const Job& j = jobs[i];

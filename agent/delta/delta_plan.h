@@ -33,9 +33,12 @@ struct DeltaOptions {
     double arm64_min_call_density = 0.02;
     // Operations encoded in parallel (the suffix array is shared read-only); 0 = one per core.
     unsigned threads = 0;
-    // Whether one op's Diff variants and zstd candidates are encoded on threads of their own
-    // (encode_delta turns it on when there are fewer ops than threads to keep busy).
-    bool parallel_candidates = false;
+    // Threads one op's Diff variants and zstd candidates may use at once (encode_delta raises it
+    // to threads / ops when there are fewer ops than threads to keep busy).
+    unsigned candidate_threads = 1;
+    // The flagged Diff blob layout (OTADIFF4: sparse diff stream, streams stored as they are).
+    // Off: only the layouts agents before it read (what `ota-publish delta --format 2` makes).
+    bool flagged_diff = true;
     // Source extents listed per op (they cost header bytes; the applier checks reads against them).
     size_t max_extents = 16;
     // A Diff blob at most this fraction of the op output is kept without trying the zstd ops.

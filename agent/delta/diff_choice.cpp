@@ -11,12 +11,13 @@ std::vector<RankedVariant> rank_plain_variants(const SuffixArray& sa, const uint
                                                uint64_t size, uint64_t offset, uint64_t origin,
                                                const DeltaOptions& options) {
     std::vector<RankedVariant> out(options.diff_min_matches.size());
-    each_index(out.size(), options.parallel_candidates, [&](size_t i) {
+    each_index(out.size(), options.candidate_threads, [&](size_t i) {
         DiffEncodeOptions dopt;
         dopt.min_match = options.diff_min_matches[i];
         dopt.old_origin = origin;
         DiffStreams streams = build_diff_streams(sa, data, size, offset, dopt);
-        out[i].packed = pack_diff(streams, options.rank_level).blob;
+        out[i].packed =
+            pack_diff(streams, options.rank_level, options.max_extents, options.flagged_diff).blob;
         out[i].reads = std::move(streams.reads);
     });
     return out;
@@ -42,21 +43,24 @@ EncodedDiff choose_diff(std::vector<RankedVariant> plain, const SuffixArray* fil
     for (const auto& v : plain)
         estimates.push_back(v.packed.empty() ? SIZE_MAX : v.packed.size());
     for (const auto& f : filtered) {
-        const size_t e = count > 1 ? pack_diff(f, options.rank_level).blob.size() : 1;
+        const size_t e =
+            count > 1 ? pack_diff(f, options.rank_level, options.max_extents, options.flagged_diff)
+                            .blob.size()
+                      : 1;
         estimates.push_back(e == 0 ? SIZE_MAX : e);
     }
     const size_t best_estimate =
         estimates.empty() ? SIZE_MAX : *std::min_element(estimates.begin(), estimates.end());
     std::vector<EncodedDiff> packed(count);
-    each_index(count, options.parallel_candidates, [&](size_t i) {
+    each_index(count, options.candidate_threads, [&](size_t i) {
         if (estimates[i] == SIZE_MAX || static_cast<double>(estimates[i]) >
                                             static_cast<double>(best_estimate) * options.rank_slack)
             return;
-        packed[i] =
-            i < plain.size()
-                ? pack_diff(unpack_diff(plain[i].packed, std::move(plain[i].reads)),
-                            options.diff_level, options.max_extents)
-                : pack_diff(filtered[i - plain.size()], options.diff_level, options.max_extents);
+        packed[i] = i < plain.size()
+                        ? pack_diff(unpack_diff(plain[i].packed, std::move(plain[i].reads)),
+                                    options.diff_level, options.max_extents, options.flagged_diff)
+                        : pack_diff(filtered[i - plain.size()], options.diff_level,
+                                    options.max_extents, options.flagged_diff);
     });
     EncodedDiff diff;
     for (auto& d : packed)

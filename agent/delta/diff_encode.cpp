@@ -420,7 +420,8 @@ std::string serialize(const DiffStreams& streams, bool flagged, uint64_t flags,
 
 } // namespace
 
-EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_extents) {
+EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_extents,
+                      bool flagged_layout) {
     EncodedDiff result;
     if (streams.ctrl.size() > streams.new_size / format::kMaxCtrlDivisor + format::kCtrlSlack)
         return result; // the applier would refuse it: caller falls back to another op
@@ -438,27 +439,27 @@ EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_ext
     };
     const PackedStream ctrl_z = compress(streams.ctrl), diff_z = compress(streams.diff),
                        extra_z = compress(streams.extra);
-    std::string blob = serialize(streams, false, 0, ctrl_z, diff_z, extra_z);
+    result.blob = serialize(streams, false, 0, ctrl_z, diff_z, extra_z);
+    result.src_extents = coalesce_extents(streams.reads, max_extents);
+    if (!flagged_layout) return result;
 
-    uint64_t flags = streams.arm64_filter ? format::kFlagArm64 : 0;
-    PackedStream diff = as_is_if_smaller(diff_z, streams.diff);
-    // The sparse coding of the diff stream, where it is small enough for the applier and packs
-    // smaller (mostly where the op is a long run of unchanged, moved bytes).
+    const uint64_t filter = streams.arm64_filter ? format::kFlagArm64 : 0;
+    const PackedStream ctrl = as_is_if_smaller(ctrl_z, streams.ctrl),
+                       extra = as_is_if_smaller(extra_z, streams.extra);
+    std::vector<std::string> candidates;
+    candidates.push_back(
+        serialize(streams, true, filter, ctrl, as_is_if_smaller(diff_z, streams.diff), extra));
+    // The sparse coding of the diff stream, where it is small enough for the applier (mostly
+    // where the op is a long run of unchanged, moved bytes).
     const std::string coded = format::sparse_encode(
         reinterpret_cast<const uint8_t*>(streams.diff.data()), streams.diff.size());
     if (!streams.diff.empty() &&
-        coded.size() <= streams.diff.size() / format::kSparseDivisor + format::kSparseSlack) {
-        const PackedStream sparse = as_is_if_smaller(compress(coded), coded);
-        if (sparse.bytes.size() < diff.bytes.size()) {
-            diff = sparse;
-            flags |= format::kFlagSparseDiff;
-        }
-    }
-    std::string flagged = serialize(streams, true, flags, as_is_if_smaller(ctrl_z, streams.ctrl),
-                                    diff, as_is_if_smaller(extra_z, streams.extra));
+        coded.size() <= streams.diff.size() / format::kSparseDivisor + format::kSparseSlack)
+        candidates.push_back(serialize(streams, true, filter | format::kFlagSparseDiff, ctrl,
+                                       as_is_if_smaller(compress(coded), coded), extra));
     // The older layouts where they are as small: agents before the flagged layout read them.
-    result.blob = flagged.size() < blob.size() ? std::move(flagged) : std::move(blob);
-    result.src_extents = coalesce_extents(streams.reads, max_extents);
+    for (auto& c : candidates)
+        if (c.size() < result.blob.size()) result.blob = std::move(c);
     return result;
 }
 

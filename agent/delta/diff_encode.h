@@ -38,7 +38,8 @@ struct DiffEncodeOptions {
     // Shorter approximate matches cost more control bytes than they save.
     uint64_t min_match = 8;
     // Diff the ARM64-filtered images (diff_format.h): `sa` must then be built over the filtered
-    // old image (arm64_filtered_copy, at base old_origin), and the blob is an "OTADIFF2" one.
+    // old image (arm64_filtered_copy, at base old_origin), and the blob says so (OTADIFF2, or
+    // OTADIFF4 with the filter flag).
     bool arm64_filter = false;
     // Source position of the suffix array's first byte: the blob's reads are at old_origin +
     // the position in `sa` (a multiple of 4 with arm64_filter, so whole words stay whole).
@@ -80,8 +81,10 @@ DiffStreams build_diff_streams(const SuffixArray& sa, const uint8_t* new_data, u
 
 // Compresses the streams at zstd_level into a Diff blob; src_extents are merged down to at most
 // max_extents ranges (joining the closest neighbours first). An empty blob means the applier
-// would refuse it (too many control entries for the output).
-EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_extents = 16);
+// would refuse it (too many control entries for the output). With `flagged`, the flagged layout
+// (OTADIFF4) is made instead where it is smaller.
+EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_extents = 16,
+                      bool flagged = true);
 
 // The streams of a packed Diff blob back (reads as given: the blob does not hold them).
 DiffStreams unpack_diff(const std::string& blob, std::vector<bundle::Extent> reads);

@@ -19,6 +19,8 @@
 // Magic "OTADIFF4" is followed by a varint of flags: kFlagArm64 (then filter_base, as for
 // OTADIFF2) and kFlagSparseDiff (then, after the eight sizes, varint diff_coded: the diff stream's
 // zstd frame holds diff_coded bytes of the sparse coding below, which expand to diff_raw bytes).
+// In this layout a stream whose packed size equals its decoded size is those bytes as they are,
+// not a zstd frame (the encoder keeps a frame only when it is smaller).
 #pragma once
 #include <cstddef>
 #include <cstdint>

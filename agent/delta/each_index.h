@@ -2,6 +2,7 @@
 // on threads of their own when the planner has cores to spare: a pair with fewer ops than cores
 // would otherwise encode its largest op on one core while the others wait.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <future>
@@ -9,20 +10,31 @@
 
 namespace ota::delta {
 
-// Calls work(0 .. count-1), on `count` threads at once when `parallel`, else in order on this
-// thread; returns when all are done (an exception from any is rethrown).
-inline void each_index(size_t count, bool parallel, const std::function<void(size_t)>& work) {
-    if (!parallel || count < 2) {
-        for (size_t i = 0; i < count; ++i)
-            work(i);
-        return;
+// Calls work(0 .. count-1) with at most `threads` of them running at once (this thread is one of
+// them; 0 or 1: all in order on this thread); returns when all are done (an exception from any
+// is rethrown once all have ended).
+inline void each_index(size_t count, unsigned threads, const std::function<void(size_t)>& work) {
+    const size_t wave = std::max<size_t>(1, threads);
+    for (size_t first = 0; first < count; first += wave) {
+        const size_t last = std::min(count, first + wave);
+        std::vector<std::future<void>> others;
+        for (size_t i = first + 1; i < last; ++i)
+            others.push_back(std::async(std::launch::async, [&work, i] { work(i); }));
+        std::exception_ptr error;
+        try {
+            work(first);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        for (auto& f : others) {
+            try {
+                f.get();
+            } catch (...) {
+                if (!error) error = std::current_exception();
+            }
+        }
+        if (error) std::rethrow_exception(error);
     }
-    std::vector<std::future<void>> others;
-    for (size_t i = 1; i < count; ++i)
-        others.push_back(std::async(std::launch::async, [&work, i] { work(i); }));
-    work(0);
-    for (auto& f : others)
-        f.get();
 }
 
 } // namespace ota::delta

@@ -39,7 +39,7 @@ const char* kUsage = R"(usage: ota-publish COMMAND [OPTIONS]
         JSON (for agents older than format 3); format 1 only its whole-image hash (older still)
   delta OLD NEW BUNDLE [--format 2|3]
         build a delta bundle that turns image OLD into image NEW (format 3, compact, by default;
-        format 2 for agents older than format 3)
+        format 2 for agents older than format 3: also without the flagged Diff blob layout)
   add --repo DIR --bundle BUNDLE --hardware-id HW --version N [--component NAME]
       [--kind firmware|model] [--name TARGET_PATH] [--delta-from-version V]
         list a bundle as a signed target (copies it to targets/) and publish new metadata
@@ -296,6 +296,8 @@ int run(int argc, char** argv) {
         const std::string format = o.get("format", "3");
         if (format != "2" && format != "3") throw Error(ErrorKind::Config, "--format is 2 or 3");
         dopt.compact_header = format == "3";
+        // Agents older than format 3 are older than the flagged Diff blob layout too.
+        dopt.flagged_diff = format == "3";
         auto info =
             delta::build_delta_bundle(o.positional[0], o.positional[1], o.positional[2], dopt);
         std::cout << info_json(info).dump(1) << std::endl;

@@ -144,6 +144,7 @@ inline std::string fake_arm64_code(size_t words, uint64_t seed, size_t gap_at = 
 // Whether a Diff blob adds to the ARM64-filtered source (its magic alone does not say: the flagged
 // layout carries the filter as a flag).
 inline bool is_filtered(const std::string& blob) {
+    if (blob.compare(0, 8, "OTADIFF3") == 0) return false; // a deflate blob: no filter flag
     return delta::unpack_diff(blob, {}).arm64_filter;
 }
 

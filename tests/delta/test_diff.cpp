@@ -494,3 +494,21 @@ TEST_CASE("sparse diff blobs: truncations, corruption and hostile codings are re
         require_malformed(flagged(2, ten_zeros, ten_zeros.size() + 1), *source, all, 10);
     }
 }
+
+TEST_CASE("a sparse diff stream beside a larger extra stream (the forward pass) applies exactly") {
+    // 100 KB moved and nearly unchanged, then 200 KB of new bytes: the extra stream is the larger
+    // one, decoded at the tail of the output, and the expanded diff stream is held aside.
+    std::string old_image = pseudo_random_bytes(150000, 95);
+    std::string new_image = old_image.substr(20000, 100000) + pseudo_random_bytes(200000, 96);
+    new_image[50000] ^= 0x21;
+    delta::SuffixArray sa(bytes(old_image), old_image.size());
+    auto enc = delta::encode_diff(sa, bytes(new_image), new_image.size(), 0, {}, 16);
+    REQUIRE(enc.blob.compare(0, 8, "OTADIFF4") == 0);
+    REQUIRE((static_cast<uint8_t>(enc.blob[8]) & delta::format::kFlagSparseDiff) != 0);
+    const auto streams = delta::unpack_diff(enc.blob, {});
+    REQUIRE(streams.diff.size() < streams.extra.size());
+    TempDir dir;
+    auto source = image_device(dir, "old", old_image);
+    REQUIRE(apply(enc.blob, *source, enc.src_extents, new_image.size()) == new_image);
+    REQUIRE(source->reads_within(enc.src_extents));
+}

@@ -232,3 +232,30 @@ TEST_CASE("an op's candidates encoded on threads of their own give the same plan
         }
     }
 }
+
+TEST_CASE("without the flagged layout the plan makes only the blobs older agents read") {
+    TempDir dir;
+    std::string old_image = pseudo_random_bytes(600000, 97);
+    std::string new_image = old_image.substr(5000, 300000) + old_image.substr(0, 5000) +
+                            old_image.substr(305000, 295000);
+    new_image[100000] ^= 1;
+    for (bool flagged : {true, false}) {
+        INFO("flagged " << flagged);
+        delta::DeltaOptions opt;
+        opt.op_size = 200000;
+        opt.flagged_diff = flagged;
+        Result r = round_trip(dir, old_image, new_image, opt);
+        REQUIRE(r.image == new_image);
+        size_t flagged_blobs = 0, diffs = 0;
+        for (const auto& op : r.ops) {
+            if (op.type != bundle::OpType::Diff) continue;
+            ++diffs;
+            flagged_blobs += op.blob.compare(0, 8, "OTADIFF4") == 0;
+        }
+        REQUIRE(diffs > 0);
+        if (flagged)
+            REQUIRE(flagged_blobs > 0);
+        else
+            REQUIRE(flagged_blobs == 0);
+    }
+}

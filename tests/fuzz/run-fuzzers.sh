@@ -16,11 +16,14 @@ cmake --build "$build" --target "${targets[@]}" || exit 1
 # Runs one target and writes its verdict to BUILD/T.verdict.
 run_target() {
     local t=$1 corpus="$build/corpus/$1" log="$build/$1.log" rc execs seed artifact
-    rm -rf "$build/artifacts/$t"
+    # (a finding of an earlier run in this directory stays in artifacts/T.old)
+    rm -rf "$build/artifacts/$t.old"
+    [ ! -d "$build/artifacts/$t" ] || mv "$build/artifacts/$t" "$build/artifacts/$t.old"
     mkdir -p "$corpus" "$build/artifacts/$t"
     cp -n "$repo_root/tests/fuzz/corpus/$t"/* "$corpus/" 2>/dev/null || true
-    seed=${OTA_FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
-    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+    # libFuzzer reads the seed as a signed 32-bit number and takes 0 for "pick one".
+    seed=${OTA_FUZZ_SEED:-$(($(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 2147483646 + 1))}
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1:print_legend=0 \
         "$build/bin/$t" -seed="$seed" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
         -artifact_prefix="$build/artifacts/$t/" "$corpus" >"$log" 2>&1
     rc=$?
@@ -32,12 +35,14 @@ run_target() {
     else
         {
             echo "$t: FAILED (exit $rc) with seed $seed after ${execs:-?} executions; artifacts in $build/artifacts/$t"
-            echo "--- end of $log"
-            grep -vE '^#[0-9]+' "$log" | tail -40
+            echo "--- $log from its first report on"
+            grep -avE '^#[0-9]+' "$log" |
+                sed -n '/==ERROR\|runtime error\|ERROR: libFuzzer\|deadly signal\|SUMMARY/,$p' | head -150
             for artifact in "$build/artifacts/$t"/*; do
                 [ -f "$artifact" ] || continue
-                echo "--- $(basename "$artifact") ($(stat -c %s "$artifact") bytes), base64:"
-                head -c 8192 "$artifact" | base64
+                echo "--- $(basename "$artifact") ($(stat -c %s "$artifact") bytes), base64$(
+                    [ "$(stat -c %s "$artifact")" -le 65536 ] || echo ", first 64 KiB only"):"
+                head -c 65536 "$artifact" | base64
             done
         } >"$build/$t.verdict"
     fi
@@ -55,6 +60,6 @@ wait
 status=0
 for t in "${targets[@]}"; do
     if [ -s "$build/$t.verdict" ]; then cat "$build/$t.verdict"; else echo "$t: no verdict"; fi
-    grep -q "no findings" "$build/$t.verdict" 2>/dev/null || status=1
+    head -1 "$build/$t.verdict" 2>/dev/null | grep -q "no findings" || status=1
 done
 exit $status
