@@ -213,11 +213,16 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
         }
     }
 
-    // Fewer ops than threads: the ops' own pieces get the threads the others would leave idle.
+    // Few ops for the threads: the ops' own pieces get the threads the others would leave idle
+    // (ops differ in cost: with two ops on two threads, the small one ends early and leaves the
+    // large one alone, so the share counts twice the threads; more ops than that: one each).
     DeltaOptions op_options = options;
-    if (!jobs.empty())
+    if (!jobs.empty()) {
+        const size_t share = (2 * size_t{threads} + jobs.size() - 1) / jobs.size();
         op_options.candidate_threads = std::max<unsigned>(
-            options.candidate_threads, threads / static_cast<unsigned>(jobs.size()));
+            options.candidate_threads,
+            static_cast<unsigned>(std::min<size_t>(share > 1 ? share : 1, threads)));
+    }
     std::atomic<uint64_t> fallbacks{0};
     auto first_phase = [&](size_t i) {
         const Job& j = jobs[i];

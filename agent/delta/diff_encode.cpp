@@ -449,12 +449,15 @@ EncodedDiff pack_diff(const DiffStreams& streams, int zstd_level, size_t max_ext
     std::vector<std::string> candidates;
     candidates.push_back(
         serialize(streams, true, filter, ctrl, as_is_if_smaller(diff_z, streams.diff), extra));
-    // The sparse coding of the diff stream, where it is small enough for the applier (mostly
-    // where the op is a long run of unchanged, moved bytes).
+    // The sparse coding of the diff stream, where it is small enough for the applier and could
+    // win: mostly where the op is a long run of unchanged, moved bytes. Where the coding is
+    // larger than twice the zstd frame of the whole stream, its own frame would not come close
+    // (and compressing it at the ultra levels costs encoder time on every big op).
     const std::string coded = format::sparse_encode(
         reinterpret_cast<const uint8_t*>(streams.diff.data()), streams.diff.size());
     if (!streams.diff.empty() &&
-        coded.size() <= streams.diff.size() / format::kSparseDivisor + format::kSparseSlack)
+        coded.size() <= streams.diff.size() / format::kSparseDivisor + format::kSparseSlack &&
+        coded.size() <= 2 * diff_z.bytes.size() + format::kSparseSlack)
         candidates.push_back(serialize(streams, true, filter | format::kFlagSparseDiff, ctrl,
                                        as_is_if_smaller(compress(coded), coded), extra));
     // The older layouts where they are as small: agents before the flagged layout read them.
