@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <limits>
 #include <sstream>
 
 namespace ota::hal {
@@ -52,15 +54,19 @@ int parse_boot_tries(const std::string& value) {
         digits = digits.substr(2);
     if (digits.empty() || digits.size() > 8)
         throw Error(ErrorKind::Malformed, "boot tries value '" + value + "' is not hex");
-    int v = 0;
+    // Eight hex digits fit 32 unsigned bits; tries must also fit the int they are kept in.
+    uint32_t v = 0;
     for (char c : digits) {
         if (!std::isxdigit(static_cast<unsigned char>(c)))
             throw Error(ErrorKind::Malformed, "boot tries value '" + value + "' is not hex");
-        v = v * 16 + (std::isdigit(static_cast<unsigned char>(c))
-                          ? c - '0'
-                          : std::tolower(static_cast<unsigned char>(c)) - 'a' + 10);
+        v = v * 16 +
+            static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(c))
+                                      ? c - '0'
+                                      : std::tolower(static_cast<unsigned char>(c)) - 'a' + 10);
     }
-    return v;
+    if (v > static_cast<uint32_t>(std::numeric_limits<int>::max()))
+        throw Error(ErrorKind::Malformed, "boot tries value '" + value + "' is out of range");
+    return static_cast<int>(v);
 }
 
 std::string format_boot_tries(int tries) {

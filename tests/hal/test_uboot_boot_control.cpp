@@ -55,6 +55,11 @@ TEST_CASE("tries values: written as RAUC writes them (hex, no prefix), read with
     CHECK(kind_of([] { parse_boot_tries("0x"); }) == ErrorKind::Malformed);
     CHECK(kind_of([] { parse_boot_tries("three"); }) == ErrorKind::Malformed);
     CHECK(kind_of([] { parse_boot_tries("-1"); }) == ErrorKind::Malformed);
+    // Eight hex digits that do not fit an int: an error, not an overflow (a fuzzed environment).
+    CHECK(parse_boot_tries("7fffffff") == 0x7fffffff);
+    CHECK(kind_of([] { parse_boot_tries("cBAEcBAE"); }) == ErrorKind::Malformed);
+    CHECK(kind_of([] { parse_boot_tries("0x80000000"); }) == ErrorKind::Malformed);
+    CHECK(kind_of([] { parse_boot_tries("ffffffff"); }) == ErrorKind::Malformed);
 }
 
 TEST_CASE("state() reads BOOT_ORDER and BOOT_x_LEFT, with the boot script's defaults") {
