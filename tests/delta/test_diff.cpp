@@ -9,6 +9,7 @@
 #include <zstd.h>
 
 #include <cstring>
+#include <initializer_list>
 
 using namespace ota;
 using namespace ota::test;
@@ -63,6 +64,32 @@ void require_malformed(const std::string& blob, RecordingDevice& source,
     } catch (const Error& e) {
         REQUIRE(e.kind() == ErrorKind::Malformed);
     }
+}
+
+// Applies the blob with each byte flipped by each of `flips`: every result is either a clean
+// Malformed error or an output of the right size (the bundle's SHA-256 per blob catches those),
+// never a read outside the extents. Returns how many were refused.
+size_t apply_with_flipped_bytes(const std::string& blob, RecordingDevice& source,
+                                const std::vector<bundle::Extent>& extents, size_t out_size,
+                                std::initializer_list<uint8_t> flips) {
+    size_t rejected = 0;
+    for (size_t i = 0; i < blob.size(); ++i) {
+        for (uint8_t flip : flips) {
+            std::string bad = blob;
+            bad[i] = static_cast<char>(bad[i] ^ flip);
+            source.reads.clear();
+            std::string out(out_size, '\0');
+            try {
+                delta::apply_diff(bytes(bad), bad.size(), source, extents,
+                                  reinterpret_cast<uint8_t*>(out.data()), out.size());
+            } catch (const Error& e) {
+                REQUIRE(e.kind() == ErrorKind::Malformed);
+                ++rejected;
+            }
+            REQUIRE(source.reads_within(extents));
+        }
+    }
+    return rejected;
 }
 
 } // namespace
@@ -230,26 +257,8 @@ TEST_CASE("diff rejects every truncation and survives corruption of a real blob"
     for (size_t n = 0; n < enc.blob.size(); ++n)
         require_malformed(enc.blob.substr(0, n), *source, enc.src_extents, new_image.size());
 
-    // Flip bytes everywhere: each result is either a clean Malformed error or an output of the
-    // right size (the bundle's SHA-256 per blob catches those); never a read outside the extents.
-    size_t rejected = 0;
-    for (size_t i = 0; i < enc.blob.size(); ++i) {
-        for (uint8_t flip : {uint8_t(0x01), uint8_t(0x80), uint8_t(0xff)}) {
-            std::string bad = enc.blob;
-            bad[i] = static_cast<char>(bad[i] ^ flip);
-            source->reads.clear();
-            std::string out(new_image.size(), '\0');
-            try {
-                delta::apply_diff(bytes(bad), bad.size(), *source, enc.src_extents,
-                                  reinterpret_cast<uint8_t*>(out.data()), out.size());
-            } catch (const Error& e) {
-                REQUIRE(e.kind() == ErrorKind::Malformed);
-                ++rejected;
-            }
-            REQUIRE(source->reads_within(enc.src_extents));
-        }
-    }
-    REQUIRE(rejected > 0);
+    REQUIRE(apply_with_flipped_bytes(enc.blob, *source, enc.src_extents, new_image.size(),
+                                     {0x01, 0x80, 0xff}) > 0);
 }
 
 TEST_CASE("extents are coalesced to the requested count") {
@@ -348,22 +357,8 @@ TEST_CASE("filtered diff blobs: every truncation rejected, corruption never read
     for (auto e : enc.src_extents)
         if (e.length > 8) unaligned.push_back({e.offset + 1, e.length - 2});
     require_malformed(enc.blob, *source, unaligned, new_image.size());
-    size_t rejected = 0;
-    for (size_t i = 0; i < enc.blob.size(); ++i) {
-        std::string bad = enc.blob;
-        bad[i] = static_cast<char>(bad[i] ^ 0x41);
-        source->reads.clear();
-        std::string out(new_image.size(), '\0');
-        try {
-            delta::apply_diff(bytes(bad), bad.size(), *source, enc.src_extents,
-                              reinterpret_cast<uint8_t*>(out.data()), out.size());
-        } catch (const Error& e) {
-            REQUIRE(e.kind() == ErrorKind::Malformed);
-            ++rejected;
-        }
-        REQUIRE(source->reads_within(enc.src_extents));
-    }
-    REQUIRE(rejected > 0);
+    REQUIRE(apply_with_flipped_bytes(enc.blob, *source, enc.src_extents, new_image.size(), {0x41}) >
+            0);
 }
 
 TEST_CASE("the sparse coding of a diff stream expands to exactly its bytes") {
@@ -441,19 +436,7 @@ TEST_CASE("sparse diff blobs: truncations, corruption and hostile codings are re
     REQUIRE(apply(enc.blob, *source, enc.src_extents, new_image.size()) == new_image);
     for (size_t n = 0; n < enc.blob.size(); ++n)
         require_malformed(enc.blob.substr(0, n), *source, enc.src_extents, new_image.size());
-    for (size_t i = 0; i < enc.blob.size(); ++i) {
-        std::string bad = enc.blob;
-        bad[i] = static_cast<char>(bad[i] ^ 0x41);
-        source->reads.clear();
-        std::string out(new_image.size(), '\0');
-        try {
-            delta::apply_diff(bytes(bad), bad.size(), *source, enc.src_extents,
-                              reinterpret_cast<uint8_t*>(out.data()), out.size());
-        } catch (const Error& e) {
-            REQUIRE(e.kind() == ErrorKind::Malformed);
-        }
-        REQUIRE(source->reads_within(enc.src_extents));
-    }
+    apply_with_flipped_bytes(enc.blob, *source, enc.src_extents, new_image.size(), {0x41});
 
     // Hand-made: one entry of 10 diff bytes over the source at 0.
     std::vector<bundle::Extent> all = {{0, old_image.size()}};
