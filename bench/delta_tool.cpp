@@ -80,6 +80,8 @@ delta::DeltaOptions parse_options(int argc, char** argv) {
             opt.deflate_source = std::stoull(argv[++i]);
         else if (a == "--no-deflate")
             opt.deflate = false;
+        else if (a == "--no-zstd-frames")
+            opt.zstd_frames = false;
         else if (a == "--verbose")
             opt.verbose = true;
     }

@@ -10,12 +10,14 @@
 #include "agent/delta/diff.h"
 #include "agent/delta/diff_format.h"
 #include "agent/delta/memory_source.h"
+#include "agent/delta/zstd_frame.h"
 
 #include <zlib.h>
 #include <zstd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 
 namespace ota::delta {
@@ -76,6 +78,41 @@ void inflate_range(hal::BlockDevice& device, const Source& s, std::vector<uint8_
     }
 }
 
+// Appends the decompressed bytes [u_begin, u_end) of the zstd frame at source bytes
+// [offset, offset + length) to `out`.
+void unzstd_range(hal::BlockDevice& device, const Source& s, std::vector<uint8_t>& out) {
+    std::vector<uint8_t> frame(static_cast<size_t>(s.length));
+    device.read(s.offset, frame.data(), frame.size());
+    const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxZstdFrameU)
+        malformed("a source zstd frame has no usable content size");
+    if (s.u_end > size) malformed("source range beyond its zstd frame");
+    std::vector<uint8_t> u(static_cast<size_t>(size));
+    const size_t n = ZSTD_decompress(u.data(), u.size(), frame.data(), frame.size());
+    if (ZSTD_isError(n) || n != size) malformed("a source zstd frame does not decompress");
+    out.insert(out.end(), u.begin() + static_cast<ptrdiff_t>(s.u_begin),
+               u.begin() + static_cast<ptrdiff_t>(s.u_end));
+}
+
+// Writes one zstd frame segment: the next `length` U bytes compressed again; returns `length`.
+uint64_t write_zstd_frame(deflate::ByteReader& plan, const uint8_t* u, uint64_t u_left,
+                          ZstdFrameMaker& maker, deflate::BitWriter& bits) {
+    const int level = static_cast<int>(plan.varint(64, "zstd level"));
+    const uint64_t version = plan.varint(UINT32_MAX, "libzstd version");
+    const uint64_t length = plan.varint(std::min(u_left, kMaxZstdFrameU), "zstd frame length");
+    if (version != ZSTD_versionNumber())
+        throw Error(ErrorKind::Unsupported,
+                    "deflate diff blob: a zstd frame was made with libzstd " +
+                        std::to_string(version) + " and this agent has " +
+                        std::to_string(ZSTD_versionNumber()) +
+                        ", which may compress differently (publish the delta with "
+                        "--no-zstd-frames for this agent)");
+    if (bits.position() % 8 != 0) malformed("a zstd frame starts inside a byte");
+    const std::vector<uint8_t>& frame = maker.make(u, static_cast<size_t>(length), level);
+    bits.bytes(frame.data(), frame.size());
+    return length;
+}
+
 } // namespace
 
 void apply_deflate_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice& source,
@@ -91,20 +128,24 @@ void apply_deflate_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice&
     uint64_t taken = 0;
     for (uint64_t i = 0; i < count; ++i) {
         Source s{};
-        s.kind = static_cast<format::SourceKind>(in.varint(1, "source kind"));
+        s.kind = static_cast<format::SourceKind>(in.varint(2, "source kind"));
         s.offset = in.varint();
         s.length = in.varint();
         if (s.offset > source.size() || s.length > source.size() - s.offset || s.length == 0)
             malformed("a source lies outside the source image");
         if (!ranges.contains(s.offset, s.length))
             malformed("a source lies outside the operation's source extents");
-        if (s.kind == format::SourceKind::Stream) {
+        if (s.kind != format::SourceKind::Raw) {
             s.u_begin = in.varint();
             s.u_end = in.varint();
             if (s.u_begin >= s.u_end) malformed("empty source range");
             // Deflate expands at most 1032:1: a range past that cannot exist (and would only
             // burn time decompressing).
-            if (s.u_end / 1032 > s.length) malformed("source range beyond its stream");
+            if (s.kind == format::SourceKind::Stream && s.u_end / 1032 > s.length)
+                malformed("source range beyond its stream");
+            if (s.kind == format::SourceKind::ZstdFrame &&
+                (s.u_end > kMaxZstdFrameU || s.length > ZSTD_compressBound(kMaxZstdFrameU)))
+                malformed("a source zstd frame larger than a frame may be");
         } else {
             s.u_begin = 0;
             s.u_end = s.length;
@@ -134,8 +175,10 @@ void apply_deflate_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice&
             const size_t at = old.size();
             old.resize(at + static_cast<size_t>(s.length));
             source.read(s.offset, old.data() + at, static_cast<size_t>(s.length));
-        } else {
+        } else if (s.kind == format::SourceKind::Stream) {
             inflate_range(source, s, old);
+        } else {
+            unzstd_range(source, s, old);
         }
     }
     // The op's decompressed bytes.
@@ -159,13 +202,17 @@ void apply_deflate_diff(const uint8_t* blob, size_t blob_size, hal::BlockDevice&
     const uint64_t segments = p.varint(format::kMaxDeflateSegments, "segment count");
     uint64_t at = 0; // next U byte
     bool open_stream = false;
+    std::unique_ptr<ZstdFrameMaker> zstd_frames; // made at the first zstd segment
     for (uint64_t i = 0; i < segments; ++i) {
         if (open_stream) malformed("a segment follows an unfinished stream");
-        const uint64_t kind = p.varint(1, "segment kind");
-        if (kind == 0) {
+        const auto kind = static_cast<format::SegmentKind>(p.varint(2, "segment kind"));
+        if (kind == format::SegmentKind::Raw) {
             const uint64_t n = p.varint(u_size - at, "raw segment length");
             bits.bytes(u.data() + at, static_cast<size_t>(n));
             at += n;
+        } else if (kind == format::SegmentKind::ZstdFrame) {
+            if (!zstd_frames) zstd_frames = std::make_unique<ZstdFrameMaker>();
+            at += write_zstd_frame(p, u.data() + at, u_size - at, *zstd_frames, bits);
         } else {
             if (bits.position() % 8 != 0) malformed("a piece starts inside a byte");
             const deflate::PieceHeader h = deflate::read_piece_header(p, u_size - at);

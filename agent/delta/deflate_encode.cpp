@@ -6,14 +6,19 @@
 #include "agent/delta/deflate_diff_format.h"
 #include "agent/delta/diff.h"
 #include "agent/delta/diff_choice.h"
+#include "agent/delta/each_index.h"
 #include "agent/delta/memory_source.h"
+#include "agent/delta/zstd_frame_locator.h"
 
 #include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
+#include <thread>
+#include <type_traits>
 
 namespace ota::delta {
 
@@ -132,13 +137,28 @@ struct NewStream {
     deflate::MatcherChoice matcher;
     int pair = -1;          // index into old streams
     bool unchanged = false; // the same compressed bytes are in the old image
+    bool zstd = false;      // a zstd frame (else a deflate stream)
+    int zstd_level = 0;     // the level that makes the frame again exactly; 0: none
+    std::vector<uint8_t> zstd_u;
+
+    // Described bit-exactly, so an op can rebuild it from its decompressed bytes.
+    bool described() const { return zstd ? zstd_level > 0 : model.has_value(); }
+    const std::vector<uint8_t>& u() const { return zstd ? zstd_u : model->u; }
 };
 
 struct OldStream {
     deflate::LocatedStream located;
+    bool zstd = false;
     std::vector<uint8_t> u;
     std::unique_ptr<Aligner> aligner;
 };
+
+// The decompressed bytes of a located deflate stream or zstd frame.
+std::optional<std::vector<uint8_t>> decompress(const uint8_t* image,
+                                               const deflate::LocatedStream& s, bool zstd) {
+    if (zstd) return decompress_zstd_frame(image, {s.offset, s.length, s.u_size});
+    return inflate_all(image + s.offset, s.length, s.u_size);
+}
 
 } // namespace
 
@@ -154,6 +174,7 @@ struct DeflateEncoder::Impl {
     DeflateSummary summary;
 
     void pair_streams();
+    void find_zstd_levels();
     void plan();
     EncodedOp encode(size_t i) const;
     EncodedOp encode_op(const DeflateOp& op) const;
@@ -195,8 +216,7 @@ void DeflateEncoder::Impl::pair_streams() {
     if (total > kMaxOldStreamsU) return;
     std::vector<std::pair<uint64_t, uint32_t>> keys; // (hash of 32 bytes, old stream)
     for (size_t j = 0; j < olds.size(); ++j) {
-        auto u = inflate_all(old + olds[j].located.offset, olds[j].located.length,
-                             olds[j].located.u_size);
+        auto u = decompress(old, olds[j].located, olds[j].zstd);
         if (!u) continue;
         olds[j].u = std::move(*u);
         for (uint64_t p = 0; p + 32 <= olds[j].u.size(); p += 64)
@@ -206,7 +226,7 @@ void DeflateEncoder::Impl::pair_streams() {
     std::sort(keys.begin(), keys.end());
     for (auto& s : news) {
         if (s.unchanged || s.pair >= 0) continue;
-        auto u = inflate_all(nw + s.located.offset, s.located.length, s.located.u_size);
+        auto u = decompress(nw, s.located, s.zstd);
         if (!u || u->size() < 64) continue;
         std::map<uint32_t, unsigned> votes;
         unsigned samples = 0;
@@ -232,6 +252,73 @@ void DeflateEncoder::Impl::pair_streams() {
     }
 }
 
+namespace {
+
+// Zstd frames of an image joined to its deflate streams, in image order; a frame overlapping a
+// deflate stream (compressed bytes that look like both) is left out.
+template <typename Stream>
+void add_zstd_frames(const uint8_t* image, uint64_t size, std::vector<Stream>& streams) {
+    std::vector<Stream> merged;
+    size_t k = 0;
+    uint64_t end = 0; // of the last stream kept
+    auto take_deflate_until = [&](uint64_t offset) {
+        while (k < streams.size() && streams[k].located.offset < offset) {
+            end = streams[k].located.offset + streams[k].located.length;
+            merged.push_back(std::move(streams[k++]));
+        }
+    };
+    for (const LocatedZstdFrame& f : locate_zstd_frames(image, size)) {
+        take_deflate_until(f.offset);
+        if (f.offset < end) continue;
+        if (k < streams.size() && streams[k].located.offset < f.offset + f.length) continue;
+        Stream s{};
+        s.located.offset = f.offset;
+        s.located.length = f.length;
+        s.located.u_size = f.u_size;
+        s.located.wrapper_offset = f.offset;
+        s.zstd = true;
+        if constexpr (std::is_same_v<Stream, NewStream>) s.pair = -1;
+        end = f.offset + f.length;
+        merged.push_back(std::move(s));
+    }
+    take_deflate_until(UINT64_MAX);
+    streams = std::move(merged);
+}
+
+} // namespace
+
+// A paired, changed zstd frame is described by the level that makes it again exactly. The
+// image's frames are usually all made at one level: found once (trying every level on the first
+// few frames), then tried first on the others, which run on all cores.
+void DeflateEncoder::Impl::find_zstd_levels() {
+    std::vector<size_t> frames;
+    for (size_t k = 0; k < news.size(); ++k)
+        if (news[k].zstd && news[k].pair >= 0 && !news[k].unchanged) frames.push_back(k);
+    auto find = [&](size_t k, int hint, bool thorough) {
+        NewStream& s = news[k];
+        auto u = decompress(nw, s.located, true);
+        if (u)
+            s.zstd_level =
+                find_zstd_level(nw + s.located.offset, s.located.length, *u, hint, thorough);
+        if (s.zstd_level > 0)
+            s.zstd_u = std::move(*u);
+        else
+            s.pair = -1; // left to the plain ops
+    };
+    constexpr size_t kThoroughFrames = 4;
+    int hint = 0;
+    size_t i = 0;
+    for (; i < frames.size() && hint == 0 && i < kThoroughFrames; ++i) {
+        find(frames[i], 0, true);
+        hint = news[frames[i]].zstd_level;
+    }
+    const unsigned threads = std::max(
+        1u, options.threads ? options.threads : std::min(std::thread::hardware_concurrency(), 16u));
+    const size_t first = i;
+    each_index(frames.size() - first, threads,
+               [&](size_t j) { find(frames[first + j], hint, false); });
+}
+
 void DeflateEncoder::Impl::plan() {
     const uint64_t u_budget = options.deflate_op_u;
     const uint64_t out_budget = options.op_size;
@@ -250,7 +337,7 @@ void DeflateEncoder::Impl::plan() {
             ++h;
         bool any_pair = false;
         for (size_t k = g; k < h; ++k)
-            any_pair = any_pair || (news[k].pair >= 0 && news[k].model);
+            any_pair = any_pair || (news[k].pair >= 0 && news[k].described());
         const uint64_t region_bytes =
             news[h - 1].located.offset + news[h - 1].located.length - news[g].located.offset;
         if (!any_pair || region_bytes < kMinRegion) {
@@ -275,13 +362,24 @@ void DeflateEncoder::Impl::plan() {
                 if (start > prev_end) {
                     if (op_u + (start - prev_end) > u_budget && !op.segments.empty())
                         close(prev_end);
-                    op.segments.push_back({true, prev_end, start - prev_end, 0, {}, {}});
+                    op.segments.push_back(
+                        {DeflateOp::Segment::Raw, prev_end, start - prev_end, 0, {}, {}});
                     op_u += start - prev_end;
                 }
             }
-            if (!ns.model) { // could not be modelled: carried as raw bytes
-                op.segments.push_back({true, start, ns.located.length, 0, {}, {}});
+            if (!ns.described()) { // carried as raw bytes
+                op.segments.push_back(
+                    {DeflateOp::Segment::Raw, start, ns.located.length, 0, {}, {}});
                 op_u += ns.located.length;
+                continue;
+            }
+            if (ns.zstd) { // a whole frame: ops end between frames
+                const uint64_t end = start + ns.located.length;
+                if (!op.segments.empty() &&
+                    (op_u + ns.zstd_u.size() > u_budget || end - op.dst_offset > out_budget))
+                    close(start);
+                op.segments.push_back({DeflateOp::Segment::ZstdFrame, 0, 0, k, {}, {}});
+                op_u += ns.zstd_u.size();
                 continue;
             }
             const StreamModel& m = *ns.model;
@@ -334,7 +432,7 @@ void DeflateEncoder::Impl::plan() {
                 while (next.block < m.blocks.size() &&
                        start + deflate::cut_bit(m, next) / 8 <= op.dst_offset)
                     next = next.block + 1 < m.blocks.size() ? Cut{next.block + 1, 0} : end_cut;
-                op.segments.push_back({false, 0, 0, k, cur, next});
+                op.segments.push_back({DeflateOp::Segment::Piece, 0, 0, k, cur, next});
                 op_u += lead + (deflate::cut_u(m, next) - cur_u);
                 cur = next;
                 if (cur.block < m.blocks.size()) {
@@ -376,15 +474,24 @@ EncodedOp DeflateEncoder::Impl::encode_op(const DeflateOp& op) const {
     };
     std::vector<Piece> pieces;
     for (const auto& seg : op.segments) {
-        if (seg.raw) {
-            deflate::put_varint(plan, 0);
+        if (seg.kind == DeflateOp::Segment::Raw) {
+            deflate::put_varint(plan, static_cast<uint64_t>(format::SegmentKind::Raw));
             deflate::put_varint(plan, seg.raw_length);
             u.insert(u.end(), nw + seg.raw_offset, nw + seg.raw_offset + seg.raw_length);
             continue;
         }
         const NewStream& ns = news[seg.stream];
+        if (seg.kind == DeflateOp::Segment::ZstdFrame) {
+            deflate::put_varint(plan, static_cast<uint64_t>(format::SegmentKind::ZstdFrame));
+            deflate::put_varint(plan, static_cast<uint64_t>(ns.zstd_level));
+            deflate::put_varint(plan, ZSTD_versionNumber());
+            deflate::put_varint(plan, ns.zstd_u.size());
+            pieces.push_back({seg.stream, 0, ns.zstd_u.size(), u.size()});
+            u.insert(u.end(), ns.zstd_u.begin(), ns.zstd_u.end());
+            continue;
+        }
         const auto d = deflate::describe_piece(*ns.model, seg.a, seg.b, ns.matcher);
-        deflate::put_varint(plan, 1);
+        deflate::put_varint(plan, static_cast<uint64_t>(format::SegmentKind::Piece));
         plan += d.description;
         pieces.push_back({seg.stream, d.u_begin - d.lead_in, d.u_end, u.size()});
         u.insert(u.end(), ns.model->u.begin() + static_cast<ptrdiff_t>(d.u_begin - d.lead_in),
@@ -413,7 +520,7 @@ EncodedOp DeflateEncoder::Impl::encode_op(const DeflateOp& op) const {
         if (want == 0) continue;
         uint64_t x = 0;
         if (want < os.u.size()) {
-            const int64_t off = os.aligner->offset(news[p->stream].model->u, p->u_begin, p->u_end);
+            const int64_t off = os.aligner->offset(news[p->stream].u(), p->u_begin, p->u_end);
             const int64_t centre = static_cast<int64_t>((p->u_begin + p->u_end) / 2) + off -
                                    static_cast<int64_t>(want / 2);
             x = static_cast<uint64_t>(
@@ -457,7 +564,9 @@ EncodedOp DeflateEncoder::Impl::encode_op(const DeflateOp& op) const {
     deflate::put_varint(b, srcs.size());
     for (const Src& s : srcs) {
         const auto& loc = olds[s.old].located;
-        deflate::put_varint(b, static_cast<uint64_t>(format::SourceKind::Stream));
+        deflate::put_varint(b,
+                            static_cast<uint64_t>(olds[s.old].zstd ? format::SourceKind::ZstdFrame
+                                                                   : format::SourceKind::Stream));
         deflate::put_varint(b, loc.offset);
         deflate::put_varint(b, loc.length);
         deflate::put_varint(b, s.begin);
@@ -493,15 +602,24 @@ DeflateEncoder::DeflateEncoder(const uint8_t* old_image, uint64_t old_size,
     deflate::LocateOptions lo;
     lo.max_u_size = kMaxStreamU;
     for (auto& s : deflate::locate_deflate_streams(new_image, new_size, lo))
-        d.news.push_back({s, std::nullopt, {}, -1, false});
+        d.news.push_back({s, std::nullopt, {}, -1, false, false, 0, {}});
     for (auto& s : deflate::locate_deflate_streams(old_image, old_size, lo))
-        d.olds.push_back({s, {}, nullptr});
+        d.olds.push_back({s, false, {}, nullptr});
+    if (options.zstd_frames) {
+        add_zstd_frames(new_image, new_size, d.news);
+        add_zstd_frames(old_image, old_size, d.olds);
+    }
     d.summary.new_streams = d.news.size();
     d.summary.old_streams = d.olds.size();
     d.pair_streams();
+    d.find_zstd_levels();
     std::vector<bool> needed(d.olds.size(), false);
     for (auto& s : d.news) {
         if (s.pair < 0) continue;
+        if (s.zstd) {
+            needed[static_cast<size_t>(s.pair)] = true;
+            continue;
+        }
         try {
             s.model = deflate::model_stream(new_image + s.located.offset,
                                             static_cast<size_t>(s.located.length), kMaxStreamU);
@@ -519,7 +637,7 @@ DeflateEncoder::DeflateEncoder(const uint8_t* old_image, uint64_t old_size,
             continue;
         }
         if (o.u.empty()) {
-            auto u = inflate_all(old_image + o.located.offset, o.located.length, o.located.u_size);
+            auto u = decompress(old_image, o.located, o.zstd);
             if (!u) continue;
             o.u = std::move(*u);
         }
@@ -527,6 +645,8 @@ DeflateEncoder::DeflateEncoder(const uint8_t* old_image, uint64_t old_size,
     }
     for (auto& s : d.news) {
         if (s.pair >= 0 && !d.olds[static_cast<size_t>(s.pair)].aligner) s.pair = -1;
+        if (s.zstd) d.summary.zstd_frames++;
+        if (s.zstd && s.pair >= 0) d.summary.zstd_remade++;
         if (s.pair >= 0) {
             d.summary.paired++;
             d.summary.mispredicted += s.matcher.mispredicted;

@@ -187,10 +187,10 @@ void encode_delta(const uint8_t* old_data, uint64_t old_size, const uint8_t* new
         if (options.verbose) {
             const DeflateSummary& s = deflate->summary();
             std::fprintf(stderr,
-                         "deflate: %zu streams (old image %zu), %zu described, %zu ops; matcher "
-                         "wrong on %llu of %llu sampled tokens\n",
-                         s.new_streams, s.old_streams, s.paired, deflate->ops().size(),
-                         static_cast<unsigned long long>(s.mispredicted),
+                         "deflate: %zu streams (old image %zu; %zu zstd frames, %zu made again), "
+                         "%zu described, %zu ops; matcher wrong on %llu of %llu sampled tokens\n",
+                         s.new_streams, s.old_streams, s.zstd_frames, s.zstd_remade, s.paired,
+                         deflate->ops().size(), static_cast<unsigned long long>(s.mispredicted),
                          static_cast<unsigned long long>(s.tokens));
         }
     }

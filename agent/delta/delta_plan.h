@@ -48,6 +48,9 @@ struct DeltaOptions {
     // op at most deflate_op_u decompressed bytes and deflate_source bytes of decompressed old
     // data: the applier holds both (besides the op output).
     bool deflate = true;
+    // Zstd frames too (squashfs zstd blocks), where a level re-creates them exactly with this
+    // libzstd; the agent must have the same libzstd version (zstd_frame.h).
+    bool zstd_frames = true;
     uint64_t deflate_op_u = 2ull << 20;
     uint64_t deflate_source = 4ull << 20;
     // Progress lines on stderr.

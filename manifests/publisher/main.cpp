@@ -37,9 +37,12 @@ const char* kUsage = R"(usage: ota-publish COMMAND [OPTIONS]
         build a full-image bundle; prints its identity as JSON. Format 3 (default) is a compact
         binary header with the SHA-256 of each 1 MiB chunk of the image; format 2 the same in
         JSON (for agents older than format 3); format 1 only its whole-image hash (older still)
-  delta OLD NEW BUNDLE [--format 2|3]
+  delta OLD NEW BUNDLE [--format 2|3] [--no-zstd-frames]
         build a delta bundle that turns image OLD into image NEW (format 3, compact, by default;
-        format 2 for agents older than format 3: also without the flagged Diff blob layout)
+        format 2 for agents older than format 3: also without the flagged Diff blob layout).
+        Zstd frames in the images (squashfs zstd blocks) are diffed decompressed and made again
+        on the ECU, which needs the agent's libzstd to be this one's version; --no-zstd-frames
+        (and format 2) diff them as they are
   add --repo DIR --bundle BUNDLE --hardware-id HW --version N [--component NAME]
       [--kind firmware|model] [--name TARGET_PATH] [--delta-from-version V]
         list a bundle as a signed target (copies it to targets/) and publish new metadata
@@ -85,7 +88,7 @@ Options parse(int argc, char** argv, int start) {
         std::string s = argv[i];
         if (s.rfind("--", 0) == 0) {
             std::string key = s.substr(2);
-            if (key == "no-consistent-snapshot") {
+            if (key == "no-consistent-snapshot" || key == "no-zstd-frames") {
                 o.values[key].push_back("1");
             } else {
                 if (i + 1 >= argc) throw Error(ErrorKind::Config, "--" + key + " needs a value");
@@ -298,6 +301,8 @@ int run(int argc, char** argv) {
         dopt.compact_header = format == "3";
         // Agents older than format 3 are older than the flagged Diff blob layout too.
         dopt.flagged_diff = format == "3";
+        // Zstd frames are made again with this libzstd: only for agents with the same version.
+        dopt.zstd_frames = format == "3" && !o.has("no-zstd-frames");
         auto info =
             delta::build_delta_bundle(o.positional[0], o.positional[1], o.positional[2], dopt);
         std::cout << info_json(info).dump(1) << std::endl;

@@ -1,13 +1,16 @@
-// Deflate streams inside images: delta bundles rebuild them from their decompressed bytes through
-// the real installer, corrupt streams go to the plain ops, and a corrupted deflate op is refused
-// with nothing of it (or after it) written.
+// Deflate streams and zstd frames inside images: delta bundles rebuild them from their
+// decompressed bytes through the real installer, corrupt streams go to the plain ops, and a
+// corrupted deflate op is refused with nothing of it (or after it) written.
 #include "agent/bundle/installer.h"
 #include "agent/bundle/reader.h"
 #include "agent/bundle/writer.h"
 #include "agent/common/error.h"
+#include "agent/deflate/varint.h"
 #include "agent/delta/deflate_diff_format.h"
 #include "agent/delta/delta_bundle.h"
 #include "agent/delta/diff.h"
+#include "agent/delta/diff_encode.h"
+#include "agent/delta/memory_source.h"
 #include "deflate/deflate_test_util.h"
 #include "delta_test_util.h"
 
@@ -16,7 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
+#include <algorithm>
 #include <cstring>
+#include <functional>
 
 using namespace ota;
 using namespace ota::test;
@@ -315,5 +322,210 @@ TEST_CASE("an install with deflate ops killed after any op resumes to the exact 
         REQUIRE(result.skipped <= kill_at + 1);
         target.reset();
         REQUIRE(read_all(dir.file("target")) == im.new_image);
+    }
+}
+
+namespace {
+
+// Zstd frames as mksquashfs writes its blocks: ZSTD_compressCCtx at one level, block by block.
+std::string zstd_blocks(const std::string& data, int level, bool checksum = false,
+                        size_t block = 128 << 10) {
+    std::string out;
+    ZSTD_CCtx* c = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, checksum ? 1 : 0);
+    for (size_t at = 0; at < data.size(); at += block) {
+        const size_t n = std::min(block, data.size() - at);
+        std::string f(ZSTD_compressBound(n), '\0');
+        const size_t made = ZSTD_compress2(c, f.data(), f.size(), data.data() + at, n);
+        REQUIRE_FALSE(ZSTD_isError(made));
+        f.resize(made);
+        out += f;
+    }
+    ZSTD_freeCCtx(c);
+    return out;
+}
+
+// Text whose lines are all different, as file contents mostly are between the blocks of a file
+// system (sample_data repeats its pieces, so every block would look like every other).
+std::string distinct_lines(size_t size) {
+    std::string out;
+    for (uint64_t n = 0; out.size() < size; ++n)
+        out += "record " + std::to_string(n) + " sum " + std::to_string(n * 2654435761u % 1000003) +
+               " state ok\n";
+    out.resize(size);
+    return out;
+}
+
+Images zstd_images(int level, bool checksum = false) {
+    const std::string files = distinct_lines(700000);
+    const std::string head = pseudo_random_bytes(12000, 61), tail = pseudo_random_bytes(9000, 62);
+    return {head + zstd_blocks(files, level, checksum) + tail,
+            head + zstd_blocks(edited(files, 7), level, checksum) + tail};
+}
+
+struct DeltaSizes {
+    uint64_t with_frames, without_frames, deflate_ops;
+};
+
+DeltaSizes zstd_delta(const TempDir& dir, const Images& im) {
+    write_all_file(dir.file("old"), im.old_image);
+    write_all_file(dir.file("new"), im.new_image);
+    delta::DeltaOptions plain = small_ops();
+    plain.zstd_frames = false;
+    delta::DeltaStats stats;
+    const auto without =
+        delta::build_delta_bundle(dir.file("old"), dir.file("new"), dir.file("plain"), plain);
+    const auto with = delta::build_delta_bundle(dir.file("old"), dir.file("new"),
+                                                dir.file("bundle"), small_ops(), &stats);
+    return {with.bundle_length, without.bundle_length, stats.deflate_ops};
+}
+
+// The first deflate Diff blob of the delta from im.old_image to im.new_image.
+delta::EncodedOp first_frame_op(const Images& im) {
+    delta::EncodedOp found;
+    delta::encode_delta(bytes_of(im.old_image), im.old_image.size(), bytes_of(im.new_image),
+                        im.new_image.size(), small_ops(), [&](delta::EncodedOp&& op) {
+                            if (op.deflate && found.blob.empty()) found = std::move(op);
+                        });
+    REQUIRE_FALSE(found.blob.empty());
+    return found;
+}
+
+// The blob with its plan's zstd frame segments changed by `edit(level, version, length)`;
+// `source_kinds` gets the kinds of its sources.
+std::string with_frame_segments(const std::string& blob,
+                                const std::function<void(uint64_t&, uint64_t&, uint64_t&)>& edit,
+                                std::vector<uint64_t>* source_kinds = nullptr) {
+    deflate::ByteReader in(bytes_of(blob) + 8, blob.size() - 8, "test");
+    std::string head = blob.substr(0, 8);
+    auto copy = [&] {
+        const uint64_t v = in.varint();
+        deflate::put_varint(head, v);
+        return v;
+    };
+    copy(); // out_size
+    copy(); // u_size
+    copy(); // origin
+    const uint64_t sources = copy();
+    for (uint64_t i = 0; i < sources; ++i) {
+        const uint64_t kind = copy();
+        if (source_kinds) source_kinds->push_back(kind);
+        copy();
+        copy();
+        if (kind != 0) {
+            copy();
+            copy();
+        }
+    }
+    const uint64_t diff_length = copy();
+    head.append(reinterpret_cast<const char*>(in.bytes(diff_length)), diff_length);
+    const uint64_t plan_raw = in.varint();
+    const uint64_t plan_packed = in.varint();
+    std::string plan(plan_raw, '\0');
+    REQUIRE(ZSTD_decompress(plan.data(), plan.size(), in.bytes(plan_packed), plan_packed) ==
+            plan_raw);
+    deflate::ByteReader p(bytes_of(plan), plan.size(), "test plan");
+    std::string edited_plan;
+    const uint64_t segments = p.varint();
+    deflate::put_varint(edited_plan, segments);
+    for (uint64_t i = 0; i < segments; ++i) {
+        const uint64_t kind = p.varint();
+        REQUIRE(kind != 1); // these images have no deflate pieces
+        deflate::put_varint(edited_plan, kind);
+        if (kind == 0) {
+            deflate::put_varint(edited_plan, p.varint());
+            continue;
+        }
+        uint64_t level = p.varint(), version = p.varint(), length = p.varint();
+        edit(level, version, length);
+        deflate::put_varint(edited_plan, level);
+        deflate::put_varint(edited_plan, version);
+        deflate::put_varint(edited_plan, length);
+    }
+    const std::string packed = delta::zstd_compress(bytes_of(edited_plan), edited_plan.size(), 3);
+    deflate::put_varint(head, edited_plan.size());
+    deflate::put_varint(head, packed.size());
+    return head + packed;
+}
+
+std::vector<uint8_t> apply_blob(const std::string& blob, const Images& im,
+                                const delta::EncodedOp& op) {
+    delta::MemorySource source(0, bytes_of(im.old_image), im.old_image.size());
+    std::vector<uint8_t> out(op.dst_length);
+    delta::apply_diff(bytes_of(blob), blob.size(), source, op.src_extents, out.data(), out.size());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("zstd frames made at a plain level delta through their decompressed bytes, exactly") {
+    // mksquashfs's default (15), zstd's (3) and a high one (19).
+    for (int level : {15, 3, 19}) {
+        INFO("level " << level);
+        TempDir dir;
+        const Images im = zstd_images(level);
+        const DeltaSizes sizes = zstd_delta(dir, im);
+        REQUIRE(sizes.deflate_ops >= 2);
+        // Every frame changed, so the plain ops pay for nearly all of them again.
+        REQUIRE(sizes.with_frames * 5 < sizes.without_frames);
+        REQUIRE(install(dir, im.new_image.size(), '\x33') == im.new_image);
+    }
+}
+
+TEST_CASE("zstd frames no plain level makes again are left to the plain ops") {
+    TempDir dir;
+    Images im = zstd_images(15, /*checksum=*/true); // ZSTD_compressCCtx writes no checksum
+    SECTION("frames with a checksum") {}
+    SECTION("a corrupt new frame among frames with a checksum") {
+        im.new_image[im.new_image.size() / 2] ^= 0x40;
+    }
+    const DeltaSizes sizes = zstd_delta(dir, im);
+    REQUIRE(sizes.deflate_ops == 0);
+    REQUIRE(sizes.with_frames == sizes.without_frames);
+    REQUIRE(install(dir, im.new_image.size(), '\x44') == im.new_image);
+}
+
+TEST_CASE("a zstd frame segment for another libzstd, level or length is refused") {
+    const Images im = zstd_images(15);
+    const delta::EncodedOp op = first_frame_op(im);
+    std::vector<uint64_t> kinds;
+    const std::string same = with_frame_segments(
+        op.blob, [](auto&, auto&, auto&) {}, &kinds);
+    // The old frames are the sources, decompressed; the unchanged blob rebuilds the op.
+    REQUIRE(std::count(kinds.begin(), kinds.end(),
+                       static_cast<uint64_t>(delta::format::SourceKind::ZstdFrame)) >= 1);
+    const std::vector<uint8_t> out = apply_blob(same, im, op);
+    REQUIRE(std::memcmp(out.data(), im.new_image.data() + op.dst_offset, out.size()) == 0);
+
+    SECTION("another libzstd version: refused as unsupported, naming both versions") {
+        const std::string blob =
+            with_frame_segments(op.blob, [](auto&, uint64_t& version, auto&) { version += 1; });
+        try {
+            apply_blob(blob, im, op);
+            FAIL("applied a frame made for another libzstd");
+        } catch (const Error& e) {
+            REQUIRE(e.kind() == ErrorKind::Unsupported);
+            REQUIRE_THAT(e.what(),
+                         Catch::Contains("libzstd " + std::to_string(ZSTD_versionNumber() + 1)));
+        }
+    }
+    SECTION("levels zstd does not have, or that need too much memory") {
+        for (uint64_t bad : {uint64_t{0}, uint64_t{23}, uint64_t{65}, uint64_t{1} << 40}) {
+            INFO("level " << bad);
+            const std::string blob =
+                with_frame_segments(op.blob, [bad](uint64_t& level, auto&, auto&) { level = bad; });
+            REQUIRE_THROWS_AS(apply_blob(blob, im, op), Error);
+        }
+    }
+    SECTION("a frame longer than the decompressed bytes left") {
+        const std::string blob =
+            with_frame_segments(op.blob, [](auto&, auto&, uint64_t& length) { length += 1; });
+        try {
+            apply_blob(blob, im, op);
+            FAIL("applied a frame past the decompressed bytes");
+        } catch (const Error& e) {
+            REQUIRE(e.kind() == ErrorKind::Malformed);
+        }
     }
 }
