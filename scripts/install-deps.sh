@@ -9,7 +9,7 @@ packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
     libmbedtls-dev libcurl4-openssl-dev nlohmann-json3-dev libzstd-dev zlib1g-dev catch2
     libdivsufsort-dev libsodium-dev nginx-light libubootenv-tool u-boot-tools faketime zstd bsdiff
     xdelta3 openssl curl time clang-format libfuse3-dev
-    p7zip-full zip)
+    p7zip-full zip squashfs-tools)
 # bench/install-bench.sh (not CI's tests): the peers and what their bundles need.
 bench=(swupdate rauc dbus squashfs-tools cpio e2fsprogs mmdebstrap)
 cross=0

@@ -65,3 +65,52 @@ TEST_CASE("ota-agent apply exits 1 on a bundle altered after publishing") {
     CHECK(f.apply(f.dir.file("old"), &out) == 1);
     CHECK(read_all(f.dir.file("out")) != f.new_image);
 }
+
+namespace {
+
+// A file system tree: text files whose lines are all different, one of them edited in version 2.
+void write_tree(const std::string& root, int version) {
+    REQUIRE(run_command("mkdir -p " + root + "/etc " + root + "/usr/lib") == 0);
+    for (int f = 0; f < 6; ++f) {
+        std::string text;
+        for (int n = 0; text.size() < 300000; ++n)
+            text += "file " + std::to_string(f) + " record " + std::to_string(n) + " sum " +
+                    std::to_string((n * 2654435761u + f) % 1000003) + "\n";
+        if (version == 2 && f == 3)
+            for (size_t i = 5000; i < text.size(); i += 20000)
+                text[i] = '#';
+        write_all_file(root + "/usr/lib/lib" + std::to_string(f) + ".so", text);
+    }
+    write_all_file(root + "/etc/version", "version " + std::to_string(version) + "\n");
+}
+
+} // namespace
+
+TEST_CASE("a squashfs image with zstd blocks deltas through its blocks' contents, exactly") {
+    TempDir dir;
+    for (int v : {1, 2}) {
+        write_tree(dir.file("tree" + std::to_string(v)), v);
+        REQUIRE(run_command("mksquashfs " + dir.file("tree" + std::to_string(v)) + " " +
+                            dir.file("v" + std::to_string(v)) +
+                            " -noappend -no-progress -comp zstd -mkfs-time 1790000000 "
+                            "-all-time 1790000000 >/dev/null") == 0);
+    }
+    auto publish = [&](const std::string& bundle, const std::string& options) {
+        std::string out;
+        REQUIRE(run_command(built_program("ota-publish") + " delta " + dir.file("v1") + " " +
+                                dir.file("v2") + " " + dir.file(bundle) + options,
+                            &out) == 0);
+        std::string applied;
+        REQUIRE(run_command(built_program("ota-agent") + " apply " + dir.file(bundle) +
+                                " --source " + dir.file("v1") + " --output " + dir.file("out"),
+                            &applied) == 0);
+        REQUIRE(read_all(dir.file("out")) == read_all(dir.file("v2")));
+        return read_all(dir.file(bundle)).size();
+    };
+    const size_t frames = publish("frames", "");
+    const size_t plain = publish("plain", " --no-zstd-frames");
+    const size_t old_agents = publish("format2", " --format 2");
+    // The edited file's blocks all changed when compressed; decompressed, a byte every 20 KB.
+    CHECK(frames * 4 < plain);
+    CHECK(old_agents > frames * 4);
+}
