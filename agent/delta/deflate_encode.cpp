@@ -218,10 +218,11 @@ void DeflateEncoder::Impl::pair_streams() {
     for (size_t j = 0; j < olds.size(); ++j) {
         auto u = decompress(old, olds[j].located, olds[j].zstd);
         if (!u) continue;
-        olds[j].u = std::move(*u);
-        for (uint64_t p = 0; p + 32 <= olds[j].u.size(); p += 64)
-            if (!uniform(olds[j].u.data() + p, 32))
-                keys.push_back({bytes_hash(olds[j].u.data() + p, 32), static_cast<uint32_t>(j)});
+        // Only the keys are kept: the old streams a new one is paired with are decompressed
+        // again later, so the others never sit in memory all at once.
+        for (uint64_t p = 0; p + 32 <= u->size(); p += 64)
+            if (!uniform(u->data() + p, 32))
+                keys.push_back({bytes_hash(u->data() + p, 32), static_cast<uint32_t>(j)});
     }
     std::sort(keys.begin(), keys.end());
     for (auto& s : news) {
