@@ -309,7 +309,7 @@ anchor() { awk -F'\t' -v p="$1" -v c="$2" '$1==p && $2=="hdiffz" {print $c}' "$A
   fi
   sg=$(field sqfs-gzip/ours.result 2); se=$(field rootfs-ext4/ours.result 2); sz=$(field rootfs-sqfs/ours.result 2)
   if [ -n "$sg" ] && [ -n "$se" ]; then
-    echo "- The gzip squashfs pair / the same trees in ext4 (rootfs-ext4): $(ratio "$sg" "$se"); / the zstd squashfs (rootfs-sqfs, whose blocks are not taken apart): $(ratio "$sg" "$sz")."
+    echo "- The gzip squashfs pair / the same trees in ext4 (rootfs-ext4): $(ratio "$sg" "$se"); / the zstd squashfs (rootfs-sqfs, whose changed zstd blocks are made again): $(ratio "$sg" "$sz")."
   fi
   rs=$(for pair in $PAIRS; do [ -s "$WORK/$pair/ours.result" ] && ratio "$(field "$pair/ours.result" 2)" "$(anchor "$pair" 5)"; true; done | { grep -v -- - || true; } | sort -n)
   echo "- Our bundle / HDiffPatch: median $(echo "$rs" | median), worst $(echo "$rs" | tail -1) (bar: median <= 1.0, worst <= 1.15)."

@@ -37,6 +37,10 @@ constexpr uint64_t kMinRegion = 16u << 10;
 // Streams decompressing to more than this are left to the plain ops.
 constexpr uint64_t kMaxStreamU = 512ull << 20;
 
+// An op that makes zstd frames again also holds a compression context (2.8 MiB at level 15 for
+// 128 KiB blocks): it takes fewer decompressed bytes, so the applier stays within its memory.
+constexpr uint64_t kMaxZstdOpU = 1ull << 20;
+
 // Old streams decompressing to more than this in total are paired by name only.
 constexpr uint64_t kMaxOldStreamsU = 1ull << 30;
 
@@ -377,7 +381,8 @@ void DeflateEncoder::Impl::plan() {
             if (ns.zstd) { // a whole frame: ops end between frames
                 const uint64_t end = start + ns.located.length;
                 if (!op.segments.empty() &&
-                    (op_u + ns.zstd_u.size() > u_budget || end - op.dst_offset > out_budget))
+                    (op_u + ns.zstd_u.size() > std::min(u_budget, kMaxZstdOpU) ||
+                     end - op.dst_offset > out_budget))
                     close(start);
                 op.segments.push_back({DeflateOp::Segment::ZstdFrame, 0, 0, k, {}, {}});
                 op_u += ns.zstd_u.size();
